@@ -1,0 +1,447 @@
+// Package wapi reads W-API webhooks: the event, who sent what in which chat,
+// and every media item the message carries, as provider-neutral
+// wamedia.Descriptors.
+//
+// It sits at the front of the pipeline. The ingest calls Peek on every HTTP
+// request to learn the instance before it authenticates the body; the analyzer
+// calls Decode on every webhook it takes from JetStream; `mediapipe analyze`
+// prints what Decode found; `mediapipe decrypt --descriptor` reads a single
+// media object with ParseMediaObject. All of them go through one single-pass
+// reader, so they agree on what a body says.
+//
+// Bodies are untrusted: Decode and Peek never panic, do work linear in the
+// size of the body, reject nesting deeper than MaxDepth, and fail only when
+// the body is not a JSON object. Everything else is tolerated: unknown fields
+// are ignored, null stands for absent, and numbers may arrive as strings and
+// strings as numbers. See shared/design/wapi-webhooks.md for the shapes.
+package wapi
+
+import (
+	"time"
+
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// The event kinds W-API sends (the "event" field). Others exist (presence)
+// and are decoded with their kind preserved.
+const (
+	KindReceived     = "webhookReceived"     // a message reached the instance
+	KindDelivery     = "webhookDelivery"     // a message the instance sent
+	KindStatus       = "webhookStatus"       // READ, DELIVERY, PLAYED, ... for a message id
+	KindConnected    = "webhookConnected"    // the instance's session came up
+	KindDisconnected = "webhookDisconnected" // the instance's session went down
+)
+
+// MaxMedia is the most media items Decode extracts from one message; a real
+// message carries one. Items beyond it are counted in Event.MediaDropped.
+const MaxMedia = 16
+
+// MaxWrapDepth is how many wrapper messages (ephemeralMessage,
+// viewOnceMessageV2, ...) Decode looks through.
+const MaxWrapDepth = 5
+
+// Event is one decoded webhook. Strings are copies: an Event never refers to
+// the body it was decoded from.
+type Event struct {
+	Kind           string // the "event" field as sent, e.g. KindReceived; "" when absent
+	InstanceID     string
+	ConnectedPhone string
+	ConnectedLID   string // LITE instances
+	MessageID      string
+	FromMe         bool
+	FromAPI        bool // webhookDelivery: sent through the API rather than the phone
+	IsGroup        bool // as sent, or implied by a chat JID ending in @g.us
+
+	Chat   Chat
+	Sender Sender
+
+	// Moment is when the event happened, in UTC; zero when absent. W-API sends
+	// epoch seconds, but milliseconds were seen: values above 1e12 are read
+	// as milliseconds.
+	Moment time.Time
+
+	Status string // webhookStatus: READ, DELIVERY, DELIVERY_ACK, PLAYED, ERROR
+
+	// Content is the main message key: the kind of the first media item, else
+	// the first key of msgContent that is not metadata, e.g.
+	// "extendedTextMessage", "protocolMessage", "reactionMessage".
+	Content   string
+	QuotedID  string // the message this one replies to (contextInfo stanzaId)
+	ViewOnce  bool   // the message came in a view-once wrapper
+	Ephemeral bool   // the message came in an ephemeralMessage wrapper
+	Revoke    bool   // protocolMessage REVOKE: TargetID was deleted
+	Edit      bool   // an edit (protocolMessage MESSAGE_EDIT or editedMessage) of TargetID
+	TargetID  string // the message a revoke, an edit or a reaction refers to
+	Reaction  string // reactionMessage text (an emoji; empty removes a reaction)
+	Stub      string // messageStubType, e.g. "CIPHERTEXT" (the phone could not decrypt it)
+
+	// Media holds every media item of the message itself (not quoted media,
+	// not edits), each checked with Descriptor.Check.
+	Media        []wamedia.Descriptor
+	MediaDropped int // media items beyond MaxMedia, not extracted
+}
+
+// Chat is the conversation of an event.
+type Chat struct {
+	ID   string // as W-API sent it: bare digits, ...@g.us, ...@lid, status
+	JID  string // normalized with NormalizeJID
+	Name string // when W-API sends one
+}
+
+// Sender is who sent the message: the participant in a group, the instance
+// owner on fromMe messages.
+type Sender struct {
+	ID              string // as sent
+	JID             string // normalized with NormalizeJID
+	Name            string // pushName; may be empty
+	VerifiedBizName string
+	LID             string // senderLid on LITE instances
+}
+
+// IsMessage reports whether the event carries a message (received or sent),
+// the only kinds that can carry media.
+func (e *Event) IsMessage() bool {
+	return e.Kind == KindReceived || e.Kind == KindDelivery
+}
+
+// Known reports whether the event is one of the five kinds W-API documents.
+func (e *Event) Known() bool {
+	switch e.Kind {
+	case KindReceived, KindDelivery, KindStatus, KindConnected, KindDisconnected:
+		return true
+	}
+	return false
+}
+
+// Decode reads one webhook body. It fails only when body is not a single JSON
+// object (the error is a *SyntaxError saying where and why); an unknown event
+// kind, missing fields or fields of unexpected types are not errors.
+//
+// Top-level fields that appear twice count once, at their first occurrence,
+// as in Peek.
+func Decode(body []byte) (*Event, error) {
+	// The event and the first block of its strings come in one allocation.
+	blk := &struct {
+		ev  Event
+		buf [320]byte
+	}{}
+	ev := &blk.ev
+	d := decoder{s: scanner{b: body}, ev: ev, a: arena{buf: blk.buf[:0:len(blk.buf)]}}
+	d.webhook(false)
+	if d.s.err != nil {
+		return nil, d.s.err
+	}
+	d.finish()
+	return ev, nil
+}
+
+// Peek reads only the instance, the event kind and the message id of a
+// webhook body, checking that the whole body is a JSON object. It allocates
+// once and builds nothing else, so the ingest can call it on every request
+// before authentication. It reads the body exactly as Decode does.
+func Peek(body []byte) (instanceID, event, messageID string, err error) {
+	var ev Event
+	d := decoder{s: scanner{b: body}, ev: &ev}
+	d.webhook(true)
+	if d.s.err != nil {
+		return "", "", "", d.s.err
+	}
+	return ev.InstanceID, ev.Kind, ev.MessageID, nil
+}
+
+// decoder turns the scanner's tokens into an Event.
+type decoder struct {
+	s       scanner
+	a       arena
+	ev      *Event
+	content string // first content key seen
+	seen    uint32 // top-level fields already read (the first occurrence wins)
+}
+
+// Top-level fields, as bits of decoder.seen.
+const (
+	fEvent uint32 = 1 << iota
+	fInstance
+	fPhone
+	fConnLID
+	fMessageID
+	fFromMe
+	fFromAPI
+	fIsGroup
+	fChat
+	fSender
+	fSenderLID
+	fMoment
+	fStatus
+	fContent
+	fStub
+)
+
+func (d *decoder) first(f uint32) bool {
+	if d.seen&f != 0 {
+		d.s.skip()
+		return false
+	}
+	d.seen |= f
+	return true
+}
+
+// webhook reads the top-level object. With peek set it reads only what Peek
+// returns and skips (but checks) the rest.
+func (d *decoder) webhook(peek bool) {
+	s := &d.s
+	switch c := s.peek(); c {
+	case '{':
+	case 0:
+		s.fail("empty body, want a JSON object")
+		return
+	default:
+		s.skip()
+		if s.err == nil {
+			s.i = 0
+			s.fail("want a JSON object, found " + jsonType(c))
+		}
+		return
+	}
+	s.object()
+	ev := d.ev
+	for k, ok := s.key(); ok; k, ok = s.key() {
+		switch string(k) {
+		case "event":
+			if d.first(fEvent) {
+				ev.Kind = d.kind()
+			}
+		case "instanceId":
+			if d.first(fInstance) {
+				ev.InstanceID = d.str()
+			}
+		case "messageId":
+			if d.first(fMessageID) {
+				ev.MessageID = d.str()
+			}
+		default:
+			if peek {
+				s.skip()
+			} else {
+				d.field(k)
+			}
+		}
+	}
+	if s.peek() != 0 {
+		s.fail("unexpected data after the JSON object")
+	}
+}
+
+// field reads one top-level field other than those Peek returns.
+func (d *decoder) field(k []byte) {
+	ev := d.ev
+	switch string(k) {
+	case "connectedPhone":
+		if d.first(fPhone) {
+			ev.ConnectedPhone = d.str()
+		}
+	case "connectedLid":
+		if d.first(fConnLID) {
+			ev.ConnectedLID = d.str()
+		}
+	case "fromMe":
+		if d.first(fFromMe) {
+			ev.FromMe = d.s.boolean()
+		}
+	case "fromApi", "fromAPI":
+		if d.first(fFromAPI) {
+			ev.FromAPI = d.s.boolean()
+		}
+	case "isGroup":
+		if d.first(fIsGroup) {
+			ev.IsGroup = d.s.boolean()
+		}
+	case "chat":
+		if d.first(fChat) {
+			d.chat()
+		}
+	case "sender":
+		if d.first(fSender) {
+			d.sender()
+		}
+	case "senderLid":
+		if d.first(fSenderLID) {
+			ev.Sender.LID = d.str()
+		}
+	case "moment":
+		if d.first(fMoment) {
+			ev.Moment = moment(d.s.integer())
+		}
+	case "status":
+		if d.first(fStatus) {
+			ev.Status = d.str()
+		}
+	case "msgContent":
+		if d.first(fContent) {
+			d.message(0, 0)
+		}
+	case "messageStubType":
+		if d.first(fStub) {
+			ev.Stub = d.stub()
+		}
+	default:
+		d.s.skip()
+	}
+}
+
+func (d *decoder) chat() {
+	c := &d.ev.Chat
+	if !d.s.object() {
+		return
+	}
+	for k, ok := d.s.key(); ok; k, ok = d.s.key() {
+		switch string(k) {
+		case "id":
+			c.ID = d.str()
+		case "name":
+			c.Name = d.str()
+		default:
+			d.s.skip()
+		}
+	}
+}
+
+func (d *decoder) sender() {
+	p := &d.ev.Sender
+	if !d.s.object() {
+		return
+	}
+	for k, ok := d.s.key(); ok; k, ok = d.s.key() {
+		switch string(k) {
+		case "id":
+			p.ID = d.str()
+		case "pushName":
+			p.Name = d.str()
+		case "verifiedBizName":
+			p.VerifiedBizName = d.str()
+		case "lid", "senderLid":
+			if p.LID == "" {
+				p.LID = d.str()
+			} else {
+				d.s.skip()
+			}
+		default:
+			d.s.skip()
+		}
+	}
+}
+
+// finish derives what depends on more than one field.
+func (d *decoder) finish() {
+	ev := d.ev
+	ev.Chat.JID = d.jid(ev.Chat.ID)
+	ev.Sender.JID = d.jid(ev.Sender.ID)
+	if !ev.IsGroup && len(ev.Chat.JID) > 5 && ev.Chat.JID[len(ev.Chat.JID)-5:] == "@g.us" {
+		ev.IsGroup = true
+	}
+	if len(ev.Media) > 0 {
+		ev.Content = ev.Media[0].Kind
+	} else {
+		ev.Content = d.content
+	}
+}
+
+// str reads a string (or the text of a number or literal) as a copy.
+func (d *decoder) str() string {
+	t, _ := d.s.scalar()
+	return d.a.text(t)
+}
+
+// kind reads the event kind, sharing the strings of the known ones.
+func (d *decoder) kind() string {
+	t, _ := d.s.scalar()
+	switch string(t) {
+	case KindReceived:
+		return KindReceived
+	case KindDelivery:
+		return KindDelivery
+	case KindStatus:
+		return KindStatus
+	case KindConnected:
+		return KindConnected
+	case KindDisconnected:
+		return KindDisconnected
+	}
+	return d.a.text(t)
+}
+
+// stub reads a messageStubType, a name or a number.
+func (d *decoder) stub() string {
+	t, str := d.s.scalar()
+	if !str && string(t) == "2" {
+		return "CIPHERTEXT"
+	}
+	return d.a.text(t)
+}
+
+// moment converts an epoch in seconds, or in milliseconds above 1e12.
+func moment(n int64, ok bool) time.Time {
+	if !ok || n <= 0 {
+		return time.Time{}
+	}
+	if n > 1e12 {
+		return time.UnixMilli(n).UTC()
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+func jsonType(c byte) string {
+	switch c {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// NormalizeJID returns the WhatsApp JID of a chat or sender id as W-API sends
+// it: bare digits (a leading + dropped) gain @s.whatsapp.net, an old-style
+// group id (digits-digits) gains @g.us, "status" becomes status@broadcast,
+// and ids that already have a server (@g.us, @lid, ...) are kept as they are.
+func NormalizeJID(id string) string {
+	var a arena
+	return a.jid(id)
+}
+
+func (d *decoder) jid(id string) string { return d.a.jid(id) }
+
+func (a *arena) jid(id string) string {
+	switch id {
+	case "":
+		return ""
+	case "status", "status@broadcast":
+		return "status@broadcast"
+	}
+	digits, dash := 0, 0
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-' && i > 0 && i < len(id)-1 && dash == 0:
+			dash++
+		case c == '+' && i == 0:
+		default:
+			return id // has a server, or is not an id we know how to complete
+		}
+	}
+	if digits == 0 {
+		return id
+	}
+	if id[0] == '+' {
+		id = id[1:]
+	}
+	if dash > 0 {
+		return a.concat(id, "@g.us")
+	}
+	return a.concat(id, "@s.whatsapp.net")
+}

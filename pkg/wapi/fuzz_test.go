@@ -1,0 +1,92 @@
+package wapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"testing"
+
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// FuzzDecode: Decode and Peek never panic, agree with each other, accept
+// every valid JSON object within MaxDepth, and return checked descriptors.
+// Seeds: testdata/fuzz/FuzzDecode (the samples and hostile shapes).
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(hook(`{"imageMessage":` + mediaJSON("") + `}`)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := Decode(body)
+		inst, kind, id, perr := Peek(body)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("Decode error %v, Peek error %v", err, perr)
+		}
+		if err != nil {
+			if validObject(body) {
+				t.Fatalf("rejected a valid JSON object: %v", err)
+			}
+			return
+		}
+		if inst != ev.InstanceID || kind != ev.Kind || id != ev.MessageID {
+			t.Fatalf("Peek %q %q %q, Decode %q %q %q", inst, kind, id, ev.InstanceID, ev.Kind, ev.MessageID)
+		}
+		if len(ev.Media) > MaxMedia {
+			t.Fatalf("%d media items", len(ev.Media))
+		}
+		for _, m := range ev.Media {
+			checkDescriptor(t, &m)
+		}
+		if err := Report(io.Discard, ev, &Resolved{ClienteName: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// FuzzParseMediaObject: never panics; a descriptor comes back checked.
+// Seeds: testdata/fuzz/FuzzParseMediaObject.
+func FuzzParseMediaObject(f *testing.F) {
+	f.Add("imageMessage", []byte(mediaJSON("")))
+	f.Fuzz(func(t *testing.T, kind string, data []byte) {
+		m, err := ParseMediaObject(kind, data)
+		if err != nil {
+			if m != nil {
+				t.Fatal("a descriptor with an error")
+			}
+			return
+		}
+		checkDescriptor(t, m)
+	})
+}
+
+func checkDescriptor(t *testing.T, m *wamedia.Descriptor) {
+	t.Helper()
+	if _, typ := mediaKind([]byte(m.Kind)); typ != m.Type || m.Class != wamedia.ClassOf(m.Type) {
+		t.Fatalf("Kind %q Type %q Class %q", m.Kind, m.Type, m.Class)
+	}
+	if m.Problems == nil || m.Downloadable != (len(m.Problems) == 0) {
+		t.Fatalf("not checked: Downloadable %v Problems %v", m.Downloadable, m.Problems)
+	}
+}
+
+// validObject reports whether b is a valid JSON object nested at most
+// MaxDepth deep.
+func validObject(b []byte) bool {
+	if !json.Valid(b) || bytes.TrimLeft(b, " \t\r\n")[0] != '{' {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return true
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if depth++; depth > MaxDepth {
+				return false
+			}
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
+}

@@ -1,0 +1,192 @@
+package wapi
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		body   string
+		reason string // part of the error
+	}{
+		{"", "empty body"},
+		{"   \n", "empty body"},
+		{"[]", "want a JSON object, found an array"},
+		{`"webhook"`, "found a string"},
+		{"42", "found a number"},
+		{"null", "found null"},
+		{"true", "found a boolean"},
+		{"{", "unexpected end of input"},
+		{`{"event"`, "expected ':'"},
+		{`{"event":}`, `unexpected character '}'`},
+		{`{"event":"x",}`, "expected a string as object key"},
+		{`{"event":"x" "a":1}`, "expected ',' or '}'"},
+		{`{"event":"unterminated}`, "unterminated string"},
+		{`{"a":tru}`, "invalid literal"},
+		{`{"a":[1,2,]}`, "unexpected character ']'"},
+		{`{"a":[1 2]}`, "expected ',' or ']'"},
+		{`{"a":{"b":1]}`, "expected ',' or '}'"},
+		{`{"a":[}`, `unexpected character '}'`},
+		{`{"msgContent":{"imageMessage":{"url":"x",}}}`, "expected a string as object key"},
+		{`{} {}`, "unexpected data after the JSON object"},
+		{`{}x`, "unexpected data after the JSON object"},
+		{`{a:1}`, "expected a string as object key"},
+		{`{"a":-}`, "unexpected character '-'"},
+		{strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1), "nesting deeper than"},
+		{`{"a":` + strings.Repeat("[", MaxDepth+5), "nesting deeper than"},
+		{`{"msgContent":` + strings.Repeat(`{"ephemeralMessage":{"message":`, 300) + "{}" + strings.Repeat("}}", 300) + "}", "nesting deeper than"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode([]byte(tt.body))
+		var se *SyntaxError
+		if err == nil || !errors.As(err, &se) {
+			t.Errorf("Decode(%.40q) = %v, %v; want a *SyntaxError", tt.body, ev, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.reason) {
+			t.Errorf("Decode(%.40q): %v; want it to say %q", tt.body, err, tt.reason)
+		}
+		if ev != nil {
+			t.Errorf("Decode(%.40q) returned an event with its error", tt.body)
+		}
+		if _, _, _, perr := Peek([]byte(tt.body)); perr == nil || perr.Error() != err.Error() {
+			t.Errorf("Peek(%.40q) = %v; want Decode's error %v", tt.body, perr, err)
+		}
+	}
+}
+
+// TestAcceptsValidJSON checks the scanner against encoding/json on valid
+// documents of every shape.
+func TestAcceptsValidJSON(t *testing.T) {
+	docs := []string{
+		`{}`, `{ }`, ` {"a" : [ ] , "b" : { } } `, `{"a":[[],[[]],{},[{}]]}`,
+		`{"a":"","b":"\"","c":"\\","d":"\\\"","e":"x\\\\"}`,
+		`{"n":[0,-1,1.5,-2.5e10,3E-2,1e+2]}`, `{"l":[true,false,null]}`,
+		`{"s":"` + strings.Repeat("long string with no quote ", 20) + `"}`,
+		`{"s":"` + strings.Repeat(`\"`, 50) + `"}`,
+		`{"s":"` + strings.Repeat("é😀", 40) + `"}`,
+		"{\"a\":\n\t[\r\n1 ,\n2\n]\n}",
+	}
+	for _, d := range docs {
+		if !json.Valid([]byte(d)) {
+			t.Fatalf("test document %q is not valid JSON", d)
+		}
+		if _, err := Decode([]byte(d)); err != nil {
+			t.Errorf("Decode(%q): %v", d, err)
+		}
+	}
+}
+
+func TestPeek(t *testing.T) {
+	for _, name := range []string{"image.json", "status_read.json", "connected.json", "presence.json"} {
+		body := readSample(t, name)
+		inst, event, id, err := Peek(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, _ := Decode(body)
+		if inst != ev.InstanceID || event != ev.Kind || id != ev.MessageID {
+			t.Errorf("%s: Peek = %q %q %q; Decode says %q %q %q", name, inst, event, id, ev.InstanceID, ev.Kind, ev.MessageID)
+		}
+	}
+	// Peek and Decode read the same instance out of tricky bodies.
+	tricky := []string{
+		`{"instanceId":"A","instanceId":"B"}`,
+		`{"\u0069nstanceId":"B","instanceId":"A"}`,
+		`{"instanceId":"A\u0042","chat":{"instanceId":"C"}}`,
+		`{"msgContent":{"instanceId":"C"},"instanceId":"A"}`,
+		`{"instanceId":null,"instanceId":"A"}`,
+	}
+	for _, body := range tricky {
+		inst, _, _, err := Peek([]byte(body))
+		ev, derr := Decode([]byte(body))
+		if err != nil || derr != nil || inst != ev.InstanceID {
+			t.Errorf("%s: Peek %q (%v), Decode %q (%v)", body, inst, err, ev.InstanceID, derr)
+		}
+	}
+}
+
+// TestHostileInputIsCheap: big or deeply nested bodies fail or pass quickly
+// and without allocating in proportion to their structure.
+func TestHostileInputIsCheap(t *testing.T) {
+	const size = 1 << 20
+	bodies := map[string][]byte{
+		"deep arrays":     []byte(`{"a":` + strings.Repeat("[", size)),
+		"deep objects":    []byte(strings.Repeat(`{"a":`, size/5)),
+		"many values":     []byte(`{"a":[` + strings.Repeat("0,", size/2) + `0]}`),
+		"many keys":       []byte(`{` + strings.Repeat(`"k":1,`, size/6) + `"k":1}`),
+		"many media":      []byte(hook(`{` + strings.Repeat(`"imageMessage":{},`, size/18) + `"x":1}`)),
+		"many wrappers":   []byte(hook(`{` + strings.Repeat(`"ephemeralMessage":{"message":{"x":1}},`, size/40) + `"x":1}`)),
+		"long string":     []byte(`{"a":"` + strings.Repeat("x", size) + `"}`),
+		"backslashes":     []byte(`{"a":"` + strings.Repeat(`\\`, size/2) + `"}`),
+		"escaped quotes":  []byte(`{"a":"` + strings.Repeat(`\"`, size/2) + `"}`),
+		"unterminated":    []byte(`{"a":"` + strings.Repeat(`\"`, size/2)),
+		"huge thumbnail":  []byte(hook(`{"imageMessage":{"jpegThumbnail":"` + strings.Repeat("QUFB", size/4) + `"}}`)),
+		"many quotes ids": []byte(hook(`{` + strings.Repeat(`"extendedTextMessage":{"contextInfo":{"stanzaId":"Q"}},`, size/60) + `"x":1}`)),
+	}
+	for name, body := range bodies {
+		start := time.Now()
+		allocs := testing.AllocsPerRun(1, func() {
+			if ev, err := Decode(body); err == nil && len(ev.Media) > MaxMedia {
+				t.Errorf("%s: %d media items", name, len(ev.Media))
+			}
+			Peek(body)
+		})
+		if allocs > 100 { // MaxMedia items and their problems at most
+			t.Errorf("%s: %v allocations", name, allocs)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s: took %v", name, d)
+		}
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"7104", 7104, true}, {"-12", -12, true}, {"+5", 5, true},
+		{"9223372036854775807", 9223372036854775807, true}, {"9223372036854775808", 0, false},
+		{"12.9", 12, true}, {"1e3", 1000, true}, {"-2.5", -2, true},
+		{"", 0, false}, {"-", 0, false}, {"abc", 0, false}, {"12abc", 0, false}, {"1e400", 0, false}, {"NaN", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := parseInt([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseInt(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestUnescape(t *testing.T) {
+	tests := map[string]string{
+		`plain`:                    "plain",
+		`a\"b\\c\/d`:               `a"b\c/d`,
+		`\b\f\n\r\t`:               "\b\f\n\r\t",
+		`\u00e9\u4e2d`:             "é中",
+		`\ud83d\ude00`:             "😀",
+		`\ud83dx`:                  "\uFFFDx",
+		`\ude00`:                   "\uFFFD",
+		`\ud83d\u0041`:             "\uFFFD" + "A",
+		`\u12`:                     `\u12`,
+		`\uZZZZ`:                   `\uZZZZ`,
+		`\q`:                       `\q`,
+		`end\`:                     `end\`,
+		strings.Repeat(`\n`, 3000): strings.Repeat("\n", 3000),
+	}
+	for in, want := range tests {
+		got := string(unescape(nil, []byte(in)))
+		if got != want {
+			t.Errorf("unescape(%.30q) = %.30q, want %.30q", in, got, want)
+		}
+		if len(got) > len(in) {
+			t.Errorf("unescape(%.30q) grew", in)
+		}
+	}
+}
