@@ -1,0 +1,119 @@
+// Package metrics defines mediapipe's Prometheus metrics. One Metrics value is
+// created per process and its observer functions are handed to the roles, so
+// the roles themselves do not depend on Prometheus.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the registry and every metric of the process.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Webhooks         *prometheus.CounterVec
+	AnalyzedWebhooks prometheus.Counter
+	AnalyzedMedia    prometheus.Counter
+	Downloads        *prometheus.CounterVec
+	DownloadedBytes  prometheus.Counter
+	DownloadSeconds  *prometheus.HistogramVec
+}
+
+// New registers every metric on a fresh registry, with Go and process
+// collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: r,
+		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediapipe_webhooks_total", Help: "Webhooks answered by the ingest, by outcome (accepted, duplicate, or the rejection reason).",
+		}, []string{"outcome"}),
+		AnalyzedWebhooks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediapipe_analyzer_webhooks_total", Help: "Webhooks the analyzer processed.",
+		}),
+		AnalyzedMedia: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediapipe_analyzer_media_total", Help: "Media items the analyzer recorded.",
+		}),
+		Downloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediapipe_downloads_total", Help: "Download attempts by outcome (success, deduplicated, or the failure reason).",
+		}, []string{"outcome"}),
+		DownloadedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mediapipe_downloaded_bytes_total", Help: "Plain bytes of media stored.",
+		}),
+		DownloadSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediapipe_download_duration_seconds", Help: "Time to fetch, verify and store one media item.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10),
+		}, []string{"outcome"}),
+	}
+	r.MustRegister(m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds)
+	return m
+}
+
+// ObserveWebhook counts one ingest answer.
+func (m *Metrics) ObserveWebhook(outcome string) { m.Webhooks.WithLabelValues(outcome).Inc() }
+
+// ObserveAnalyzed counts one analyzer batch.
+func (m *Metrics) ObserveAnalyzed(webhooks, media int) {
+	m.AnalyzedWebhooks.Add(float64(webhooks))
+	m.AnalyzedMedia.Add(float64(media))
+}
+
+// ObserveDownload counts one download attempt.
+func (m *Metrics) ObserveDownload(outcome string, bytes int64, took time.Duration) {
+	m.Downloads.WithLabelValues(outcome).Inc()
+	m.DownloadedBytes.Add(float64(bytes))
+	m.DownloadSeconds.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+// WatchConsumers exports the pending and in-flight message counts of the
+// named consumers, read from JetStream at scrape time.
+func (m *Metrics) WatchConsumers(js jetstream.JetStream, consumers map[string]string) {
+	m.Registry.MustRegister(&consumerCollector{js: js, consumers: consumers})
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+var (
+	pendingDesc = prometheus.NewDesc("mediapipe_consumer_pending_messages",
+		"Messages in the stream not yet delivered to the consumer.", []string{"stream", "consumer"}, nil)
+	ackPendingDesc = prometheus.NewDesc("mediapipe_consumer_ack_pending_messages",
+		"Messages delivered to the consumer and not yet acknowledged.", []string{"stream", "consumer"}, nil)
+)
+
+type consumerCollector struct {
+	js        jetstream.JetStream
+	consumers map[string]string // consumer -> stream
+}
+
+func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- pendingDesc
+	ch <- ackPendingDesc
+}
+
+func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for consumer, stream := range c.consumers {
+		cons, err := c.js.Consumer(ctx, stream, consumer)
+		if err != nil {
+			continue
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(info.NumPending), stream, consumer)
+		ch <- prometheus.MustNewConstMetric(ackPendingDesc, prometheus.GaugeValue, float64(info.NumAckPending), stream, consumer)
+	}
+}
