@@ -1,0 +1,88 @@
+// Package catalog is the one place SQL lives: the PostgreSQL catalogue of
+// clientes, instances, chats and media files.
+//
+// The ingest reads instance secrets from it, the analyzer records every media
+// item it finds (RecordMessages), the downloader moves each row from pending
+// to success, failed or expired, and the operations commands (stats,
+// reprocess, tenant) read and reset it. Idempotency lives here: a redelivered
+// webhook or job never creates a second row and never overwrites a success.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Download statuses, as stored in media_files.download_status.
+const (
+	StatusPending     = "pending"
+	StatusDownloading = "downloading"
+	StatusSuccess     = "success"
+	StatusFailed      = "failed"
+	StatusExpired     = "expired"
+)
+
+// ReasonMissingFields is the failure reason of an item that lacks what a
+// download needs; reprocessing cannot help it.
+const ReasonMissingFields = "missing_fields"
+
+// ErrNotFound is returned when the row asked for does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store is the catalogue. Its methods are safe for concurrent use.
+type Store struct {
+	// Pool is exposed for health checks and tests; queries belong in this
+	// package.
+	Pool *pgxpool.Pool
+}
+
+// Open connects to the database at url and checks that it answers. Unless the
+// URL sets pool_max_conns, the pool holds up to max(8, 2×CPUs) connections.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing database URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(8, 2*runtime.NumCPU()))
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	s := &Store{Pool: pool}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() { s.Pool.Close() }
+
+// Ping checks that PostgreSQL answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("pinging PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+// cleanText makes s storable as PostgreSQL text, which refuses NUL bytes and
+// invalid UTF-8: both can arrive in a webhook (a "\u0000" escape in a
+// caption), and one bad string must not fail a whole batch.
+func cleanText(s string) string {
+	if strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}

@@ -1,0 +1,163 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// Job is what the downloader needs to fetch one media item.
+type Job struct {
+	MediaID    int64
+	ClienteID  int64
+	InstanceID string
+	WAPIToken  string // secret: for W-API's download-media fallback only
+	Status     string
+	Attempts   int
+	// Descriptor is rebuilt from the row (without the thumbnail), with
+	// Check already run.
+	Descriptor wamedia.Descriptor
+}
+
+// LoadJob reads the download job of media row id, or ErrNotFound.
+func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
+	j := &Job{MediaID: id}
+	d := &j.Descriptor
+	var mediaKeyTS int64
+	err := s.Pool.QueryRow(ctx, `
+		SELECT m.cliente_id, m.instance_id, i.wapi_token, m.download_status, m.attempts,
+			m.media_type, COALESCE(m.message_kind, ''), COALESCE(m.declared_mimetype, ''),
+			COALESCE(m.url, ''), COALESCE(m.direct_path, ''),
+			m.media_key, m.file_sha256, m.file_enc_sha256,
+			COALESCE(extract(epoch FROM m.media_key_timestamp)::bigint, 0), COALESCE(m.file_length, 0),
+			COALESCE(m.caption, ''), COALESCE(m.file_name, ''), COALESCE(m.title, ''),
+			COALESCE(m.page_count, 0), COALESCE(m.width, 0), COALESCE(m.height, 0), COALESCE(m.duration_seconds, 0),
+			m.is_ptt, m.is_gif, m.is_animated, m.is_view_once, m.is_ephemeral, m.is_forwarded
+		FROM media_files m JOIN instances i ON i.id = m.instance_id
+		WHERE m.id = $1`, id).Scan(
+		&j.ClienteID, &j.InstanceID, &j.WAPIToken, &j.Status, &j.Attempts,
+		&d.Type, &d.Kind, &d.Mimetype,
+		&d.URL, &d.DirectPath,
+		&d.MediaKey, &d.FileSHA256, &d.FileEncSHA256,
+		&mediaKeyTS, &d.FileLength,
+		&d.Caption, &d.FileName, &d.Title,
+		&d.PageCount, &d.Width, &d.Height, &d.Seconds,
+		&d.PTT, &d.GIF, &d.Animated, &d.ViewOnce, &d.Ephemeral, &d.Forwarded)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading media row %d: %w", id, err)
+	}
+	d.MediaKeyTimestamp = mediaKeyTS
+	d.Class = wamedia.ClassOf(d.Type)
+	d.Check()
+	return j, nil
+}
+
+// StartDownload marks row id as downloading and counts the attempt. When the
+// row is already a success it changes nothing and proceed is false: the job
+// is a redelivery and must just be acknowledged. Unknown ids give
+// ErrNotFound.
+func (s *Store) StartDownload(ctx context.Context, id int64) (attempts int, proceed bool, err error) {
+	err = s.Pool.QueryRow(ctx, `
+		UPDATE media_files SET download_status = 'downloading', attempts = attempts + 1, updated_at = now()
+		WHERE id = $1 AND download_status <> 'success'
+		RETURNING attempts`, id).Scan(&attempts)
+	if err == nil {
+		return attempts, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, fmt.Errorf("starting download of media row %d: %w", id, err)
+	}
+	err = s.Pool.QueryRow(ctx, `SELECT attempts FROM media_files WHERE id = $1`, id).Scan(&attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, ErrNotFound
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("reading media row %d: %w", id, err)
+	}
+	return attempts, false, nil
+}
+
+// Stored is a file in the file store, as recorded on a success row.
+type Stored struct {
+	Path     string // in the file store
+	Size     int64
+	Mimetype string // sniffed from the content
+	SHA256   []byte // of the plain content
+}
+
+// FindStored returns a file of cliente clienteID whose plain content has the
+// given SHA-256 and that was stored already for a row of the same media type,
+// so a forwarded file is stored once per cliente. The media type must match:
+// bytes verified as a document were never checked to be an image.
+func (s *Store) FindStored(ctx context.Context, clienteID int64, mediaType wamedia.MediaType, sha256 []byte) (Stored, bool, error) {
+	var st Stored
+	err := s.Pool.QueryRow(ctx, `
+		SELECT file_path, file_size, COALESCE(mimetype, ''), file_sha256
+		FROM media_files
+		WHERE cliente_id = $1 AND file_sha256 = $2 AND media_type = $3 AND download_status = 'success' AND file_path IS NOT NULL
+		LIMIT 1`, clienteID, sha256, string(mediaType)).Scan(&st.Path, &st.Size, &st.Mimetype, &st.SHA256)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Stored{}, false, nil
+	}
+	if err != nil {
+		return Stored{}, false, fmt.Errorf("looking up stored file: %w", err)
+	}
+	return st, true, nil
+}
+
+// Succeed records that row id's file is stored. A row that is already a
+// success keeps its first file. Unknown ids give ErrNotFound.
+func (s *Store) Succeed(ctx context.Context, id int64, st Stored) error {
+	if st.Path == "" {
+		return errors.New("recording success: empty file path")
+	}
+	return s.finish(ctx, "recording success", id, `
+		UPDATE media_files
+		SET download_status = 'success', file_path = $2, file_size = $3, mimetype = COALESCE(NULLIF($4, ''), mimetype),
+			file_sha256 = COALESCE($5, file_sha256), download_timestamp = now(), failure_reason = NULL, updated_at = now()
+		WHERE id = $1 AND download_status <> 'success'`,
+		id, st.Path, st.Size, st.Mimetype, st.SHA256)
+}
+
+// Fail records that row id's download failed for good: status is failed or
+// expired, reason one of the stable failure reasons. A success row is left
+// as it is. Unknown ids give ErrNotFound.
+func (s *Store) Fail(ctx context.Context, id int64, status, reason string) error {
+	if status != StatusFailed && status != StatusExpired {
+		return fmt.Errorf("recording failure: status %q is not failed or expired", status)
+	}
+	if reason == "" {
+		return errors.New("recording failure: empty reason")
+	}
+	return s.finish(ctx, "recording failure", id, `
+		UPDATE media_files SET download_status = $2, failure_reason = $3, updated_at = now()
+		WHERE id = $1 AND download_status <> 'success'`,
+		id, status, reason)
+}
+
+// finish runs an update of row id guarded against success rows; when it
+// changes nothing, it tells a success row (fine) from a missing one.
+func (s *Store) finish(ctx context.Context, what string, id int64, sql string, args ...any) error {
+	tag, err := s.Pool.Exec(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("%s of media row %d: %w", what, id, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var exists bool
+	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return fmt.Errorf("%s of media row %d: %w", what, id, err)
+	}
+	if !exists {
+		return ErrNotFound
+	}
+	return nil
+}

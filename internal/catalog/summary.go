@@ -1,0 +1,53 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// RunSummary counts the media rows created since a moment: how many there
+// are, how many reached a final status, and the breakdowns. The demo and the
+// end-to-end tests follow a batch with it.
+type RunSummary struct {
+	Total    int64
+	Final    int64 // success, failed or expired
+	ByStatus map[string]int64
+	ByReason map[string]int64
+	ByType   map[string]int64
+	Bytes    int64 // plain bytes of the success rows
+}
+
+// RunSummary returns the summary of the rows created at or after since.
+func (s *Store) RunSummary(ctx context.Context, since time.Time) (RunSummary, error) {
+	sum := RunSummary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, ByType: map[string]int64{}}
+	rows, err := s.Pool.Query(ctx, `
+		SELECT media_type, download_status, coalesce(failure_reason, ''), count(*), coalesce(sum(file_size), 0)
+		FROM media_files WHERE created_at >= $1
+		GROUP BY 1, 2, 3`, since)
+	if err != nil {
+		return sum, fmt.Errorf("summarizing media since %s: %w", since.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ, status, reason string
+		var n, bytes int64
+		if err := rows.Scan(&typ, &status, &reason, &n, &bytes); err != nil {
+			return sum, err
+		}
+		sum.Total += n
+		sum.ByStatus[status] += n
+		sum.ByType[typ] += n
+		if reason != "" {
+			sum.ByReason[reason] += n
+		}
+		switch status {
+		case StatusSuccess:
+			sum.Final += n
+			sum.Bytes += bytes
+		case StatusFailed, StatusExpired:
+			sum.Final += n
+		}
+	}
+	return sum, rows.Err()
+}

@@ -1,0 +1,201 @@
+package catalog
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Secret prefixes: they make a leaked secret recognisable (and greppable).
+const (
+	APITokenPrefix      = "mpk_" // a cliente's API token
+	WebhookSecretPrefix = "mpw_" // an instance's webhook secret
+)
+
+// ErrInvalidInstanceID is wrapped by the error of ValidateInstanceID.
+var ErrInvalidInstanceID = errors.New("invalid instance id")
+
+// ErrInstanceOwned is returned by AddTenant for an instance that belongs to
+// another cliente.
+var ErrInstanceOwned = errors.New("instance belongs to another cliente")
+
+// ValidateInstanceID checks a W-API instance id: 1 to 64 ASCII letters,
+// digits, '-' or '_'. It becomes a NATS subject token, so nothing else is
+// allowed.
+func ValidateInstanceID(id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("%w %q: want 1 to 64 characters", ErrInvalidInstanceID, id)
+	}
+	for _, c := range []byte(id) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w %q: only letters, digits, '-' and '_' are allowed", ErrInvalidInstanceID, id)
+		}
+	}
+	return nil
+}
+
+// HashSecret returns the SHA-256 of a secret (API token or webhook secret),
+// as stored. Compare hashes in constant time.
+func HashSecret(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand, Go 1.24+)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TenantResult is what AddTenant did. APIToken and WebhookSecret exist only
+// here: the catalogue keeps their hashes.
+type TenantResult struct {
+	ClienteID       int64
+	ClienteCreated  bool
+	APIToken        string // set only when the cliente was created
+	InstanceID      string
+	InstanceCreated bool // false: the instance existed, its secret was rotated
+	WebhookSecret   string
+}
+
+// AddTenant registers an instance for a cliente, creating the cliente when it
+// does not exist. Registering an existing instance again rotates its webhook
+// secret (the old webhook URL stops working) and replaces its W-API token; an
+// instance of another cliente is refused with ErrInstanceOwned.
+func (s *Store) AddTenant(ctx context.Context, clienteName, instanceID, wapiToken string) (TenantResult, error) {
+	clienteName = strings.TrimSpace(clienteName)
+	if clienteName == "" {
+		return TenantResult{}, errors.New("cliente name is empty")
+	}
+	if err := ValidateInstanceID(instanceID); err != nil {
+		return TenantResult{}, err
+	}
+	if strings.TrimSpace(wapiToken) == "" {
+		return TenantResult{}, errors.New("W-API token is empty")
+	}
+	res := TenantResult{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
+	apiToken := newSecret(APITokenPrefix)
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		apiHash, secretHash := HashSecret(apiToken), HashSecret(res.WebhookSecret)
+		err := tx.QueryRow(ctx, `
+			INSERT INTO clientes (name, api_token_hash) VALUES ($1, $2)
+			ON CONFLICT (name) DO NOTHING
+			RETURNING id`, clienteName, apiHash[:]).Scan(&res.ClienteID)
+		switch {
+		case err == nil:
+			res.ClienteCreated, res.APIToken = true, apiToken
+		case errors.Is(err, pgx.ErrNoRows):
+			if err := tx.QueryRow(ctx, `SELECT id FROM clientes WHERE name = $1`, clienteName).Scan(&res.ClienteID); err != nil {
+				return fmt.Errorf("reading cliente: %w", err)
+			}
+		default:
+			return fmt.Errorf("inserting cliente: %w", err)
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO UPDATE
+			SET wapi_token = EXCLUDED.wapi_token, webhook_secret_hash = EXCLUDED.webhook_secret_hash, updated_at = now()
+			WHERE instances.cliente_id = EXCLUDED.cliente_id
+			RETURNING xmax = 0`, instanceID, res.ClienteID, wapiToken, secretHash[:]).Scan(&res.InstanceCreated)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%w: %s", ErrInstanceOwned, instanceID)
+		}
+		if err != nil {
+			return fmt.Errorf("upserting instance: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return TenantResult{}, err
+	}
+	return res, nil
+}
+
+// InstanceSecretHashes returns the webhook secret hash of every instance, for
+// the ingest's periodically refreshed cache.
+func (s *Store) InstanceSecretHashes(ctx context.Context) (map[string][32]byte, error) {
+	rows, err := s.Pool.Query(ctx, `SELECT id, webhook_secret_hash FROM instances`)
+	if err != nil {
+		return nil, fmt.Errorf("reading instance secrets: %w", err)
+	}
+	m := make(map[string][32]byte)
+	var (
+		id   string
+		hash []byte
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &hash}, func() error {
+		if len(hash) != 32 {
+			return fmt.Errorf("instance %s: webhook secret hash has %d bytes", id, len(hash))
+		}
+		m[id] = [32]byte(hash)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading instance secrets: %w", err)
+	}
+	return m, nil
+}
+
+// ClienteByAPIToken returns the cliente whose API token is token, or
+// ErrNotFound.
+func (s *Store) ClienteByAPIToken(ctx context.Context, token string) (clienteID int64, name string, err error) {
+	h := HashSecret(token)
+	err = s.Pool.QueryRow(ctx, `SELECT id, name FROM clientes WHERE api_token_hash = $1`, h[:]).Scan(&clienteID, &name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, "", ErrNotFound
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("looking up API token: %w", err)
+	}
+	return clienteID, name, nil
+}
+
+// InstanceCliente returns the cliente an instance belongs to, or ErrNotFound.
+func (s *Store) InstanceCliente(ctx context.Context, instanceID string) (int64, error) {
+	var id int64
+	err := s.Pool.QueryRow(ctx, `SELECT cliente_id FROM instances WHERE id = $1`, instanceID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("looking up instance %s: %w", instanceID, err)
+	}
+	return id, nil
+}
+
+// InstanceCache remembers which cliente each instance belongs to, asking the
+// store on a miss. An instance never changes cliente (AddTenant refuses), so
+// entries do not go stale. Unknown instances are not remembered. It is safe
+// for concurrent use.
+type InstanceCache struct {
+	store *Store
+	mu    sync.RWMutex
+	m     map[string]int64
+}
+
+// NewInstanceCache returns an empty cache over s.
+func NewInstanceCache(s *Store) *InstanceCache {
+	return &InstanceCache{store: s, m: make(map[string]int64)}
+}
+
+// Cliente returns the cliente of instanceID, or ErrNotFound.
+func (c *InstanceCache) Cliente(ctx context.Context, instanceID string) (int64, error) {
+	c.mu.RLock()
+	id, ok := c.m[instanceID]
+	c.mu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	id, err := c.store.InstanceCliente(ctx, instanceID)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	c.m[instanceID] = id
+	c.mu.Unlock()
+	return id, nil
+}
