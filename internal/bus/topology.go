@@ -1,0 +1,196 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream, consumer and subject names (architecture.md).
+const (
+	StreamWebhooks   = "WEBHOOKS"
+	StreamDownloads  = "DOWNLOADS"
+	StreamDeadLetter = "DEADLETTER"
+
+	ConsumerAnalyzer   = "analyzer"
+	ConsumerDownloader = "downloader"
+
+	webhookPrefix    = "webhooks.wapi."
+	downloadPrefix   = "media.download."
+	deadLetterPrefix = "deadletter."
+)
+
+// Topology holds the tunables of the streams and consumers. Zero fields take
+// the defaults of DefaultTopology.
+type Topology struct {
+	Replicas   int           // stream replicas: 1 embedded, 3 in production
+	MaxAge     time.Duration // how long a stream keeps messages (and dead-letter records)
+	MaxBytes   int64         // per stream; a full stream refuses publishes
+	Duplicates time.Duration // publish de-duplication window by Nats-Msg-Id
+
+	AnalyzerAckWait       time.Duration
+	AnalyzerMaxDeliver    int
+	AnalyzerMaxAckPending int
+
+	// DownloaderAckWait must comfortably exceed the KeepAlive period used
+	// by long downloads.
+	DownloaderAckWait       time.Duration
+	DownloaderMaxDeliver    int
+	DownloaderMaxAckPending int
+}
+
+// DefaultTopology returns the production defaults.
+func DefaultTopology() Topology {
+	return Topology{
+		Replicas:                1,
+		MaxAge:                  7 * 24 * time.Hour,
+		MaxBytes:                1 << 30,
+		Duplicates:              2 * time.Minute,
+		AnalyzerAckWait:         30 * time.Second,
+		AnalyzerMaxDeliver:      10,
+		AnalyzerMaxAckPending:   10_000,
+		DownloaderAckWait:       60 * time.Second,
+		DownloaderMaxDeliver:    8,
+		DownloaderMaxAckPending: 1_000,
+	}
+}
+
+func (t Topology) withDefaults() Topology {
+	d := DefaultTopology()
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setInt(&t.Replicas, d.Replicas)
+	setDur(&t.MaxAge, d.MaxAge)
+	if t.MaxBytes <= 0 {
+		t.MaxBytes = d.MaxBytes
+	}
+	setDur(&t.Duplicates, d.Duplicates)
+	if t.Duplicates > t.MaxAge {
+		t.Duplicates = t.MaxAge
+	}
+	setDur(&t.AnalyzerAckWait, d.AnalyzerAckWait)
+	setInt(&t.AnalyzerMaxDeliver, d.AnalyzerMaxDeliver)
+	setInt(&t.AnalyzerMaxAckPending, d.AnalyzerMaxAckPending)
+	setDur(&t.DownloaderAckWait, d.DownloaderAckWait)
+	setInt(&t.DownloaderMaxDeliver, d.DownloaderMaxDeliver)
+	setInt(&t.DownloaderMaxAckPending, d.DownloaderMaxAckPending)
+	return t
+}
+
+// StreamConfigs returns the configuration of the three streams.
+func (t Topology) StreamConfigs() []jetstream.StreamConfig {
+	t = t.withDefaults()
+	stream := func(name, desc, subjects string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{subjects},
+			// Limits, not WorkQueue: acked messages stay until MaxAge so that
+			// dead-letter records can point at them and Republish can replay them.
+			Retention:  jetstream.LimitsPolicy,
+			Discard:    jetstream.DiscardNew,
+			MaxAge:     t.MaxAge,
+			MaxBytes:   t.MaxBytes,
+			Storage:    jetstream.FileStorage,
+			Replicas:   t.Replicas,
+			Duplicates: t.Duplicates,
+		}
+	}
+	return []jetstream.StreamConfig{
+		stream(StreamWebhooks, "W-API webhooks, one subject per instance", webhookPrefix+">"),
+		stream(StreamDownloads, "media download jobs, one subject per media type", downloadPrefix+">"),
+		stream(StreamDeadLetter, "records of terminated and exhausted messages", deadLetterPrefix+">"),
+	}
+}
+
+// ConsumerConfigs returns the durable pull consumers keyed by stream name.
+func (t Topology) ConsumerConfigs() map[string]jetstream.ConsumerConfig {
+	t = t.withDefaults()
+	consumer := func(name, desc string, ackWait time.Duration, maxDeliver, maxAckPending int) jetstream.ConsumerConfig {
+		return jetstream.ConsumerConfig{
+			Durable:       name,
+			Description:   desc,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       ackWait,
+			MaxDeliver:    maxDeliver,
+			MaxAckPending: maxAckPending,
+			ReplayPolicy:  jetstream.ReplayInstantPolicy,
+		}
+	}
+	return map[string]jetstream.ConsumerConfig{
+		StreamWebhooks: consumer(ConsumerAnalyzer, "turns webhooks into media rows and download jobs",
+			t.AnalyzerAckWait, t.AnalyzerMaxDeliver, t.AnalyzerMaxAckPending),
+		StreamDownloads: consumer(ConsumerDownloader, "downloads, verifies and stores media",
+			t.DownloaderAckWait, t.DownloaderMaxDeliver, t.DownloaderMaxAckPending),
+	}
+}
+
+// Setup creates the streams and consumers, or updates them to t; it is
+// idempotent and meant to run at every start.
+func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	for _, cfg := range t.StreamConfigs() {
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("declaring stream %s: %w", cfg.Name, err)
+		}
+	}
+	for stream, cfg := range t.ConsumerConfigs() {
+		if _, err := js.CreateOrUpdateConsumer(ctx, stream, cfg); err != nil {
+			return fmt.Errorf("declaring consumer %s on %s: %w", cfg.Durable, stream, err)
+		}
+	}
+	return nil
+}
+
+// ErrBadInstanceID reports an instance id that cannot be a subject token.
+var ErrBadInstanceID = errors.New("instance id must be non-empty and contain no '.', '*', '>' or whitespace")
+
+// WebhookSubject returns the subject a webhook of instanceID is published on.
+func WebhookSubject(instanceID string) (string, error) {
+	if !validToken(instanceID) {
+		return "", ErrBadInstanceID
+	}
+	return webhookPrefix + instanceID, nil
+}
+
+// DownloadSubject returns the subject a download job of mediaType is
+// published on. Characters that cannot appear in a subject token become '_',
+// and an empty type becomes "unknown".
+func DownloadSubject(mediaType string) string {
+	if mediaType == "" {
+		return downloadPrefix + "unknown"
+	}
+	if validToken(mediaType) {
+		return downloadPrefix + mediaType
+	}
+	return downloadPrefix + strings.Map(func(r rune) rune {
+		if badTokenRune(r) {
+			return '_'
+		}
+		return r
+	}, mediaType)
+}
+
+func deadLetterSubject(stream string) string { return deadLetterPrefix + stream }
+
+func validToken(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, badTokenRune)
+}
+
+func badTokenRune(r rune) bool {
+	// Whitespace and control characters would split or corrupt the protocol line.
+	return r == '.' || r == '*' || r == '>' || unicode.IsSpace(r) || unicode.IsControl(r)
+}
