@@ -1,0 +1,325 @@
+// Package app assembles mediapipe's roles into a process: it opens the
+// catalogue (creating and migrating it when asked), connects to NATS or starts
+// the embedded server, declares the topology, serves HTTP (ingest, health,
+// metrics) and runs the analyzer and downloader workers until its context
+// ends, then shuts everything down in order without losing acknowledged work.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/analyzer"
+	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/bus"
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/downloader"
+	"github.com/multichat/mediapipe/internal/fetch"
+	"github.com/multichat/mediapipe/internal/ingest"
+	"github.com/multichat/mediapipe/internal/metrics"
+)
+
+// Roles selects what a process runs.
+type Roles struct {
+	Ingest, Analyzer, Downloader bool
+}
+
+// All is every role: `mediapipe run`.
+var All = Roles{Ingest: true, Analyzer: true, Downloader: true}
+
+// Options tunes Open beyond the configuration.
+type Options struct {
+	Roles    Roles
+	CreateDB bool // create the database when it is missing (run, demo)
+	Migrate  bool // apply migrations before starting (run, demo)
+	// Topology overrides the stream and consumer defaults (tests).
+	Topology *bus.Topology
+	// Backoff bounds for retried messages; zero takes the bus defaults.
+	BackoffBase, BackoffMax time.Duration
+	// Listener, when set, is served instead of listening on cfg.HTTPAddr.
+	Listener net.Listener
+}
+
+// App is a running mediapipe process.
+type App struct {
+	Cfg     config.Config
+	Log     *zap.Logger
+	Store   *catalog.Store
+	NC      *nats.Conn
+	JS      jetstream.JetStream
+	Metrics *metrics.Metrics
+	NATSURL string
+
+	opts     Options
+	embedded *server.Server
+	listener net.Listener
+	secrets  *ingest.SecretCache
+}
+
+// Open prepares every dependency of the roles; Run starts them. On error,
+// whatever was opened is closed again.
+func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) (a *App, err error) {
+	a = &App{Cfg: cfg, Log: log, opts: opts, Metrics: metrics.New()}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	if opts.CreateDB {
+		created, err := catalog.EnsureDatabase(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			log.Info("created the database")
+		}
+	}
+	if opts.Migrate {
+		applied, version, err := catalog.Migrate(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		log.Info("schema ready", zap.Int("applied", len(applied)), zap.Int64("version", version))
+	}
+	if a.Store, err = catalog.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	a.NATSURL = cfg.NATSURL
+	if a.NATSURL == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating DATA_DIR: %w", err)
+		}
+		a.embedded, a.NATSURL, err = bus.StartEmbedded(bus.EmbeddedOptions{
+			StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: log.Named("nats"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded NATS server: %w", err)
+		}
+		log.Info("embedded NATS server started", zap.String("url", a.NATSURL))
+		if err := os.WriteFile(urlFile(cfg), []byte(a.NATSURL+"\n"), 0o600); err != nil {
+			log.Warn("recording the embedded NATS URL", zap.Error(err))
+		}
+	}
+	if a.NC, a.JS, err = bus.Connect(ctx, a.NATSURL, "mediapipe", log); err != nil {
+		return nil, err
+	}
+	topo := bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes}
+	if opts.Topology != nil {
+		topo = *opts.Topology
+	}
+	if err := bus.Setup(ctx, a.JS, topo); err != nil {
+		return nil, err
+	}
+	a.Metrics.WatchConsumers(a.JS, map[string]string{
+		bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads,
+	})
+	if opts.Roles.Ingest {
+		a.secrets = ingest.NewSecretCache(a.Store.InstanceSecretHashes, log)
+		if err := a.secrets.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("loading webhook secrets: %w", err)
+		}
+	}
+	a.listener = opts.Listener
+	if a.listener == nil {
+		if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("listening on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+		}
+	}
+	return a, nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Handler returns the process's HTTP routes.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", a.Metrics.Handler())
+	if a.opts.Roles.Ingest {
+		mux.Handle("/webhooks/wapi", &ingest.Handler{
+			JS: a.JS, Secrets: a.secrets, Log: a.Log.Named("ingest"),
+			MaxBody: a.Cfg.MaxBodyBytes, PublishTimeout: 5 * time.Second,
+			Observe: a.Metrics.ObserveWebhook,
+		})
+	}
+	return mux
+}
+
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if a.NC.Status() != nats.CONNECTED {
+		problems = append(problems, "nats: "+a.NC.Status().String())
+	}
+	if err := a.Store.Ping(ctx); err != nil {
+		problems = append(problems, "postgres: unreachable")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, `{"status":"unavailable","problems":%q}`+"\n", problems)
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
+}
+
+// Run serves and works until ctx ends, then stops in order: the HTTP server
+// stops accepting and finishes its requests, workers stop pulling and finish
+// (or hand back) their messages, and connections close.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          zap.NewStdLog(a.Log.Named("http")),
+	}
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(workCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	if a.secrets != nil {
+		start("secrets", func(ctx context.Context) error { a.secrets.Run(ctx, 10*time.Second); return nil })
+	}
+	if a.opts.Roles.Analyzer {
+		start("analyzer", a.runAnalyzer)
+	}
+	if a.opts.Roles.Downloader {
+		start("downloader", a.runDownloader)
+	}
+	go func() {
+		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	a.Log.Info("mediapipe started", zap.String("http", a.Addr()), zap.Bool("ingest", a.opts.Roles.Ingest),
+		zap.Bool("analyzer", a.opts.Roles.Analyzer), zap.Bool("downloader", a.opts.Roles.Downloader))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		a.Log.Error("stopping after an error", zap.Error(runErr))
+	}
+	a.Log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		a.Log.Warn("http shutdown", zap.Error(err))
+	}
+	stopWork() // workers finish in-flight messages within their StopTimeout
+	wg.Wait()
+	a.Log.Info("stopped")
+	return runErr
+}
+
+func (a *App) settler() bus.Settler {
+	return bus.Settler{JS: a.JS, BackoffBase: a.opts.BackoffBase, BackoffMax: a.opts.BackoffMax, Logger: a.Log}
+}
+
+func (a *App) runAnalyzer(ctx context.Context) error {
+	cons, err := a.JS.Consumer(ctx, bus.StreamWebhooks, bus.ConsumerAnalyzer)
+	if err != nil {
+		return fmt.Errorf("opening the analyzer consumer: %w", err)
+	}
+	an := &analyzer.Analyzer{Store: a.Store, JS: a.JS, Log: a.Log.Named("analyzer"), Observe: a.Metrics.ObserveAnalyzed}
+	return bus.Run(ctx, cons, bus.WorkerOptions{
+		BatchHandler: an.HandleBatch, Concurrency: 2, Batch: 256, MaxWait: time.Second,
+		StopTimeout: 20 * time.Second, Settler: a.settler(), Logger: a.Log.Named("analyzer"),
+	})
+}
+
+func (a *App) runDownloader(ctx context.Context) error {
+	cons, err := a.JS.Consumer(ctx, bus.StreamDownloads, bus.ConsumerDownloader)
+	if err != nil {
+		return fmt.Errorf("opening the downloader consumer: %w", err)
+	}
+	blobs, err := blob.NewLocal(a.Cfg.MediaDir)
+	if err != nil {
+		return err
+	}
+	if n, err := blobs.CleanTemp(time.Hour); err != nil {
+		a.Log.Warn("cleaning stale temporary files", zap.Error(err))
+	} else if n > 0 {
+		a.Log.Info("removed stale temporary files", zap.Int("files", n))
+	}
+	f, err := fetch.New(fetch.Options{
+		CDNBase: a.Cfg.CDNBaseURL, WAPIBase: a.Cfg.WAPIBase, AllowedHosts: a.Cfg.MediaHosts,
+		MaxBytes: a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
+	})
+	if err != nil {
+		return err
+	}
+	dl := &downloader.Downloader{
+		Store: a.Store, Blobs: blobs, Fetcher: f, Log: a.Log.Named("downloader"),
+		MaxBytes: a.Cfg.MaxMedia, AllowExec: a.Cfg.AllowExec, HeartBeat: 15 * time.Second,
+		Observe: a.Metrics.ObserveDownload,
+	}
+	s := a.settler()
+	s.OnExhausted = dl.OnExhausted
+	return bus.Run(ctx, cons, bus.WorkerOptions{
+		Handler: dl.Handle, Concurrency: a.Cfg.Workers, MaxWait: time.Second,
+		StopTimeout: 30 * time.Second, Settler: s, Logger: a.Log.Named("downloader"),
+	})
+}
+
+// Close releases everything Open acquired. It is safe to call twice.
+func (a *App) Close() {
+	if a.NC != nil {
+		a.NC.Close()
+		a.NC = nil
+	}
+	if a.embedded != nil {
+		_ = os.Remove(urlFile(a.Cfg))
+		bus.ShutdownEmbedded(a.embedded)
+		a.embedded = nil
+	}
+	if a.Store != nil {
+		a.Store.Close()
+		a.Store = nil
+	}
+	if a.listener != nil && a.opts.Listener == nil {
+		_ = a.listener.Close()
+	}
+}
+
+// RefreshSecrets reloads the ingest's webhook secrets at once (after a tenant
+// was added in-process); a no-op without the ingest role.
+func (a *App) RefreshSecrets(ctx context.Context) error {
+	if a.secrets == nil {
+		return nil
+	}
+	return a.secrets.Refresh(ctx)
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/multichat/mediapipe/internal/demo"
+	"github.com/multichat/mediapipe/internal/logging"
+	"github.com/multichat/mediapipe/internal/progress"
+)
+
+func runDemo(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "demo", "[flags]", `
+Runs the whole pipeline on this machine against the built-in W-API and CDN
+simulator (127.0.0.1 only): real encrypted media of every type, a realistic mix
+of webhooks posted to the real ingest, an embedded NATS server, and your
+PostgreSQL (DATABASE_URL; the database is created when missing). It waits until
+every media item is processed, then prints the statistics and where the files are.`)
+	n := fs.Int("webhooks", 300, "how many webhooks to post")
+	rate := fs.Float64("rate", 0, "webhooks per second (0: as fast as the ingest takes them)")
+	faults := fs.Bool("faults", true, "inject CDN errors, resets, expired media and a hostile file")
+	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the media to be processed")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *n < 1 {
+		return usagef("--webhooks must be at least 1")
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	level := "error"
+	if v := io.Getenv("LOG_LEVEL"); v != "" {
+		level = v
+	}
+	log, err := logging.New(level, "console")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	out := io.Stdout
+	fmt.Fprintf(out, "mediapipe demo: %d webhooks through ingest → JetStream → analyzer → downloader\n", *n)
+	fmt.Fprintf(out, "  database  %s\n", redactURL(cfg.DatabaseURL))
+	bar := progress.New(io.Stderr, "media processed", 0)
+	rep, err := demo.Run(ctx, cfg, log, demo.Options{
+		Webhooks: *n, Rate: *rate, Faults: *faults, Timeout: *timeout, Progress: bar,
+	})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	p := rep.Posted
+	fmt.Fprintf(out, "\nPosted %d webhooks in %s (%.0f/s): %s\n", p.Sent, p.Elapsed.Round(time.Millisecond), p.Rate(), statusCounts(p.ByStatus))
+	s := rep.Summary
+	fmt.Fprintf(out, "Media items: %d, processed %d in %s\n\n", rep.Media, s.Final, rep.Took.Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "by status\t")
+	for _, k := range sortedKeys(s.ByStatus) {
+		fmt.Fprintf(tw, "  %s\t%d\n", k, s.ByStatus[k])
+	}
+	fmt.Fprintln(tw, "by type\t")
+	for _, k := range sortedKeys(s.ByType) {
+		fmt.Fprintf(tw, "  %s\t%d\n", k, s.ByType[k])
+	}
+	if len(s.ByReason) > 0 {
+		fmt.Fprintln(tw, "failure reasons\t")
+		for _, k := range sortedKeys(s.ByReason) {
+			fmt.Fprintf(tw, "  %s\t%d\n", k, s.ByReason[k])
+		}
+	}
+	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(s.Bytes))
+	_ = tw.Flush()
+
+	media, _ := filepath.Abs(rep.MediaDir)
+	fmt.Fprintf(out, "\nFiles are under %s (<cliente_id>/<aa>/<bb>/<sha256><ext>), e.g.:\n", media)
+	for _, f := range exampleFiles(media, 6) {
+		fmt.Fprintf(out, "  %s\n", f)
+	}
+	fmt.Fprintln(out, "\nThe expired, type_mismatch and retried items are deliberate: the simulator injects those faults.")
+	fmt.Fprintln(out, "Next: `go run ./cmd/mediapipe run` serves the same pipeline on HTTP_ADDR; `go run ./cmd/mediapipe analyze pkg/wapi/testdata/image.json` explains one webhook.")
+	if rep.Incomplete {
+		fmt.Fprintf(io.Stderr, "\n%d of %d media items were still in progress after %s\n", int64(rep.Media)-s.Final, rep.Media, *timeout)
+		return exitError{ExitFailure}
+	}
+	return nil
+}
+
+func statusCounts(m map[int]int) string {
+	var parts []string
+	codes := make([]int, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d×%d", m[c], c))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys(m map[string]int64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// humanBytes formats a byte count with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// exampleFiles lists up to n stored files, newest first, skipping temporary ones.
+func exampleFiles(root string, n int) []string {
+	type file struct {
+		path string
+		mod  time.Time
+	}
+	var files []file
+	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			files = append(files, file{p, info.ModTime()})
+		}
+		return nil
+	})
+	sort.Slice(files, func(i, j int) bool { return files[i].mod.After(files[j].mod) })
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range files {
+		ext := filepath.Ext(f.path)
+		if seen[ext] {
+			continue
+		}
+		seen[ext] = true
+		out = append(out, f.path)
+		if len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		rest := s[i+3:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			cred := rest[:at]
+			if c := strings.Index(cred, ":"); c >= 0 {
+				return s[:i+3] + cred[:c] + ":***" + rest[at:]
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/multichat/mediapipe/internal/app"
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/job"
+	"github.com/multichat/mediapipe/internal/progress"
+)
+
+func runReprocess(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "reprocess", "[--status failed|expired|pending] [--cliente ID] [--since DURATION]", `
+Replays downloads through JetStream: the selected rows go back to pending and a
+fresh download job is published for each. Rows that failed with missing_fields
+are left alone (there is nothing to download). The jobs are processed by the
+running downloaders (with the embedded default: by the `+"`mediapipe run`"+` using
+the same DATA_DIR, or at its next start).`)
+	status := fs.String("status", "failed,expired", "statuses to replay, comma separated: failed, expired, pending, downloading")
+	cliente := fs.Int64("cliente", 0, "only this cliente's media (id)")
+	since := fs.String("since", "", "only rows updated within this long, e.g. 24h or 7d")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	f := catalog.ReprocessFilter{ClienteID: *cliente}
+	for _, s := range strings.Split(*status, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			f.Statuses = append(f.Statuses, s)
+		}
+	}
+	for _, s := range f.Statuses {
+		switch s {
+		case catalog.StatusFailed, catalog.StatusExpired, catalog.StatusPending, catalog.StatusDownloading:
+		default:
+			return usagef("--status %q: want failed, expired, pending or downloading", s)
+		}
+	}
+	if *since != "" {
+		d, err := config.ParseDuration(*since)
+		if err != nil || d <= 0 {
+			return usagef("--since %q: want a duration such as 24h or 7d", *since)
+		}
+		f.Since = d
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	js, closeBus, err := app.ConnectBus(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeBus()
+
+	refs, err := store.ResetForReprocess(ctx, f)
+	if err != nil {
+		return err
+	}
+	if len(refs) == 0 {
+		fmt.Fprintf(io.Stdout, "nothing to reprocess (status %s)\n", strings.Join(f.Statuses, ","))
+		return nil
+	}
+	bar := progress.New(io.Stderr, "queueing downloads", int64(len(refs)))
+	generation := "r" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	queued := 0
+	for _, r := range refs {
+		if err := job.Publish(ctx, js, job.Download{MediaID: r.ID, Type: r.Type}, generation); err != nil {
+			bar.Finish()
+			return fmt.Errorf("%w (queued %d of %d; the rest are pending: run reprocess --status pending to queue them)", err, queued, len(refs))
+		}
+		queued++
+		bar.Add(1)
+	}
+	bar.Finish()
+	fmt.Fprintf(io.Stdout, "reset %d rows to pending and queued %d download jobs\n", len(refs), queued)
+	return nil
+}

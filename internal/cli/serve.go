@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/app"
+	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/logging"
+)
+
+// loadConfig reads and validates the configuration, reporting every problem.
+func loadConfig(io IO) (config.Config, error) {
+	cfg, errs := config.Load(io.Getenv)
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, fmt.Errorf("configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg config.Config) (*zap.Logger, error) {
+	return logging.New(cfg.LogLevel, cfg.LogFormat)
+}
+
+const serveEnvHelp = `
+Configuration comes from the environment: DATABASE_URL, NATS_URL (empty: an
+embedded NATS server under DATA_DIR), HTTP_ADDR, DATA_DIR, MEDIA_DIR,
+WHATSAPP_MEDIA_HOSTS, WHATSAPP_CDN_BASE_URL, WAPI_BASE_URL, MAX_MEDIA_BYTES,
+LOG_LEVEL, LOG_FORMAT (see README). SIGTERM or Ctrl-C stops it gracefully.`
+
+func serve(ctx context.Context, io IO, args []string, name, synopsis string, roles app.Roles, migrateByDefault bool) error {
+	fs := newFlags(io, name, "[flags]", synopsis+"\n"+serveEnvHelp)
+	migrate := fs.Bool("migrate", migrateByDefault, "create the database when missing and apply migrations before starting")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	a, err := app.Open(ctx, cfg, log, app.Options{Roles: roles, CreateDB: *migrate, Migrate: *migrate})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func runRun(ctx context.Context, io IO, args []string) error {
+	return serve(ctx, io, args, "run", "Runs the whole pipeline in one process: ingest, analyzer and downloader\n(with an embedded NATS server when NATS_URL is empty). Migrates the schema first.", app.All, true)
+}
+
+func runIngest(ctx context.Context, io IO, args []string) error {
+	return serve(ctx, io, args, "ingest", "Runs the webhook ingest alone: POST /webhooks/wapi, health and metrics.", app.Roles{Ingest: true}, false)
+}
+
+func runAnalyzer(ctx context.Context, io IO, args []string) error {
+	return serve(ctx, io, args, "analyzer", "Runs the analyzer alone: webhooks from JetStream into media_files rows and download jobs.", app.Roles{Analyzer: true}, false)
+}
+
+func runDownloader(ctx context.Context, io IO, args []string) error {
+	return serve(ctx, io, args, "downloader", "Runs the downloader alone: fetch, verify, decrypt and store media.", app.Roles{Downloader: true}, false)
+}

@@ -1,0 +1,250 @@
+// Package demo runs the whole pipeline end to end on one machine: the
+// simulator (wasim) stands in for W-API and WhatsApp's CDN on 127.0.0.1 with
+// real encrypted media of every type and a few realistic faults; the pipeline
+// runs in-process on an embedded NATS server; a batch of webhooks is posted to
+// the real ingest and the demo waits until every media item reached a final
+// status. `mediapipe demo` and the end-to-end tests both use it.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/app"
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/progress"
+	"github.com/multichat/mediapipe/internal/samples"
+	"github.com/multichat/mediapipe/internal/wasim"
+)
+
+// Options shape a demo run.
+type Options struct {
+	Webhooks    int           // how many webhooks to post
+	Rate        float64       // webhooks per second (0: as fast as possible)
+	Concurrency int           // concurrent posts
+	Timeout     time.Duration // how long to wait for the media to settle
+	Faults      bool          // inject CDN faults and expired media
+	Progress    *progress.Bar // optional: advanced as media settles
+	// Hold, when set, is called with the running pipeline after the batch
+	// settled and before it stops (tests inspect it there).
+	Hold func(ctx context.Context, a *app.App, sim *wasim.Server) error
+}
+
+// Report is what a run did.
+type Report struct {
+	Posted     wasim.Result
+	Hooks      []wasim.Hook // what was posted
+	Media      int          // media items the batch carried (new, not duplicates)
+	Settled    int64
+	Summary    catalog.RunSummary
+	MediaDir   string
+	DataDir    string
+	Started    time.Time
+	Took       time.Duration
+	Incomplete bool // Timeout passed before every item settled
+}
+
+// Run runs the demo with cfg (its DATABASE_URL, DATA_DIR and MEDIA_DIR are
+// used; the CDN and W-API addresses are replaced by the simulator's).
+func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*Report, error) {
+	if o.Webhooks <= 0 {
+		o.Webhooks = 300
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Minute
+	}
+	rep := &Report{Started: time.Now().Add(-time.Second).UTC()}
+
+	simDir, err := os.MkdirTemp("", "mediapipe-demo-sim-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(simDir)
+	sim, err := wasim.New(wasim.Config{Addr: "127.0.0.1:0", Dir: simDir, Logger: log.Named("wasim")})
+	if err != nil {
+		return nil, fmt.Errorf("starting the simulator: %w", err)
+	}
+	defer sim.Close()
+	items, err := addMedia(sim, o.Faults)
+	if err != nil {
+		return nil, err
+	}
+	cfg.CDNBaseURL, cfg.WAPIBase = sim.CDNBaseURL(), sim.WAPIBaseURL()
+	// The demo's NATS store is its own and fresh: an earlier demo's jobs
+	// must not mix with this one's.
+	cfg.NATSURL = ""
+	cfg.DataDir = filepath.Join(cfg.DataDir, "demo")
+	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "nats")); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	a, err := app.Open(ctx, cfg, log, app.Options{
+		Roles: app.All, CreateDB: true, Migrate: true, Listener: ln,
+		BackoffBase: 50 * time.Millisecond, BackoffMax: time.Second,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	rep.MediaDir, rep.DataDir = cfg.MediaDir, cfg.DataDir
+
+	secrets := map[string]string{}
+	for _, t := range []struct{ cliente, instance string }{
+		{"Padaria Estrela (demo)", wasim.InstancePro},
+		{"Clínica Sorriso (demo)", wasim.InstanceLite},
+	} {
+		wapiToken := "demo-wapi-token-" + t.instance
+		res, err := a.Store.AddTenant(ctx, t.cliente, t.instance, wapiToken)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("registering the demo tenants: %w", err)
+		}
+		secrets[t.instance] = res.WebhookSecret
+		sim.AddInstance(t.instance, wapiToken)
+	}
+	if err := a.RefreshSecrets(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+
+	hooks := sim.Mix(wasim.MixOptions{N: o.Webhooks, Items: items, Seed: uint64(time.Now().UnixNano()), DuplicateRate: 0.03})
+	rep.Hooks = hooks
+	seen := map[string]bool{}
+	for _, h := range hooks {
+		if h.Item != nil && !seen[h.InstanceID+"/"+h.MessageID] {
+			seen[h.InstanceID+"/"+h.MessageID] = true
+			rep.Media++
+		}
+	}
+	if o.Progress != nil {
+		o.Progress.SetTotal(int64(rep.Media))
+	}
+	poster := &wasim.Poster{
+		Target: "http://" + a.Addr() + "/webhooks/wapi", Secrets: secrets,
+		Rate: o.Rate, Concurrency: o.Concurrency, Log: log.Named("poster"),
+	}
+	posted := make(chan error, 1)
+	go func() {
+		var err error
+		rep.Posted, err = poster.Post(runCtx, hooks)
+		posted <- err
+	}()
+
+	waitErr := wait(runCtx, a.Store, rep, o)
+	if err := <-posted; err != nil && waitErr == nil {
+		waitErr = fmt.Errorf("posting webhooks: %w", err)
+	}
+	if waitErr == nil && o.Hold != nil {
+		waitErr = o.Hold(runCtx, a, sim)
+	}
+	if waitErr == nil {
+		rep.Summary, waitErr = a.Store.RunSummary(ctx, rep.Started)
+	}
+	stop()
+	if err := <-done; err != nil && waitErr == nil {
+		waitErr = err
+	}
+	rep.Took = time.Since(rep.Started)
+	return rep, waitErr
+}
+
+// wait polls the catalogue until every media row of this run is final.
+func wait(ctx context.Context, store *catalog.Store, rep *Report, o Options) error {
+	deadline := time.Now().Add(o.Timeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, err := store.RunSummary(ctx, rep.Started)
+		if err != nil {
+			return err
+		}
+		rep.Settled = s.Final
+		if o.Progress != nil {
+			o.Progress.Set(s.Final, 0)
+		}
+		if s.Final >= int64(rep.Media) && s.Total >= int64(rep.Media) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			rep.Incomplete = true
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// addMedia registers every benign sample with the simulator, plus, with
+// faults, media that exercises each recovery path: CDN errors and resets that
+// retries absorb, media gone from the CDN that the W-API fallback recovers,
+// media gone everywhere, and a file that is not what it claims to be.
+func addMedia(sim *wasim.Server, faults bool) ([]*wasim.Item, error) {
+	var items []*wasim.Item
+	add := func(s samples.Sample, opts ...wasim.ItemOption) error {
+		it, err := sim.AddSample(s, opts...)
+		if err != nil {
+			return fmt.Errorf("preparing sample %s: %w", s.Name, err)
+		}
+		items = append(items, it)
+		return nil
+	}
+	for _, s := range samples.Benign() {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	if !faults {
+		return items, nil
+	}
+	steps := []struct {
+		name string
+		opts []wasim.ItemOption
+	}{
+		{samples.ImagePNG, []wasim.ItemOption{wasim.WithFaults(wasim.Fault{Kind: wasim.FaultError, Times: 2})}},
+		{samples.AudioVoice, []wasim.ItemOption{wasim.WithFaults(wasim.Fault{Kind: wasim.FaultReset, Times: 1, After: 64})}},
+		{samples.VideoMP4, []wasim.ItemOption{wasim.WithFaults(wasim.Fault{Kind: wasim.FaultExpired, Status: 404})}},
+		{samples.DocumentPDF, []wasim.ItemOption{wasim.WithFaults(wasim.Fault{Kind: wasim.FaultExpired, Status: 410}), wasim.WithWAPIMode(wasim.WAPIGone)}},
+	}
+	for _, st := range steps {
+		// A variant of the sample (trailing bytes the formats ignore), so
+		// that deduplication does not hide the fault behind a stored copy.
+		s := samples.ByName(st.name)
+		s.Data = append(append([]byte(nil), s.Data...), "\n%mediapipe demo variant\n"...)
+		if err := add(s, st.opts...); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range samples.All() {
+		if s.Hostile {
+			if err := add(s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return items, nil
+}
+
+// ErrIncomplete reports a run whose media did not all settle in time.
+var ErrIncomplete = errors.New("not every media item settled in time")
