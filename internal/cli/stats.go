@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/multichat/mediapipe/internal/catalog"
+)
+
+func runStats(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "stats", "[--cliente ID] [--json]", `
+Prints media totals from the catalogue: by type, by status, by failure reason,
+by instance, the bytes the rows refer to and the disk the stored files use
+(a file forwarded many times is stored once per cliente).`)
+	cliente := fs.Int64("cliente", 0, "only this cliente's media (id); 0 for all")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *cliente < 0 {
+		return usagef("--cliente must be a positive id")
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	st, err := store.Stats(ctx, *cliente)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(io.Stdout)
+		return enc.Encode(map[string]any{
+			"cliente": *cliente, "total": st.Total, "byType": st.ByType, "byStatus": st.ByStatus,
+			"byReason": st.ByReason, "byInstance": st.ByInstance, "bytesStored": st.BytesStored, "diskBytes": st.DiskBytes,
+		})
+	}
+	tw := tabwriter.NewWriter(io.Stdout, 0, 0, 2, ' ', 0)
+	scope := "all clientes"
+	if *cliente != 0 {
+		scope = fmt.Sprintf("cliente %d", *cliente)
+	}
+	fmt.Fprintf(tw, "media (%s)\t%d\n", scope, st.Total)
+	for _, section := range []struct {
+		title string
+		m     map[string]int64
+	}{{"by type", st.ByType}, {"by status", st.ByStatus}, {"failure reasons", st.ByReason}, {"by instance", st.ByInstance}} {
+		if len(section.m) == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t\n", section.title)
+		for _, k := range sortedKeys(section.m) {
+			fmt.Fprintf(tw, "  %s\t%d\n", k, section.m[k])
+		}
+	}
+	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(st.BytesStored))
+	fmt.Fprintf(tw, "disk used\t%s\n", humanBytes(st.DiskBytes))
+	return tw.Flush()
+}
