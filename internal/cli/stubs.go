@@ -9,8 +9,6 @@ import (
 
 var errNotYet = errors.New("not implemented yet")
 
-func runAnalyze(ctx context.Context, io IO, args []string) error { return errNotYet }
-func runDecrypt(ctx context.Context, io IO, args []string) error { return errNotYet }
 func runCleanup(ctx context.Context, io IO, args []string) error { return errNotYet }
 func runExport(ctx context.Context, io IO, args []string) error  { return errNotYet }
 func runImport(ctx context.Context, io IO, args []string) error  { return errNotYet }

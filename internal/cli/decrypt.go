@@ -1,0 +1,226 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/fetch"
+	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/wapi"
+)
+
+type decryptResult struct {
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	Bytes      int64  `json:"bytes"`
+	Mimetype   string `json:"mimetype,omitempty"`
+	Extension  string `json:"extension,omitempty"`
+	Declared   string `json:"declaredMimetype,omitempty"`
+	Encrypted  bool   `json:"encrypted"`
+	Unverified string `json:"unverified,omitempty"`
+	Out        string `json:"out,omitempty"`
+}
+
+func runDecrypt(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "decrypt",
+		"--type TYPE --media-key B64 [--file-sha256 B64] [--file-enc-sha256 B64] (--in FILE | --url URL) --out FILE\n       mediapipe decrypt --descriptor FILE.json (--in FILE | --url URL) --out FILE", `
+Decrypts and verifies one WhatsApp media blob in one streaming pass: length,
+fileEncSha256, HMAC, padding, fileSha256 and magic numbers (the content must
+belong to the media type). Prints one JSON line:
+  {"status":"success","sha256":HEX,"bytes":N,"mimetype":SNIFFED,...}
+  {"status":"failed","reason":REASON,"error":...}
+and exits 1 on failure. --out is written through a temporary file in the same
+directory and renamed only when every check passed: it never holds a partial or
+unverified file. A hash left out is not checked (the output says so).
+--descriptor takes a media object as found in a webhook (the value of
+imageMessage, or {"imageMessage": {...}}); flags given beside it override it.
+--url fetches from WhatsApp's CDN: a directPath (/v/t62...) resolved against
+WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
+	typ := fs.String("type", "", "media type: image, video, audio, document, sticker (ptv, gif, ptt accepted)")
+	key := fs.String("media-key", "", "mediaKey, base64")
+	plainHash := fs.String("file-sha256", "", "fileSha256, base64 (or hex)")
+	encHash := fs.String("file-enc-sha256", "", "fileEncSha256, base64 (or hex)")
+	descPath := fs.String("descriptor", "", "a media object JSON file (from a webhook) giving type, key and hashes")
+	in := fs.String("in", "", "the encrypted blob file (- for stdin)")
+	fromURL := fs.String("url", "", "fetch the blob: a directPath or an https URL on an allowed host")
+	out := fs.String("out", "", "where to write the decrypted file")
+	maxBytes := fs.Int64("max-bytes", 2<<30, "refuse blobs larger than this")
+	allowExec := fs.Bool("allow-executables", false, "accept executables and scripts as documents")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usagef("--out is required")
+	}
+	if (*in == "") == (*fromURL == "") {
+		return usagef("give exactly one of --in and --url")
+	}
+	d := &wamedia.Descriptor{}
+	if *descPath != "" {
+		data, err := os.ReadFile(*descPath)
+		if err != nil {
+			return usagef("--descriptor: %v", err)
+		}
+		if d, err = wapi.ParseMediaObject("", data); err != nil {
+			return usagef("--descriptor %s: %v", *descPath, err)
+		}
+	}
+	if *typ != "" {
+		t, err := wamedia.ParseMediaType(*typ)
+		if err != nil {
+			return usagef("--type: %v", err)
+		}
+		d.Type, d.Class = t, wamedia.ClassOf(t)
+	}
+	if d.Type == "" {
+		return usagef("--type is required (or a --descriptor)")
+	}
+	for _, f := range []struct {
+		name, val string
+		dst       *[]byte
+	}{{"--media-key", *key, &d.MediaKey}, {"--file-sha256", *plainHash, &d.FileSHA256}, {"--file-enc-sha256", *encHash, &d.FileEncSHA256}} {
+		if f.val == "" {
+			continue
+		}
+		b, err := decodeKey(f.val)
+		if err != nil || len(b) != 32 {
+			return usagef("%s must be 32 bytes in base64 or hex", f.name)
+		}
+		*f.dst = b
+	}
+	if len(d.MediaKey) == 0 && len(d.FileSHA256) == 0 {
+		return usagef("give --media-key (encrypted media) or at least --file-sha256 (unencrypted media)")
+	}
+
+	var unverified []string
+	if len(d.FileEncSHA256) == 0 && len(d.MediaKey) > 0 {
+		unverified = append(unverified, "fileEncSha256")
+	}
+	if len(d.FileSHA256) == 0 {
+		unverified = append(unverified, "fileSha256")
+	}
+	params := d.Params()
+	params.MaxBytes, params.AllowExecutables, params.OptionalHashes = *maxBytes, *allowExec, len(unverified) > 0
+
+	src, err := openBlob(ctx, io, *in, *fromURL, d, *maxBytes)
+	if err != nil {
+		return reportDecrypt(io, decryptResult{Status: "failed", Reason: fetch.Reason(err), Error: err.Error()})
+	}
+	defer src.Close()
+
+	res, err := decryptTo(*out, src, params)
+	r := decryptResult{
+		Bytes: res.PlainBytes, Mimetype: res.Mimetype, Extension: res.Extension, Declared: d.Mimetype,
+		Encrypted: res.Encrypted, Unverified: strings.Join(unverified, ","),
+	}
+	if err != nil {
+		r.Status, r.Reason, r.Error = "failed", wamedia.Reason(err), err.Error()
+		if r.Reason == "" {
+			r.Reason = fetch.Reason(err)
+		}
+		return reportDecrypt(io, r)
+	}
+	r.Status, r.SHA256, r.Out = "success", hex.EncodeToString(res.PlainSHA256), *out
+	return reportDecrypt(io, r)
+}
+
+func reportDecrypt(io IO, r decryptResult) error {
+	if err := json.NewEncoder(io.Stdout).Encode(r); err != nil {
+		return err
+	}
+	if r.Status != "success" {
+		return exitError{ExitFailure}
+	}
+	return nil
+}
+
+// decodeKey reads base64 (standard or URL-safe, padded or not) or hex.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 64 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64 or hex")
+}
+
+func openBlob(ctx context.Context, io IO, in, from string, d *wamedia.Descriptor, maxBytes int64) (io.ReadCloser, error) {
+	if in == "-" {
+		return nopCloser{io.Stdin}, nil
+	}
+	if in != "" {
+		return os.Open(in)
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return nil, err
+	}
+	f, err := fetch.New(fetch.Options{
+		CDNBase: cfg.CDNBaseURL, WAPIBase: cfg.WAPIBase, AllowedHosts: cfg.MediaHosts, MaxBytes: maxBytes, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	fd := *d
+	if strings.HasPrefix(from, "/") {
+		fd.DirectPath, fd.URL = from, ""
+	} else {
+		fd.DirectPath, fd.URL = "", from
+	}
+	body, _, err := f.Open(ctx, &fd)
+	return body, err
+}
+
+type nopCloser struct{ io.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+// decryptTo decrypts into a temporary file beside out and renames it into
+// place only when every check passed.
+func decryptTo(out string, src io.Reader, p wamedia.Params) (wamedia.Result, error) {
+	dir := filepath.Dir(out)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".*.part")
+	if err != nil {
+		return wamedia.Result{}, fmt.Errorf("creating a temporary file beside %s: %w", out, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	res, err := wamedia.Decrypt(src, tmp, p)
+	if err != nil {
+		return res, err
+	}
+	if err := tmp.Sync(); err != nil {
+		return res, fmt.Errorf("syncing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return res, err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return res, fmt.Errorf("renaming into %s: %w", out, err)
+	}
+	ok = true
+	return res, nil
+}
