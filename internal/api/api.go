@@ -1,0 +1,117 @@
+// Package api is the HTTP API a cliente's systems use to read their media:
+// the catalogue rows the analyzer and downloader wrote, the stored files and
+// thumbnails, and the statistics. Every request carries the cliente's API
+// token (`Authorization: Bearer mpk_...`) and sees only that cliente's rows;
+// another cliente's media answers exactly as a missing id does.
+//
+// Routes, under /v1/:
+//
+//	GET /v1/media                 list, newest first, filtered, by cursor
+//	GET /v1/media/{id}            one item
+//	GET /v1/media/{id}/content    the stored file (Range, ETag)
+//	GET /v1/media/{id}/thumbnail  the message's jpegThumbnail
+//	GET /v1/stats                 the cliente's totals
+//
+// Errors are JSON objects {"error": "..."} with the status code telling the
+// class: 400 bad parameter, 401 bad or missing token, 404 no such media.
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/catalog"
+)
+
+// Options are what New needs.
+type Options struct {
+	Store *catalog.Store
+	Blobs blob.Store // where the downloader stored the files (MEDIA_DIR)
+	Log   *zap.Logger
+	// TokenTTL is how long a verified API token is remembered; 0 takes
+	// DefaultTokenTTL, a negative value disables the cache.
+	TokenTTL time.Duration
+}
+
+// DefaultTokenTTL bounds how long a token stays valid after its cliente's
+// token changed.
+const DefaultTokenTTL = 30 * time.Second
+
+// Handler serves the API. Mount it at /v1/.
+type Handler struct {
+	store *catalog.Store
+	blobs blob.Store
+	log   *zap.Logger
+	mux   *http.ServeMux
+	auth  *authenticator
+}
+
+// New returns the API handler.
+func New(o Options) *Handler {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	ttl := o.TokenTTL
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
+	}
+	h := &Handler{store: o.Store, blobs: o.Blobs, log: o.Log, mux: http.NewServeMux()}
+	h.auth = newAuthenticator(o.Store.ClienteByAPIToken, ttl, maxCachedTokens)
+	for path, fn := range map[string]http.HandlerFunc{
+		"/v1/media":                h.listMedia,
+		"/v1/media/{id}":           h.getMedia,
+		"/v1/media/{id}/content":   h.content,
+		"/v1/media/{id}/thumbnail": h.thumbnail,
+		"/v1/stats":                h.stats,
+	} {
+		h.mux.HandleFunc("GET "+path, fn) // and HEAD
+		h.mux.HandleFunc(path, methodNotAllowed)
+	}
+	h.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route")
+	})
+	return h
+}
+
+// ServeHTTP authenticates the request and routes it. Nothing, not even
+// whether a route exists, is answered without a valid token.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	cliente, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	h.mux.ServeHTTP(w, r.WithContext(withCliente(r.Context(), cliente)))
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "GET, HEAD")
+	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: the API is read-only")
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// internalError logs err and answers 500 without details.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("api request", zap.String("path", r.URL.Path), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "internal error")
+}

@@ -1,0 +1,250 @@
+package api_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multichat/mediapipe/internal/api"
+	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// tenant is a cliente of the test bundle.
+type tenant struct {
+	id        int64
+	token     string
+	instances []string
+}
+
+type testBundle struct {
+	ctx   context.Context
+	store *catalog.Store
+	blobs *blob.Local
+	srv   *httptest.Server
+	// a has two instances, b one.
+	a, b tenant
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	store, _ := pgtest.NewStore(t)
+	blobs, err := blob.NewLocal(t.TempDir())
+	require.NoError(t, err)
+	b := &testBundle{ctx: ctx, store: store, blobs: blobs}
+
+	a1, err := store.AddTenant(ctx, "acme", "ACME-1", "wapi-secret-acme")
+	require.NoError(t, err)
+	a2, err := store.AddTenant(ctx, "acme", "ACME-2", "wapi-secret-acme")
+	require.NoError(t, err)
+	g, err := store.AddTenant(ctx, "globex", "GLOBEX-1", "wapi-secret-globex")
+	require.NoError(t, err)
+	b.a = tenant{id: a1.ClienteID, token: a1.APIToken, instances: []string{a1.InstanceID, a2.InstanceID}}
+	b.b = tenant{id: g.ClienteID, token: g.APIToken, instances: []string{g.InstanceID}}
+
+	b.srv = httptest.NewServer(api.New(api.Options{Store: store, Blobs: blobs}))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// descriptor returns a complete, downloadable descriptor of type typ.
+func descriptor(typ wamedia.MediaType) wamedia.Descriptor {
+	kind := map[wamedia.MediaType]string{
+		wamedia.Image: "imageMessage", wamedia.Video: "videoMessage", wamedia.Audio: "audioMessage",
+		wamedia.Document: "documentMessage", wamedia.Sticker: "stickerMessage",
+	}[typ]
+	mimetype := map[wamedia.MediaType]string{
+		wamedia.Image: "image/jpeg", wamedia.Video: "video/mp4", wamedia.Audio: "audio/ogg; codecs=opus",
+		wamedia.Document: "application/pdf", wamedia.Sticker: "image/webp",
+	}[typ]
+	path := "/v/t62.7118-24/" + hex.EncodeToString(randomBytes(8)) + "_n.enc?ccb=11-4"
+	d := wamedia.Descriptor{
+		Type: typ, Kind: kind, Class: wamedia.ClassOf(typ), Mimetype: mimetype,
+		URL: "https://mmg.whatsapp.net" + path, DirectPath: path,
+		MediaKey: randomBytes(32), FileSHA256: randomBytes(32), FileEncSHA256: randomBytes(32),
+		MediaKeyTimestamp: 1749253008, FileLength: 7104, Thumbnail: randomBytes(600),
+	}
+	switch typ {
+	case wamedia.Image:
+		d.Caption, d.Width, d.Height = "a photo", 1280, 960
+	case wamedia.Video:
+		d.Seconds, d.Width, d.Height = 12, 720, 1280
+	case wamedia.Audio:
+		d.Seconds, d.PTT = 2, true
+		d.Thumbnail = nil
+	case wamedia.Document:
+		d.FileName, d.Title, d.PageCount = "../../etc/passwd.pdf", "Report", 3
+	case wamedia.Sticker:
+		d.Width, d.Height, d.Animated = 512, 512, true
+	}
+	d.Check()
+	return d
+}
+
+// message returns a message of instance in chat with the given media.
+func message(instance, chat string, media ...wamedia.Descriptor) catalog.Message {
+	m := catalog.Message{
+		InstanceID: instance,
+		MessageID:  "3EB0" + strings.ToUpper(hex.EncodeToString(randomBytes(8))),
+		Event:      "webhookReceived",
+		SenderID:   "5511911112222", SenderName: "Maria",
+		Moment: time.Unix(1748896286, 0),
+		Media:  media,
+	}
+	if chat != "" {
+		m.ChatRemoteID, m.ChatName = chat, "Chat "+chat
+		m.ChatJID = chat + "@s.whatsapp.net"
+		if strings.HasSuffix(chat, "@g.us") {
+			m.ChatJID, m.IsGroup = chat, true
+		}
+	}
+	return m
+}
+
+// record stores msgs in one batch and returns the row ids, in order.
+func (b *testBundle) record(t *testing.T, msgs ...catalog.Message) []int64 {
+	t.Helper()
+	rec, err := b.store.RecordMessages(b.ctx, msgs)
+	require.NoError(t, err)
+	ids := make([]int64, len(rec))
+	for i, r := range rec {
+		require.True(t, r.Inserted)
+		ids[i] = r.MediaID
+	}
+	return ids
+}
+
+// succeed stores content as row id's file, as the downloader does, and
+// returns its path in the store.
+func (b *testBundle) succeed(t *testing.T, cliente, id int64, content []byte, mimetype, ext string) string {
+	t.Helper()
+	p, err := b.blobs.Create(cliente)
+	require.NoError(t, err)
+	_, err = p.Write(content)
+	require.NoError(t, err)
+	sum := sha256.Sum256(content)
+	st, err := p.Commit(sum[:], ext)
+	require.NoError(t, err)
+	require.NoError(t, b.store.Succeed(b.ctx, id, catalog.Stored{Path: st.Path, Size: st.Size, Mimetype: mimetype, SHA256: sum[:]}))
+	return st.Path
+}
+
+// do sends a request to the API with token (none when empty) and returns
+// the response with its body read.
+func (b *testBundle) do(t *testing.T, method, token, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(b.ctx, method, b.srv.URL+path, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := b.srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, body
+}
+
+func (b *testBundle) get(t *testing.T, token, path string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	return b.do(t, http.MethodGet, token, path, header...)
+}
+
+// item is the JSON of one media item, as a client decodes it.
+type item struct {
+	ID         int64  `json:"id"`
+	InstanceID string `json:"instance_id"`
+	Chat       *struct {
+		ID       int64   `json:"id"`
+		RemoteID string  `json:"remote_id"`
+		JID      *string `json:"jid"`
+		Name     *string `json:"name"`
+	} `json:"chat"`
+	MessageID         string     `json:"message_id"`
+	MessageKind       *string    `json:"message_kind"`
+	MediaType         string     `json:"media_type"`
+	Mimetype          *string    `json:"mimetype"`
+	DeclaredMimetype  *string    `json:"declared_mimetype"`
+	FileName          *string    `json:"file_name"`
+	FileSize          *int64     `json:"file_size"`
+	Caption           *string    `json:"caption"`
+	Width             *int       `json:"width"`
+	Height            *int       `json:"height"`
+	DurationSeconds   *int       `json:"duration_seconds"`
+	IsPTT             bool       `json:"is_ptt"`
+	IsAnimated        bool       `json:"is_animated"`
+	DownloadStatus    string     `json:"download_status"`
+	FailureReason     *string    `json:"failure_reason"`
+	Attempts          int        `json:"attempts"`
+	SHA256            *string    `json:"sha256"`
+	SenderID          *string    `json:"sender_id"`
+	SenderName        *string    `json:"sender_name"`
+	FromMe            bool       `json:"from_me"`
+	IsGroup           bool       `json:"is_group"`
+	MessageTimestamp  *time.Time `json:"message_timestamp"`
+	DownloadTimestamp *time.Time `json:"download_timestamp"`
+	CreatedAt         time.Time  `json:"created_at"`
+	ContentURL        *string    `json:"content_url"`
+	ThumbnailURL      *string    `json:"thumbnail_url"`
+}
+
+type list struct {
+	Items      []item  `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// list fetches one page of GET /v1/media?query, requiring a 200.
+func (b *testBundle) list(t *testing.T, token, query string) list {
+	t.Helper()
+	resp, body := b.get(t, token, "/v1/media?"+query)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var l list
+	require.NoError(t, json.Unmarshal(body, &l))
+	return l
+}
+
+func ids(items []item) []int64 {
+	out := make([]int64, len(items))
+	for i, it := range items {
+		out[i] = it.ID
+	}
+	return out
+}
+
+// requireError checks a JSON error answer.
+func requireError(t *testing.T, resp *http.Response, body []byte, code int) string {
+	t.Helper()
+	require.Equal(t, code, resp.StatusCode, string(body))
+	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
+	var e struct {
+		Error string `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(body, &e), string(body))
+	require.NotEmpty(t, e.Error)
+	return e.Error
+}

@@ -1,0 +1,333 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// mediaItem is the JSON of one media row. Absent values are null; every
+// field is always present.
+type mediaItem struct {
+	ID                int64      `json:"id"`
+	InstanceID        string     `json:"instance_id"`
+	Chat              *chatJSON  `json:"chat"`
+	MessageID         string     `json:"message_id"`
+	ItemIndex         int        `json:"item_index"`
+	MessageKind       *string    `json:"message_kind"`
+	MediaType         string     `json:"media_type"`
+	Mimetype          *string    `json:"mimetype"`
+	DeclaredMimetype  *string    `json:"declared_mimetype"`
+	FileName          *string    `json:"file_name"`
+	FileSize          *int64     `json:"file_size"`
+	FileLength        *int64     `json:"file_length"`
+	Caption           *string    `json:"caption"`
+	Title             *string    `json:"title"`
+	PageCount         *int       `json:"page_count"`
+	Width             *int       `json:"width"`
+	Height            *int       `json:"height"`
+	DurationSeconds   *int       `json:"duration_seconds"`
+	IsPTT             bool       `json:"is_ptt"`
+	IsGIF             bool       `json:"is_gif"`
+	IsAnimated        bool       `json:"is_animated"`
+	IsViewOnce        bool       `json:"is_view_once"`
+	IsForwarded       bool       `json:"is_forwarded"`
+	DownloadStatus    string     `json:"download_status"`
+	FailureReason     *string    `json:"failure_reason"`
+	Attempts          int        `json:"attempts"`
+	SHA256            *string    `json:"sha256"`
+	SenderID          *string    `json:"sender_id"`
+	SenderName        *string    `json:"sender_name"`
+	FromMe            bool       `json:"from_me"`
+	IsGroup           bool       `json:"is_group"`
+	MessageTimestamp  *time.Time `json:"message_timestamp"`
+	DownloadTimestamp *time.Time `json:"download_timestamp"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
+	ContentURL        *string    `json:"content_url"`
+	ThumbnailURL      *string    `json:"thumbnail_url"`
+}
+
+type chatJSON struct {
+	ID       int64   `json:"id"`
+	RemoteID string  `json:"remote_id"`
+	JID      *string `json:"jid"`
+	Name     *string `json:"name"`
+}
+
+type listJSON struct {
+	Items      []mediaItem `json:"items"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+func itemOf(m *catalog.Media) mediaItem {
+	it := mediaItem{
+		ID: m.ID, InstanceID: m.InstanceID, MessageID: m.MessageID, ItemIndex: m.ItemIndex,
+		MessageKind: str(m.Kind), MediaType: string(m.Type), Mimetype: str(m.Mimetype),
+		DeclaredMimetype: str(m.DeclaredMimetype), FileName: str(m.FileName), FileSize: m.FileSize,
+		FileLength: positive(m.FileLength), Caption: str(m.Caption), Title: str(m.Title),
+		PageCount: positive(m.PageCount), Width: positive(m.Width), Height: positive(m.Height),
+		DurationSeconds: positive(m.DurationSeconds),
+		IsPTT:           m.IsPTT, IsGIF: m.IsGIF, IsAnimated: m.IsAnimated, IsViewOnce: m.IsViewOnce, IsForwarded: m.IsForwarded,
+		DownloadStatus: m.Status, FailureReason: str(m.FailureReason), Attempts: m.Attempts,
+		SenderID: str(m.SenderID), SenderName: str(m.SenderName), FromMe: m.FromMe, IsGroup: m.IsGroup,
+		MessageTimestamp: utc(m.MessageTimestamp), DownloadTimestamp: utc(m.DownloadTimestamp),
+		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
+	}
+	if m.Chat != nil {
+		it.Chat = &chatJSON{ID: m.Chat.ID, RemoteID: m.Chat.RemoteID, JID: str(m.Chat.JID), Name: str(m.Chat.Name)}
+	}
+	if len(m.SHA256) > 0 {
+		it.SHA256 = str(hex.EncodeToString(m.SHA256))
+	}
+	base := "/v1/media/" + strconv.FormatInt(m.ID, 10)
+	if hasContent(m) {
+		it.ContentURL = str(base + "/content")
+	}
+	if m.HasThumbnail {
+		it.ThumbnailURL = str(base + "/thumbnail")
+	}
+	return it
+}
+
+func hasContent(m *catalog.Media) bool {
+	return m.Status == catalog.StatusSuccess && m.FilePath != ""
+}
+
+func str(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func positive[T int | int64](n T) *T {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// listParams are the query parameters GET /v1/media accepts.
+var listParams = map[string]bool{
+	"instance": true, "chat": true, "type": true, "status": true,
+	"since": true, "until": true, "limit": true, "cursor": true,
+}
+
+// parseFilter reads GET /v1/media's query. Values the catalogue checks
+// (instance id format, type, status, limit range) are checked there.
+func parseFilter(q url.Values) (catalog.MediaFilter, error) {
+	var f catalog.MediaFilter
+	for k, v := range q {
+		if !listParams[k] {
+			return f, fmt.Errorf("unknown parameter %q (want instance, chat, type, status, since, until, limit or cursor)", k)
+		}
+		if len(v) > 1 {
+			return f, fmt.Errorf("parameter %q given %d times", k, len(v))
+		}
+	}
+	f.InstanceID, f.Chat = q.Get("instance"), q.Get("chat")
+	f.Type, f.Status = wamedia.MediaType(q.Get("type")), q.Get("status")
+	var err error
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := q.Get(p.name); s != "" {
+			if *p.t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				return f, fmt.Errorf("%s %q: want an RFC 3339 time such as 2025-06-01T12:00:00Z", p.name, s)
+			}
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 1 {
+			return f, fmt.Errorf("limit %q: want 1 to %d", s, catalog.MaxMediaLimit)
+		}
+	}
+	if s := q.Get("cursor"); s != "" {
+		if f.After, err = catalog.ParseMediaCursor(s); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func (h *Handler) listMedia(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page, err := h.store.ListMedia(r.Context(), clienteOf(r), f)
+	if errors.Is(err, catalog.ErrInvalidFilter) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	out := listJSON{Items: make([]mediaItem, len(page.Items))}
+	for i := range page.Items {
+		out.Items[i] = itemOf(&page.Items[i])
+	}
+	if page.Next != nil {
+		out.NextCursor = str(page.Next.String())
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// mediaID parses the {id} of a route; anything but a positive integer is
+// answered like a missing row.
+func mediaID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, http.StatusNotFound, "media not found")
+		return 0, false
+	}
+	return id, true
+}
+
+// media reads the caller's row of the route's {id}, answering 404 when it is
+// not the caller's or does not exist.
+func (h *Handler) media(w http.ResponseWriter, r *http.Request) (*catalog.Media, bool) {
+	id, ok := mediaID(w, r)
+	if !ok {
+		return nil, false
+	}
+	m, err := h.store.MediaByID(r.Context(), clienteOf(r), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "media not found")
+		return nil, false
+	}
+	if err != nil {
+		h.internalError(w, r, err)
+		return nil, false
+	}
+	return &m, true
+}
+
+func (h *Handler) getMedia(w http.ResponseWriter, r *http.Request) {
+	if m, ok := h.media(w, r); ok {
+		writeJSON(w, http.StatusOK, itemOf(m))
+	}
+}
+
+// A stored file never changes under its id: a success row keeps its first
+// file.
+const contentCacheControl = "private, max-age=86400, immutable"
+
+// contentCSP keeps a browser that opens a file anyway from running it.
+const contentCSP = "default-src 'none'; sandbox"
+
+// content streams the stored file. http.ServeContent answers Range,
+// If-None-Match (against the ETag, the file's SHA-256) and If-Modified-Since.
+func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
+	m, ok := h.media(w, r)
+	if !ok {
+		return
+	}
+	if !hasContent(m) {
+		writeError(w, http.StatusNotFound, "no stored file for this media (download_status "+m.Status+")")
+		return
+	}
+	f, err := h.blobs.Open(m.FilePath)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrInvalidPath) {
+		h.log.Warn("stored file missing", zap.Int64("media_id", m.ID), zap.Error(err))
+		writeError(w, http.StatusNotFound, "the stored file is gone")
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	defer f.Close()
+
+	hd := w.Header()
+	hd.Set("Content-Type", contentType(m.Mimetype))
+	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m)}))
+	hd.Set("Content-Security-Policy", contentCSP)
+	hd.Set("Cache-Control", contentCacheControl)
+	if len(m.SHA256) == 32 {
+		hd.Set("ETag", `"`+hex.EncodeToString(m.SHA256)+`"`)
+	}
+	var modTime time.Time
+	if m.DownloadTimestamp != nil {
+		modTime = *m.DownloadTimestamp
+	}
+	// The server's write timeout suits JSON, not a large file to a slow
+	// client: allow a minute plus 256 KiB/s.
+	if m.FileSize != nil {
+		d := time.Minute + time.Duration(*m.FileSize/(256<<10))*time.Second
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+	}
+	http.ServeContent(w, r, "", modTime, f)
+}
+
+// contentType returns the stored (sniffed) mimetype when it is a well-formed
+// media type, else application/octet-stream.
+func contentType(mt string) string {
+	if mt == "" {
+		return "application/octet-stream"
+	}
+	base, params, err := mime.ParseMediaType(mt)
+	if err != nil {
+		return "application/octet-stream"
+	}
+	return mime.FormatMediaType(base, params)
+}
+
+// fileName is the download name: built from the id and the stored file's
+// extension (which the file store sanitized), never from the webhook's file
+// name.
+func fileName(m *catalog.Media) string {
+	return "media-" + strconv.FormatInt(m.ID, 10) + blob.SanitizeExt(path.Ext(m.FilePath))
+}
+
+func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
+	id, ok := mediaID(w, r)
+	if !ok {
+		return
+	}
+	thumb, err := h.store.MediaThumbnail(r.Context(), clienteOf(r), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no thumbnail for this media")
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	sum := sha256.Sum256(thumb)
+	hd := w.Header()
+	hd.Set("Content-Type", "image/jpeg")
+	hd.Set("Content-Disposition", mime.FormatMediaType("inline",
+		map[string]string{"filename": "media-" + strconv.FormatInt(id, 10) + "-thumbnail.jpg"}))
+	hd.Set("Content-Security-Policy", contentCSP)
+	hd.Set("Cache-Control", contentCacheControl)
+	hd.Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(thumb))
+}

@@ -1,0 +1,315 @@
+package catalog
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// Page sizes of ListMedia.
+const (
+	DefaultMediaLimit = 50
+	MaxMediaLimit     = 500
+)
+
+// ErrInvalidFilter is wrapped by ListMedia's error for a filter it refuses;
+// the message says which value and why.
+var ErrInvalidFilter = errors.New("invalid filter")
+
+// Media is one media row as a cliente may see it: everything but the
+// secrets (media key, encrypted-blob hash, CDN url and path) and the
+// thumbnail bytes, which MediaThumbnail returns. Absent text and numbers are
+// empty or zero.
+type Media struct {
+	ID         int64
+	ClienteID  int64
+	InstanceID string
+	Chat       *MediaChat // nil: the message named no chat
+	MessageID  string
+	ItemIndex  int
+	Event      string
+	Kind       string // the message key, e.g. ptvMessage
+
+	SenderID, SenderName string
+	IsGroup, FromMe      bool
+	MessageTimestamp     *time.Time
+
+	Type             wamedia.MediaType
+	Mimetype         string // sniffed from the content once stored, declared before
+	DeclaredMimetype string
+	FileName         string // as the message says: never a path
+	FileLength       int64  // as declared
+	Caption, Title   string
+
+	PageCount, Width, Height, DurationSeconds int
+
+	IsPTT, IsGIF, IsAnimated, IsViewOnce, IsEphemeral, IsForwarded bool
+	HasThumbnail                                                   bool
+
+	Status            string
+	FailureReason     string
+	Attempts          int
+	FilePath          string // in the file store; set on success
+	FileSize          *int64 // actual bytes; set on success
+	SHA256            []byte // of the plain content: declared, verified on success
+	DownloadTimestamp *time.Time
+
+	CreatedAt, UpdatedAt time.Time
+}
+
+// MediaChat is the chat a media item was sent in.
+type MediaChat struct {
+	ID       int64
+	RemoteID string // as W-API sends it
+	JID      string
+	Name     string
+}
+
+// MediaCursor is a position in ListMedia's order: newest first by
+// (created_at, id). A page after a cursor holds only rows older than it, so
+// rows inserted while a client pages never shift the pages it has yet to
+// read.
+type MediaCursor struct {
+	CreatedAt time.Time
+	ID        int64
+}
+
+// IsZero reports whether c is the start of the list.
+func (c MediaCursor) IsZero() bool { return c.ID == 0 }
+
+const cursorVersion = 1
+
+// String encodes c as an opaque URL-safe token.
+func (c MediaCursor) String() string {
+	var b [17]byte
+	b[0] = cursorVersion
+	binary.BigEndian.PutUint64(b[1:9], uint64(c.CreatedAt.UnixMicro()))
+	binary.BigEndian.PutUint64(b[9:], uint64(c.ID))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ParseMediaCursor decodes a token made by MediaCursor.String.
+func ParseMediaCursor(s string) (MediaCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != cursorVersion {
+		return MediaCursor{}, fmt.Errorf("%w: cursor %q is not one this API returned", ErrInvalidFilter, s)
+	}
+	c := MediaCursor{
+		CreatedAt: time.UnixMicro(int64(binary.BigEndian.Uint64(b[1:9]))),
+		ID:        int64(binary.BigEndian.Uint64(b[9:])),
+	}
+	if c.ID <= 0 {
+		return MediaCursor{}, fmt.Errorf("%w: cursor %q is not one this API returned", ErrInvalidFilter, s)
+	}
+	return c, nil
+}
+
+// MediaFilter selects a cliente's media for ListMedia. Zero fields do not
+// filter.
+type MediaFilter struct {
+	InstanceID string
+	// Chat matches a chat by remote id (as W-API sends it) or normalized
+	// JID and, when it is all digits, by the chat's id too.
+	Chat   string
+	Type   wamedia.MediaType
+	Status string
+	// Since and Until bound created_at (when the row was recorded):
+	// Since <= created_at < Until.
+	Since, Until time.Time
+	After        MediaCursor // the next_cursor of the previous page
+	Limit        int         // 1 to MaxMediaLimit; 0: DefaultMediaLimit
+}
+
+// MediaPage is one page of ListMedia. Next is the cursor of the following
+// page, nil when this page is the last.
+type MediaPage struct {
+	Items []Media
+	Next  *MediaCursor
+}
+
+// mediaSelectSQL reads a Media (see scanMedia) from media_files m left-joined
+// with chats c.
+const mediaSelectSQL = `
+SELECT m.id, m.cliente_id, m.instance_id, m.chat_id, COALESCE(c.remote_id, ''), COALESCE(c.jid, ''), COALESCE(c.name, ''),
+	m.message_id, m.item_index, COALESCE(m.event, ''), COALESCE(m.message_kind, ''),
+	COALESCE(m.sender_id, ''), COALESCE(m.sender_name, ''), m.is_group, m.from_me, m.message_timestamp,
+	m.media_type, COALESCE(m.mimetype, ''), COALESCE(m.declared_mimetype, ''), COALESCE(m.file_name, ''),
+	COALESCE(m.file_length, 0), COALESCE(m.caption, ''), COALESCE(m.title, ''),
+	COALESCE(m.page_count, 0), COALESCE(m.width, 0), COALESCE(m.height, 0), COALESCE(m.duration_seconds, 0),
+	m.is_ptt, m.is_gif, m.is_animated, m.is_view_once, m.is_ephemeral, m.is_forwarded,
+	COALESCE(octet_length(m.jpeg_thumbnail) > 0, false),
+	m.download_status, COALESCE(m.failure_reason, ''), m.attempts, COALESCE(m.file_path, ''), m.file_size,
+	m.file_sha256, m.download_timestamp, m.created_at, m.updated_at
+FROM media_files m
+LEFT JOIN chats c ON c.id = m.chat_id`
+
+func scanMedia(row pgx.Row) (Media, error) {
+	var (
+		m      Media
+		chatID *int64
+		chat   MediaChat
+	)
+	err := row.Scan(&m.ID, &m.ClienteID, &m.InstanceID, &chatID, &chat.RemoteID, &chat.JID, &chat.Name,
+		&m.MessageID, &m.ItemIndex, &m.Event, &m.Kind,
+		&m.SenderID, &m.SenderName, &m.IsGroup, &m.FromMe, &m.MessageTimestamp,
+		&m.Type, &m.Mimetype, &m.DeclaredMimetype, &m.FileName,
+		&m.FileLength, &m.Caption, &m.Title,
+		&m.PageCount, &m.Width, &m.Height, &m.DurationSeconds,
+		&m.IsPTT, &m.IsGIF, &m.IsAnimated, &m.IsViewOnce, &m.IsEphemeral, &m.IsForwarded,
+		&m.HasThumbnail,
+		&m.Status, &m.FailureReason, &m.Attempts, &m.FilePath, &m.FileSize,
+		&m.SHA256, &m.DownloadTimestamp, &m.CreatedAt, &m.UpdatedAt)
+	if err != nil {
+		return Media{}, err
+	}
+	if chatID != nil {
+		chat.ID = *chatID
+		m.Chat = &chat
+	}
+	return m, nil
+}
+
+// ListMedia returns a page of cliente clienteID's media, newest first,
+// filtered by f. Rows of other clientes are never considered, whatever the
+// filter names: an instance or chat of another cliente matches nothing.
+func (s *Store) ListMedia(ctx context.Context, clienteID int64, f MediaFilter) (MediaPage, error) {
+	if clienteID <= 0 {
+		return MediaPage{}, fmt.Errorf("listing media: cliente id %d", clienteID)
+	}
+	if err := f.check(); err != nil {
+		return MediaPage{}, err
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultMediaLimit
+	}
+	args := []any{clienteID}
+	where := []string{"m.cliente_id = $1"}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	instance := ""
+	if f.InstanceID != "" {
+		instance = arg(f.InstanceID)
+		where = append(where, "m.instance_id = "+instance)
+	}
+	if f.Chat != "" {
+		// The chats are those of the cliente's instances (of the instance
+		// asked for, when one is), found by their unique key or scanned.
+		chat := arg(f.Chat)
+		match := []string{"ch.remote_id = " + chat, "ch.jid = " + chat}
+		if id, err := strconv.ParseInt(f.Chat, 10, 64); err == nil && id > 0 {
+			match = append(match, "ch.id = "+arg(id))
+		}
+		inst := ""
+		if instance != "" {
+			inst = " AND ch.instance_id = " + instance
+		}
+		where = append(where, `m.chat_id IN (
+			SELECT ch.id FROM chats ch JOIN instances i ON i.id = ch.instance_id
+			WHERE i.cliente_id = $1`+inst+` AND (`+strings.Join(match, " OR ")+`))`)
+	}
+	if f.Type != "" {
+		where = append(where, "m.media_type = "+arg(string(f.Type)))
+	}
+	if f.Status != "" {
+		where = append(where, "m.download_status = "+arg(f.Status))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "m.created_at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "m.created_at < "+arg(f.Until))
+	}
+	if !f.After.IsZero() {
+		where = append(where, "(m.created_at, m.id) < ("+arg(f.After.CreatedAt)+", "+arg(f.After.ID)+")")
+	}
+	sql := mediaSelectSQL + "\nWHERE " + strings.Join(where, " AND ") +
+		"\nORDER BY m.created_at DESC, m.id DESC LIMIT " + arg(limit+1)
+
+	rows, err := s.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return MediaPage{}, fmt.Errorf("listing media: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Media, error) { return scanMedia(r) })
+	if err != nil {
+		return MediaPage{}, fmt.Errorf("listing media: %w", err)
+	}
+	page := MediaPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		last := page.Items[limit-1]
+		page.Next = &MediaCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return page, nil
+}
+
+// check reports every value of f that ListMedia refuses.
+func (f MediaFilter) check() error {
+	var problems []string
+	if f.InstanceID != "" {
+		if err := ValidateInstanceID(f.InstanceID); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if len(f.Chat) > 256 {
+		problems = append(problems, "chat: longer than 256 bytes")
+	}
+	if f.Type != "" && wamedia.ClassOf(f.Type) == "" {
+		problems = append(problems, fmt.Sprintf("type %q: want image, video, audio, document or sticker", f.Type))
+	}
+	switch f.Status {
+	case "", StatusPending, StatusDownloading, StatusSuccess, StatusFailed, StatusExpired:
+	default:
+		problems = append(problems, fmt.Sprintf("status %q: want pending, downloading, success, failed or expired", f.Status))
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		problems = append(problems, "until must be after since")
+	}
+	if f.Limit < 0 || f.Limit > MaxMediaLimit {
+		problems = append(problems, fmt.Sprintf("limit %d: want 1 to %d", f.Limit, MaxMediaLimit))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidFilter, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// MediaByID returns cliente clienteID's media row id, or ErrNotFound when
+// there is none: a row of another cliente is not found either.
+func (s *Store) MediaByID(ctx context.Context, clienteID, id int64) (Media, error) {
+	m, err := scanMedia(s.Pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.cliente_id = $1 AND m.id = $2", clienteID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Media{}, ErrNotFound
+	}
+	if err != nil {
+		return Media{}, fmt.Errorf("reading media row %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// MediaThumbnail returns the jpegThumbnail of cliente clienteID's media row
+// id, or ErrNotFound when there is no such row or it has no thumbnail.
+func (s *Store) MediaThumbnail(ctx context.Context, clienteID, id int64) ([]byte, error) {
+	var thumb []byte
+	err := s.Pool.QueryRow(ctx, `
+		SELECT jpeg_thumbnail FROM media_files
+		WHERE cliente_id = $1 AND id = $2 AND octet_length(jpeg_thumbnail) > 0`, clienteID, id).Scan(&thumb)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading thumbnail of media row %d: %w", id, err)
+	}
+	return thumb, nil
+}
