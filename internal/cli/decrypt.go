@@ -73,7 +73,9 @@ WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
 		if err != nil {
 			return usagef("--descriptor: %v", err)
 		}
-		if d, err = wapi.ParseMediaObject("", data); err != nil {
+		// The type, when given, tells a bare media object's kind and is
+		// checked against a keyed one.
+		if d, err = wapi.ParseMediaObject(*typ, data); err != nil {
 			return usagef("--descriptor %s: %v", *descPath, err)
 		}
 	}
@@ -85,6 +87,9 @@ WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
 		d.Type, d.Class = t, wamedia.ClassOf(t)
 	}
 	if d.Type == "" {
+		if *descPath != "" {
+			return usagef("--descriptor %s holds a bare media object: add --type", *descPath)
+		}
 		return usagef("--type is required (or a --descriptor)")
 	}
 	for _, f := range []struct {

@@ -115,20 +115,6 @@ func sortedKeys(m map[string]int64) []string {
 	return keys
 }
 
-// humanBytes formats a byte count with a binary unit.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // exampleFiles lists up to n stored files, newest first, skipping temporary ones.
 func exampleFiles(root string, n int) []string {
 	type file struct {

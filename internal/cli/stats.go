@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
 func runStats(ctx context.Context, io IO, args []string) error {
@@ -64,3 +65,6 @@ by instance, the bytes the rows refer to and the disk the stored files use
 	fmt.Fprintf(tw, "disk used\t%s\n", humanBytes(st.DiskBytes))
 	return tw.Flush()
 }
+
+// humanBytes formats a byte count with a binary unit, as the reports do.
+var humanBytes = wapi.HumanBytes

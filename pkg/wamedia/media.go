@@ -142,9 +142,11 @@ type Descriptor struct {
 }
 
 // Encrypted reports whether the item is end-to-end encrypted. Media with
-// neither a mediaKey nor a fileEncSha256 (newsletter media) is not.
+// neither a mediaKey nor a fileEncSha256 (newsletter media) is not. A field
+// that is present but malformed (a non-nil empty slice) still counts: a
+// broken key must be reported, not mistaken for unencrypted media.
 func (d *Descriptor) Encrypted() bool {
-	return len(d.MediaKey) > 0 || len(d.FileEncSHA256) > 0
+	return d.MediaKey != nil || d.FileEncSHA256 != nil
 }
 
 // Location returns where the blob can be fetched: the directPath when there is

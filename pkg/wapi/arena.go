@@ -35,6 +35,14 @@ func (a *arena) text(raw []byte) string {
 	return a.view(start)
 }
 
+// copy returns b, already unescaped (an object key), as a string.
+func (a *arena) copy(b []byte) string {
+	a.reserve(len(b))
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.view(start)
+}
+
 // concat returns x+y from the arena.
 func (a *arena) concat(x, y string) string {
 	a.reserve(len(x) + len(y))

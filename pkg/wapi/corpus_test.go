@@ -110,7 +110,7 @@ func (g *corpusGen) message(event, content string) []byte {
 		extra = fmt.Sprintf(`,"fromApi":%t`, g.r.IntN(2) == 0)
 	}
 	picture := "null"
-	if g.r.IntN(5) < 3 {
+	if g.r.IntN(5) < 4 {
 		picture = g.picture()
 	}
 	return fmt.Appendf(nil, `{"event":%q,"instanceId":%q,"connectedPhone":%q,"isGroup":%t,"messageId":"3EB0%s","fromMe":%t,"chat":{"id":%q,"profilePicture":%s},"sender":{"id":%q,"profilePicture":"https://pps.whatsapp.net/v/t61.24694-24/%s_n.jpg?ccb=11-4&oh=01_Q5Aa%s&oe=68%s&_nc_sid=5e03e0&_nc_cat=1%s","pushName":%q,"verifiedBizName":""},"moment":17%s,"msgContent":{%s,%s}%s}`,
@@ -126,14 +126,14 @@ func (g *corpusGen) picture() string {
 
 func (g *corpusGen) text() string {
 	if g.r.IntN(2) == 0 {
-		return fmt.Sprintf(`"conversation":%q`, g.words(5+g.r.IntN(45)))
+		return fmt.Sprintf(`"conversation":%q`, g.words(8+g.r.IntN(55)))
 	}
 	quote := ""
 	if g.r.IntN(2) == 0 {
 		quote = fmt.Sprintf(`,"contextInfo":{"stanzaId":"3EB0%s","participant":"%s@s.whatsapp.net","quotedMessage":{"conversation":%q}}`,
 			g.hex(16), g.phone(), g.words(3+g.r.IntN(8)))
 	}
-	return fmt.Sprintf(`"extendedTextMessage":{"text":%q,"previewType":"NONE"%s,"inviteLinkGroupTypeV2":"DEFAULT"}`, g.words(5+g.r.IntN(45)), quote)
+	return fmt.Sprintf(`"extendedTextMessage":{"text":%q,"previewType":"NONE"%s,"inviteLinkGroupTypeV2":"DEFAULT"}`, g.words(8+g.r.IntN(55)), quote)
 }
 
 func (g *corpusGen) status() []byte {

@@ -59,7 +59,7 @@ func FuzzParseMediaObject(f *testing.F) {
 
 func checkDescriptor(t *testing.T, m *wamedia.Descriptor) {
 	t.Helper()
-	if _, typ := mediaKind([]byte(m.Kind)); typ != m.Type || m.Class != wamedia.ClassOf(m.Type) {
+	if _, typ := mediaKind([]byte(m.Kind)); typ != m.Type || m.Class != wamedia.ClassOf(m.Type) { // "" for a bare object without a kind
 		t.Fatalf("Kind %q Type %q Class %q", m.Kind, m.Type, m.Class)
 	}
 	if m.Problems == nil || m.Downloadable != (len(m.Problems) == 0) {

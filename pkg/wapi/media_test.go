@@ -62,6 +62,21 @@ func TestParseMediaObject(t *testing.T) {
 		})
 	}
 
+	// A bare object without a kind: everything but the type, which the caller
+	// supplies (as `decrypt --descriptor FILE --type audio` does).
+	m0, err := ParseMediaObject("", audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m0.Type != "" || m0.Class != "" || m0.Downloadable || len(m0.MediaKey) != 32 || !m0.PTT ||
+		strings.Join(m0.Problems, "; ") != `media type "" unknown` {
+		t.Errorf("bare object without kind: Type %q Class %q Downloadable %v Problems %q", m0.Type, m0.Class, m0.Downloadable, m0.Problems)
+	}
+	m0.Type, m0.Class = wamedia.Audio, wamedia.ClassAudio
+	if m0.Check(); !m0.Downloadable {
+		t.Errorf("after setting the type: %q", m0.Problems)
+	}
+
 	// The same bytes as Decode extracts from the webhook.
 	m, err := ParseMediaObject("audioMessage", audio)
 	if err != nil {
@@ -83,8 +98,8 @@ func TestParseMediaObjectErrors(t *testing.T) {
 		{"not JSON", "image", `{"url":`, "invalid webhook JSON"},
 		{"not an object", "image", `["x"]`, "want a JSON object"},
 		{"unknown kind", "pollMessage", audio, `unknown media kind "pollMessage"`},
-		{"bare object without kind", "", audio, "no media object found"},
 		{"no media", "", `{"conversation":"hi"}`, "no media object found"},
+		{"no media fields", "", `{"mimetype":"image/jpeg","caption":"x"}`, "no media object found"},
 		{"quoted media only", "", `{"extendedTextMessage":{"contextInfo":{"quotedMessage":{"audioMessage":` + audio + `}}}}`, "no media object found"},
 		{"two items", "", `{"audioMessage":` + audio + `,"imageMessage":{}}`, "found 2 media items"},
 		{"kind disagrees", "image", `{"audioMessage":` + audio + `}`, "is a audio (audioMessage), not a image"},

@@ -100,7 +100,7 @@ func (d *decoder) message(depth int, w wrap) {
 		}
 		if d.content == "" {
 			if name == "" {
-				name = d.a.text(k)
+				name = d.a.copy(k)
 			}
 			d.content = name
 		}
@@ -295,7 +295,7 @@ func (d *decoder) media(kind string, t wamedia.MediaType, w wrap) {
 		// The usual single item and its strings come in one allocation.
 		blk := &struct {
 			m   [1]wamedia.Descriptor
-			buf [640]byte
+			buf [560]byte // fills the 896-byte size class; typical items need ~460
 		}{}
 		ev.Media = blk.m[:0:1]
 		if cap(d.a.buf)-len(d.a.buf) < len(blk.buf)/2 {
@@ -424,14 +424,17 @@ func (d *decoder) mimetype() string {
 //
 //   - the value of a media key (`{"url": ..., "mediaKey": ...}`), with kind
 //     naming the key ("imageMessage", "ptvMessage", ...) or its media type
-//     ("image", "ptv", "sticker", ...);
+//     ("image", "ptv", "sticker", ...). Without a kind the descriptor comes
+//     back with an empty Type (reported by Check): the key class follows the
+//     message kind, which a bare object does not tell, so set Type and Class
+//     and call Check again;
 //   - a message holding one media item, e.g. `{"imageMessage": {...}}`, also
 //     wrapped (viewOnceMessageV2, ...), or a whole webhook; kind may then be
 //     "", and when given must agree with the item's type.
 //
 // It fails when data is not a JSON object, when kind is unknown, or when data
-// holds no media item or more than one. The descriptor is checked: see its
-// Downloadable and Problems.
+// holds no media item (nor any media field) or more than one. The descriptor
+// is checked: see its Downloadable and Problems.
 func ParseMediaObject(kind string, data []byte) (*wamedia.Descriptor, error) {
 	var want wamedia.MediaType
 	if kind != "" {
@@ -445,7 +448,7 @@ func ParseMediaObject(kind string, data []byte) (*wamedia.Descriptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(ev.Media) == 0 && kind != "" {
+	if len(ev.Media) == 0 && ev.MediaDropped == 0 {
 		// The bare media object.
 		var m wamedia.Descriptor
 		d := decoder{s: scanner{b: data}, ev: ev}
@@ -453,11 +456,13 @@ func ParseMediaObject(kind string, data []byte) (*wamedia.Descriptor, error) {
 		if d.s.err != nil {
 			return nil, d.s.err
 		}
-		return &m, nil
+		if kind != "" || m.MediaKey != nil || m.FileSHA256 != nil || m.FileEncSHA256 != nil || m.DirectPath != "" || m.URL != "" {
+			return &m, nil
+		}
 	}
 	switch n := len(ev.Media) + ev.MediaDropped; {
 	case n == 0:
-		return nil, errors.New(`no media object found: give the value of imageMessage (etc.) with its kind, or an object such as {"imageMessage": {...}}`)
+		return nil, errors.New(`no media object found: give the value of imageMessage (etc.), or an object such as {"imageMessage": {...}}`)
 	case n > 1:
 		return nil, fmt.Errorf("found %d media items; give only one", n)
 	}

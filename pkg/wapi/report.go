@@ -173,7 +173,7 @@ func (r *reporter) media(n int, m *wamedia.Descriptor) {
 	} else {
 		r.item(in, "Downloadable", "no: "+strings.Join(m.Problems, "; "))
 	}
-	if !m.Encrypted() {
+	if m.MediaKey == nil && m.FileEncSHA256 == nil {
 		r.item(in, "Encrypted", "no (newsletter media)")
 	}
 	r.item(in, "mediaKey", Shorten(m.MediaKey))
@@ -280,19 +280,18 @@ var extOverride = map[string]string{
 	"audio/3gpp2":     ".3g2",
 }
 
-// HumanBytes renders a size in binary units, e.g. "6.9 KiB".
+// HumanBytes renders a size in binary units with one decimal, e.g. "6.9 KiB".
 func HumanBytes(n int64) string {
-	if n < 1024 {
+	const unit = 1024
+	if n < unit {
 		return strconv.FormatInt(n, 10) + " B"
 	}
-	v := float64(n)
-	for _, unit := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		v /= 1024
-		if v < 1024 || unit == "TiB" {
-			return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
-		}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
 	}
-	return ""
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func yesNo(b bool) string {

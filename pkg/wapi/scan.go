@@ -103,7 +103,7 @@ func (s *scanner) rawString() (content []byte, esc bool) {
 func stringEnd(b []byte, start int) (end int, esc bool) {
 	// Keys and most values are short: a loop over eight bytes at a time
 	// beats IndexByte's setup. Long strings go to IndexByte.
-	j, limit := start, min(len(b), start+64)
+	j, limit := start, min(len(b), start+32)
 	for ; j+8 <= limit; j += 8 {
 		x := binary.LittleEndian.Uint64(b[j:])
 		if m := hasByte(x, '"') | hasByte(x, '\\'); m != 0 {
@@ -120,7 +120,7 @@ func stringEnd(b []byte, start int) (end int, esc bool) {
 			goto slow
 		}
 	}
-	// Past 64 bytes with neither a quote nor a backslash (j > start).
+	// Past 32 bytes with neither a quote nor a backslash (j > start).
 	if k := bytes.IndexByte(b[j:], '"'); k >= 0 && b[j+k-1] != '\\' {
 		return j + k, true // unchecked bytes: may hold escapes
 	}

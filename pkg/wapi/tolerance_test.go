@@ -239,6 +239,7 @@ func TestTolerantTypes(t *testing.T) {
 			return fmt.Sprint(ev.IsGroup)
 		}},
 		{"senderLid at the top", `{"senderLid":"1@lid","sender":{"id":"2"}}`, func(ev *Event) string { return ev.Sender.LID }},
+		{"unknown content key, escaped", hook(`{"new\u0041\\x":1}`), func(ev *Event) string { return ev.Content }},
 		{"duplicate top-level keys: the first counts", `{"instanceId":"A","instanceId":"B","event":"webhookReceived","event":"x","msgContent":{"imageMessage":{}},"msgContent":{"videoMessage":{},"audioMessage":{}}}`, func(ev *Event) string {
 			return fmt.Sprint(ev.InstanceID, ev.Kind, len(ev.Media))
 		}},
@@ -273,6 +274,7 @@ func TestTolerantTypes(t *testing.T) {
 		"group from JID without isGroup":              "true",
 		"senderLid at the top":                        "1@lid",
 		"duplicate top-level keys: the first counts":  "AwebhookReceived1",
+		"unknown content key, escaped":                `newA\x`,
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,9 +317,9 @@ func TestBase64Variants(t *testing.T) {
 	// fields override the complete ones mediaJSON starts with.)
 	ev := decodeOK(t, hook(`{"imageMessage":`+mediaJSON(`"mediaKey":"!!","fileEncSha256":"","fileSha256":12`)+`}`))
 	got := strings.Join(ev.Media[0].Problems, "; ")
-	// With neither a usable mediaKey nor a fileEncSha256, wamedia reads the
-	// item as unencrypted (newsletter) media: only fileSha256 is reported.
-	if want := "fileSha256 malformed (0 bytes, want 32)"; got != want {
+	// A malformed key still marks the item encrypted: it is reported, never
+	// mistaken for unencrypted (newsletter) media.
+	if want := "mediaKey malformed (0 bytes, want 32); fileEncSha256 missing; fileSha256 malformed (0 bytes, want 32)"; got != want {
 		t.Errorf("problems %q, want %q", got, want)
 	}
 	ev = decodeOK(t, hook(`{"imageMessage":`+mediaJSON(`"mediaKey":"!!","fileEncSha256":"QUJD"`)+`}`))
