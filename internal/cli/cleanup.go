@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/progress"
+)
+
+// cleanupProgressMin is the number of old rows above which cleanup shows
+// progress: smaller runs take a moment.
+const cleanupProgressMin = 5000
+
+func runCleanup(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "cleanup", "--older-than DURATION [--dry-run] [--cliente ID]", `
+Deletes stored files from MEDIA_DIR whose media rows are all older than
+DURATION (the row's download time, else its creation time), and marks those
+rows. A file is stored once per cliente and shared by every row with the same
+content: it is deleted only when every row using it is old enough; a younger
+row keeps it for all of them.
+
+A marked row stays a success (the download did succeed and was verified) with
+no file: file_path and file_size become empty and file_deleted_at records when
+the file went. Its metadata, hashes and thumbnail stay; stats no longer count
+its bytes, the API has no content to serve for it, and reprocess does not
+fetch it again. A file already missing from disk is not an error: it is
+counted and its rows are marked too.
+
+Works through the catalogue in chunks and may run while the pipeline runs.
+Run it with --dry-run first: it reports the same totals and changes nothing.`)
+	olderThan := fs.String("older-than", "", "delete files whose rows are all older than this, e.g. 90d or 720h (required)")
+	dryRun := fs.Bool("dry-run", false, "report what would be deleted, change nothing")
+	cliente := fs.Int64("cliente", 0, "only this cliente's files (id); 0 for all")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *olderThan == "" {
+		return usagef("--older-than is required")
+	}
+	age, err := config.ParseDuration(*olderThan)
+	if err != nil || age <= 0 {
+		return usagef("--older-than %q: want a positive duration such as 90d or 720h", *olderThan)
+	}
+	if *cliente < 0 {
+		return usagef("--cliente must be a positive id")
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	files, err := blob.NewLocal(cfg.MediaDir)
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	label := "cleaning up"
+	if *dryRun {
+		label = "dry run"
+	}
+	var bar *progress.Bar
+	res, err := store.Cleanup(ctx, files, catalog.CleanupOptions{
+		OlderThan: age, ClienteID: *cliente, DryRun: *dryRun,
+		Progress: func(done, total int64) {
+			if bar == nil && total > cleanupProgressMin {
+				bar = progress.New(io.Stderr, label, total)
+			}
+			if bar != nil {
+				bar.Set(done, 0)
+			}
+		},
+	})
+	if bar != nil {
+		bar.Finish()
+	}
+	printCleanup(io, res, *dryRun, *olderThan)
+	return err
+}
+
+func printCleanup(io IO, r catalog.CleanupResult, dryRun bool, age string) {
+	w := io.Stdout
+	verb, mark, marked := "deleted", "marked", "are marked"
+	if dryRun {
+		fmt.Fprintln(w, "dry run: nothing was changed")
+		verb, mark, marked = "would delete", "would mark", "would be marked"
+	}
+	if r.Files+r.Missing+r.KeptFiles+r.Invalid == 0 {
+		fmt.Fprintf(w, "no stored file older than %s\n", age)
+		return
+	}
+	fmt.Fprintf(w, "%s %d files, freeing %s; %s %d rows\n", verb, r.Files, humanBytes(r.Bytes), mark, r.Rows)
+	if r.Missing > 0 {
+		fmt.Fprintf(w, "%d files were already missing from disk (their rows %s too)\n", r.Missing, marked)
+	}
+	if r.KeptFiles > 0 {
+		fmt.Fprintf(w, "kept %d files that younger rows still use (%d old rows keep them)\n", r.KeptFiles, r.KeptRows)
+	}
+	if r.Invalid > 0 {
+		fmt.Fprintf(w, "left %d files alone: their recorded path is not a file store path (rows unchanged)\n", r.Invalid)
+	}
+	if r.Raced > 0 {
+		fmt.Fprintf(w, "warning: %d recent rows started using a file while it was deleted; they are marked too\n", r.Raced)
+	}
+}
