@@ -21,7 +21,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/multichat/mediapipe/internal/admin"
 	"github.com/multichat/mediapipe/internal/analyzer"
+	"github.com/multichat/mediapipe/internal/api"
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
@@ -51,6 +53,9 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// Listener, when set, is served instead of listening on cfg.HTTPAddr.
 	Listener net.Listener
+	// Fetch, when set, adjusts the downloader's fetch options after they
+	// were built from the configuration (tests: short timeouts).
+	Fetch func(*fetch.Options)
 }
 
 // App is a running mediapipe process.
@@ -158,9 +163,16 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("/webhooks/wapi", &ingest.Handler{
 			JS: a.JS, Secrets: a.secrets, Log: a.Log.Named("ingest"),
 			MaxBody: a.Cfg.MaxBodyBytes, PublishTimeout: 5 * time.Second,
-			Observe: a.Metrics.ObserveWebhook,
+			Observe:   a.Metrics.ObserveWebhook,
+			AuthLimit: ingest.NewAuthLimiter(a.Log.Named("ingest")),
 		})
 	}
+	if blobs, err := blob.NewLocal(a.Cfg.MediaDir); err != nil {
+		a.Log.Error("media API disabled: opening MEDIA_DIR", zap.Error(err))
+	} else {
+		mux.Handle("/v1/", api.New(api.Options{Store: a.Store, Blobs: blobs, Log: a.Log.Named("api")}))
+	}
+	mux.Handle("/admin/", admin.New(admin.Options{Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin")}))
 	return mux
 }
 
@@ -183,20 +195,27 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 }
 
-// Run serves and works until ctx ends, then stops in order: the HTTP server
-// stops accepting and finishes its requests, workers stop pulling and finish
-// (or hand back) their messages, and connections close.
-func (a *App) Run(ctx context.Context) error {
-	defer a.Close()
-	srv := &http.Server{
-		Handler:           a.Handler(),
+// NewHTTPServer returns the HTTP server of a process serving h, with the
+// timeouts that cut off slow clients: the headers must arrive within 5 s and
+// the whole request within 15 s of its first byte.
+func NewHTTPServer(h http.Handler, log *zap.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       90 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          zap.NewStdLog(a.Log.Named("http")),
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
 	}
+}
+
+// Run serves and works until ctx ends, then stops in order: the HTTP server
+// stops accepting and finishes its requests, workers stop pulling and finish
+// (or hand back) their messages, and connections close.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	srv := NewHTTPServer(a.Handler(), a.Log)
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
@@ -261,6 +280,9 @@ func (a *App) runAnalyzer(ctx context.Context) error {
 	})
 }
 
+// cleanTempEvery is how often a downloader looks for orphaned temporary files.
+const cleanTempEvery = 10 * time.Minute
+
 func (a *App) runDownloader(ctx context.Context) error {
 	cons, err := a.JS.Consumer(ctx, bus.StreamDownloads, bus.ConsumerDownloader)
 	if err != nil {
@@ -270,21 +292,51 @@ func (a *App) runDownloader(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if n, err := blobs.CleanTemp(time.Hour); err != nil {
-		a.Log.Warn("cleaning stale temporary files", zap.Error(err))
-	} else if n > 0 {
-		a.Log.Info("removed stale temporary files", zap.Int("files", n))
+	// Temporary files of downloads that died with their process: at start,
+	// then now and then (a killed process may never be restarted).
+	clean := func() {
+		if n, err := blobs.CleanTemp(time.Hour); err != nil {
+			a.Log.Warn("cleaning stale temporary files", zap.Error(err))
+		} else if n > 0 {
+			a.Log.Info("removed stale temporary files", zap.Int("files", n))
+		}
 	}
-	f, err := fetch.New(fetch.Options{
+	clean()
+	cleanCtx, stopCleaning := context.WithCancel(ctx)
+	cleaner := make(chan struct{})
+	defer func() { stopCleaning(); <-cleaner }()
+	go func() {
+		defer close(cleaner)
+		t := time.NewTicker(cleanTempEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-cleanCtx.Done():
+				return
+			case <-t.C:
+				clean()
+			}
+		}
+	}()
+	fo := fetch.Options{
 		CDNBase: a.Cfg.CDNBaseURL, WAPIBase: a.Cfg.WAPIBase, AllowedHosts: a.Cfg.MediaHosts,
 		MaxBytes: a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
-	})
+	}
+	if a.opts.Fetch != nil {
+		a.opts.Fetch(&fo)
+	}
+	f, err := fetch.New(fo)
 	if err != nil {
 		return err
 	}
+	// Heart-beats well inside the consumer's AckWait, whatever it is.
+	heartBeat := bus.DefaultKeepAlive
+	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		heartBeat = min(heartBeat, info.Config.AckWait/4)
+	}
 	dl := &downloader.Downloader{
 		Store: a.Store, Blobs: blobs, Fetcher: f, Log: a.Log.Named("downloader"),
-		MaxBytes: a.Cfg.MaxMedia, AllowExec: a.Cfg.AllowExec, HeartBeat: 15 * time.Second,
+		MaxBytes: a.Cfg.MaxMedia, AllowExec: a.Cfg.AllowExec, HeartBeat: heartBeat,
 		Observe: a.Metrics.ObserveDownload,
 	}
 	s := a.settler()

@@ -1,0 +1,201 @@
+// Package admin serves the operators' admin page at /admin/: every cliente's
+// media with thumbnails and filters, one item's details, charts of the media
+// per day, type and status, and a reprocess action that resets rows to
+// pending and publishes their download jobs again, as `mediapipe reprocess`
+// does.
+//
+// The page is server-rendered (html/template, inline SVG charts, one
+// stylesheet served from the binary, no JavaScript). It is protected by the
+// ADMIN_TOKEN: the login form posts the token, and the server answers with an
+// HMAC-signed session cookie (HttpOnly, SameSite=Strict, Secure under TLS)
+// that never holds the token itself. Every form that changes something also
+// carries a per-session CSRF token. Without an ADMIN_TOKEN the page is
+// disabled and answers 404.
+//
+// Routes, under /admin/:
+//
+//	GET  /admin/                         overview: totals and charts (?cliente=ID)
+//	GET  /admin/login, POST /admin/login the token form
+//	POST /admin/logout
+//	GET  /admin/media                    list, newest first (?cliente, instance, chat, type, status, reason, since, until, before)
+//	GET  /admin/media/{id}               one item
+//	GET  /admin/media/{id}/thumbnail     its jpegThumbnail (image/jpeg)
+//	POST /admin/media/{id}/reprocess     reset it to pending and queue its download
+//	POST /admin/reprocess                the same for every row of some statuses (and cliente)
+//	GET  /admin/static/admin.css
+package admin
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/catalog"
+)
+
+// Options are what New needs.
+type Options struct {
+	Store *catalog.Store
+	// JS is where the reprocess action publishes download jobs; nil
+	// disables the action.
+	JS jetstream.JetStream
+	// Token is the ADMIN_TOKEN. Empty disables the admin page.
+	Token string
+	Log   *zap.Logger
+	// SessionTTL is how long a login lasts; 0 takes DefaultSessionTTL.
+	SessionTTL time.Duration
+}
+
+// DefaultSessionTTL is how long a login lasts.
+const DefaultSessionTTL = 12 * time.Hour
+
+// minTokenLen is the ADMIN_TOKEN length below which New warns.
+const minTokenLen = 16
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Handler serves the admin page. Mount it at /admin/.
+type Handler struct {
+	store    *catalog.Store
+	js       jetstream.JetStream
+	log      *zap.Logger
+	sessions *sessions
+	limiter  *loginLimiter
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+	now      func() time.Time
+}
+
+// New returns the admin handler; without a token, a handler that answers
+// every request 404 and says the page is disabled.
+func New(o Options) http.Handler {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Token == "" {
+		o.Log.Warn("admin page disabled: ADMIN_TOKEN is not set")
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			setSecurityHeaders(w.Header())
+			http.Error(w, "the admin page is disabled: set ADMIN_TOKEN to enable it", http.StatusNotFound)
+		})
+	}
+	if len(o.Token) < minTokenLen {
+		o.Log.Warn("ADMIN_TOKEN is short: use at least 16 random characters", zap.Int("min_length", minTokenLen))
+	}
+	ttl := o.SessionTTL
+	if ttl <= 0 {
+		ttl = DefaultSessionTTL
+	}
+	h := &Handler{
+		store: o.Store, js: o.JS, log: o.Log, now: time.Now,
+		limiter: newLoginLimiter(loginMaxFailures, loginWindow, maxLimitedClients),
+		pages:   parsePages(),
+		mux:     http.NewServeMux(),
+	}
+	h.sessions = newSessions(o.Token, ttl, func() time.Time { return h.now() })
+
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(static)
+	h.mux.Handle("GET /admin/static/", http.StripPrefix("/admin/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	})))
+	h.mux.HandleFunc("GET /admin/login", h.loginForm)
+	h.mux.HandleFunc("POST /admin/login", h.login)
+	h.mux.HandleFunc("POST /admin/logout", h.authed(h.logout))
+	h.mux.HandleFunc("GET /admin/{$}", h.authed(h.overview))
+	h.mux.HandleFunc("GET /admin/media", h.authed(h.list))
+	h.mux.HandleFunc("GET /admin/media/{id}", h.authed(h.detail))
+	h.mux.HandleFunc("GET /admin/media/{id}/thumbnail", h.authed(h.thumbnail))
+	h.mux.HandleFunc("POST /admin/media/{id}/reprocess", h.authed(h.reprocessOne))
+	h.mux.HandleFunc("POST /admin/reprocess", h.authed(h.reprocessMany))
+	return h
+}
+
+// ServeHTTP sets the security headers, refuses cross-site form posts and
+// routes the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w.Header())
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+		h.log.Warn("admin: cross-site request refused", zap.String("path", r.URL.Path),
+			zap.String("origin", r.Header.Get("Origin")))
+		http.Error(w, "cross-site request refused", http.StatusForbidden)
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows the page's own stylesheet and images and
+// nothing else: no script runs, even if an escaping bug let markup through.
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; " +
+	"frame-ancestors 'none'; base-uri 'none'"
+
+func setSecurityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+}
+
+// sameOrigin reports whether a state-changing request comes from the admin
+// page itself: its Origin (or, without one, its Sec-Fetch-Site) must not
+// name another site. Requests without either (curl, old browsers) pass; the
+// CSRF token still guards them.
+func sameOrigin(r *http.Request) bool {
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+// page is what every template gets.
+type page struct {
+	Title string
+	Nav   string // the active navigation entry
+	CSRF  string // empty when logged out
+	Flash *flash
+	Error string
+	Data  any
+}
+
+type flash struct {
+	Kind string // ok or error
+	Text string
+}
+
+// render executes the named page into a buffer, so that a template error
+// answers 500 instead of half a page.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, code int, name string, p page) {
+	var buf bytes.Buffer
+	if err := h.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// internalError logs err and answers 500 without details.
+func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.Error("admin request", zap.String("path", r.URL.Path), zap.Error(err))
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}

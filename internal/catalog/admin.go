@@ -1,0 +1,278 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// The admin page's queries: unlike ListMedia and MediaByID, they see every
+// cliente's rows. Only the operators' admin page may call them.
+
+// ErrNotReprocessable is returned by ResetMediaForReprocess for a row that a
+// reprocess cannot help: a success, or a failure for missing fields.
+var ErrNotReprocessable = errors.New("media row cannot be reprocessed")
+
+// Cliente is a cliente as the admin page lists it.
+type Cliente struct {
+	ID        int64
+	Name      string
+	Instances int
+	CreatedAt time.Time
+}
+
+// Clientes returns every cliente, by name.
+func (s *Store) Clientes(ctx context.Context) ([]Cliente, error) {
+	rows, _ := s.Pool.Query(ctx, `
+		SELECT c.id, c.name, (SELECT count(*) FROM instances i WHERE i.cliente_id = c.id)::int, c.created_at
+		FROM clientes c ORDER BY c.name, c.id`)
+	cs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Cliente])
+	if err != nil {
+		return nil, fmt.Errorf("listing clientes: %w", err)
+	}
+	return cs, nil
+}
+
+// AdminMediaFilter selects media of any cliente for AdminListMedia. Zero
+// fields do not filter.
+type AdminMediaFilter struct {
+	ClienteID  int64
+	InstanceID string
+	// Chat matches a chat by remote id or normalized JID and, when it is
+	// all digits, by the chat's id too.
+	Chat   string
+	Type   wamedia.MediaType
+	Status string
+	Reason string // failure reason
+	// Since <= created_at < Until.
+	Since, Until time.Time
+	// Before is the Next of the previous page: only rows with a smaller id.
+	Before int64
+	Limit  int // 1 to MaxMediaLimit; 0: DefaultMediaLimit
+}
+
+// AdminMediaPage is one page of AdminListMedia. Next is the Before of the
+// following page, 0 when this page is the last.
+type AdminMediaPage struct {
+	Items []Media
+	Next  int64
+}
+
+// AdminListMedia returns a page of every cliente's media, newest row first
+// (by id: the primary key orders the whole table without a sort, where
+// created_at is indexed only per cliente), filtered by f.
+func (s *Store) AdminListMedia(ctx context.Context, f AdminMediaFilter) (AdminMediaPage, error) {
+	if err := f.check(); err != nil {
+		return AdminMediaPage{}, err
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultMediaLimit
+	}
+	var (
+		args  []any
+		where []string
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.ClienteID != 0 {
+		where = append(where, "m.cliente_id = "+arg(f.ClienteID))
+	}
+	instance := ""
+	if f.InstanceID != "" {
+		instance = arg(f.InstanceID)
+		where = append(where, "m.instance_id = "+instance)
+	}
+	if f.Chat != "" {
+		chat := arg(f.Chat)
+		match := []string{"ch.remote_id = " + chat, "ch.jid = " + chat}
+		if id, err := strconv.ParseInt(f.Chat, 10, 64); err == nil && id > 0 {
+			match = append(match, "ch.id = "+arg(id))
+		}
+		inst := ""
+		if instance != "" {
+			inst = "ch.instance_id = " + instance + " AND "
+		}
+		where = append(where, "m.chat_id IN (SELECT ch.id FROM chats ch WHERE "+inst+"("+strings.Join(match, " OR ")+"))")
+	}
+	if f.Type != "" {
+		where = append(where, "m.media_type = "+arg(string(f.Type)))
+	}
+	if f.Status != "" {
+		where = append(where, "m.download_status = "+arg(f.Status))
+	}
+	if f.Reason != "" {
+		where = append(where, "m.failure_reason = "+arg(f.Reason))
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "m.created_at >= "+arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "m.created_at < "+arg(f.Until))
+	}
+	if f.Before > 0 {
+		where = append(where, "m.id < "+arg(f.Before))
+	}
+	sql := mediaSelectSQL
+	if len(where) > 0 {
+		sql += "\nWHERE " + strings.Join(where, " AND ")
+	}
+	sql += "\nORDER BY m.id DESC LIMIT " + arg(limit+1)
+
+	rows, err := s.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return AdminMediaPage{}, fmt.Errorf("listing media: %w", err)
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Media, error) { return scanMedia(r) })
+	if err != nil {
+		return AdminMediaPage{}, fmt.Errorf("listing media: %w", err)
+	}
+	page := AdminMediaPage{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.Next = page.Items[limit-1].ID
+	}
+	return page, nil
+}
+
+// check reports every value of f that AdminListMedia refuses.
+func (f AdminMediaFilter) check() error {
+	var problems []string
+	if err := (MediaFilter{
+		InstanceID: f.InstanceID, Chat: f.Chat, Type: f.Type, Status: f.Status,
+		Since: f.Since, Until: f.Until, Limit: f.Limit,
+	}).check(); err != nil {
+		problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalidFilter.Error()+": "))
+	}
+	if f.ClienteID < 0 {
+		problems = append(problems, fmt.Sprintf("cliente %d: want a cliente id", f.ClienteID))
+	}
+	if f.Before < 0 {
+		problems = append(problems, fmt.Sprintf("before %d: want a media id", f.Before))
+	}
+	if !validReason(f.Reason) {
+		problems = append(problems, fmt.Sprintf("reason %q: want a failure reason such as mac_mismatch", f.Reason))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalidFilter, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// validReason accepts the shape of a failure reason: up to 64 lowercase
+// letters, digits and underscores (empty: no filter).
+func validReason(r string) bool {
+	if len(r) > 64 {
+		return false
+	}
+	for _, c := range []byte(r) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// AdminMediaByID returns media row id of any cliente, or ErrNotFound.
+func (s *Store) AdminMediaByID(ctx context.Context, id int64) (Media, error) {
+	m, err := scanMedia(s.Pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Media{}, ErrNotFound
+	}
+	if err != nil {
+		return Media{}, fmt.Errorf("reading media row %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// AdminMediaThumbnail returns the jpegThumbnail of media row id of any
+// cliente, or ErrNotFound when there is no such row or it has no thumbnail.
+func (s *Store) AdminMediaThumbnail(ctx context.Context, id int64) ([]byte, error) {
+	var thumb []byte
+	err := s.Pool.QueryRow(ctx, `
+		SELECT jpeg_thumbnail FROM media_files
+		WHERE id = $1 AND octet_length(jpeg_thumbnail) > 0`, id).Scan(&thumb)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading thumbnail of media row %d: %w", id, err)
+	}
+	return thumb, nil
+}
+
+// DayCount is the number of media rows recorded on one UTC day.
+type DayCount struct {
+	Day   time.Time // midnight UTC
+	Count int64
+}
+
+// MediaPerDay counts the media rows recorded on each UTC day from since's
+// day to today, of cliente clienteID or of every cliente when it is 0. Every
+// day of the range is returned, days without rows with a zero count.
+func (s *Store) MediaPerDay(ctx context.Context, clienteID int64, since time.Time) ([]DayCount, error) {
+	since = since.UTC().Truncate(24 * time.Hour)
+	// One index range scan per cliente (media_files_cliente_created_idx)
+	// instead of a scan of the whole table.
+	rows, _ := s.Pool.Query(ctx, `
+		SELECT d.day, count(m.day)
+		FROM generate_series($1::timestamptz AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', interval '1 day') AS d(day)
+		LEFT JOIN (
+			SELECT date_trunc('day', mf.created_at AT TIME ZONE 'UTC') AS day
+			FROM clientes c CROSS JOIN LATERAL (
+				SELECT created_at FROM media_files
+				WHERE cliente_id = c.id AND created_at >= $1
+			) mf
+			WHERE $2::bigint = 0 OR c.id = $2::bigint
+		) m ON m.day = d.day
+		GROUP BY d.day ORDER BY d.day`, since, clienteID)
+	var out []DayCount
+	var (
+		day time.Time
+		n   int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error {
+		out = append(out, DayCount{Day: time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC), Count: n})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("counting media per day: %w", err)
+	}
+	return out, nil
+}
+
+// ResetMediaForReprocess sets media row id back to pending and clears its
+// failure reason, for its download job to be published again, as
+// ResetForReprocess does for many rows. A success, or a failure for missing
+// fields, is left alone with ErrNotReprocessable; an unknown id gives
+// ErrNotFound.
+func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (JobRef, error) {
+	var ref JobRef
+	err := s.Pool.QueryRow(ctx, `
+		UPDATE media_files SET download_status = 'pending', failure_reason = NULL, updated_at = now()
+		WHERE id = $1 AND download_status <> 'success' AND failure_reason IS DISTINCT FROM 'missing_fields'
+		RETURNING id, media_type`, id).Scan(&ref.ID, &ref.Type)
+	if err == nil {
+		return ref, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return JobRef{}, fmt.Errorf("resetting media row %d to pending: %w", id, err)
+	}
+	var exists bool
+	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
+		return JobRef{}, fmt.Errorf("reading media row %d: %w", id, err)
+	}
+	if !exists {
+		return JobRef{}, ErrNotFound
+	}
+	return JobRef{}, ErrNotReprocessable
+}
