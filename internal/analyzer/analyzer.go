@@ -7,9 +7,12 @@ package analyzer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -51,6 +54,13 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		if len(ev.Media) == 0 {
 			continue // text, status, connection events: nothing to record
 		}
+		if strings.Trim(ev.MessageID, "\x00") == "" {
+			// Rows are keyed by message id (NULs are dropped when stored):
+			// without one there is nothing to record, ever, and in the batch
+			// it would fail every other webhook's insert too.
+			errs[i] = bus.Permanent(ReasonMalformed, errors.New("a message with media has no messageId"))
+			continue
+		}
 		batch = append(batch, toMessage(ev))
 		origin = append(origin, i)
 	}
@@ -64,6 +74,16 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		return errs
 	}
 	recorded, err := a.Store.RecordMessages(ctx, batch)
+	if err != nil && !isDataError(err) && a.holdWhileDown(ctx, msgs) {
+		// PostgreSQL was unreachable and is back: deliveries were not spent
+		// on the outage, so a long one never dead-letters good webhooks.
+		recorded, err = a.Store.RecordMessages(ctx, batch)
+	}
+	if isDataError(err) {
+		// One webhook's values (a timestamp out of range, say) fail the
+		// whole batch: record each alone, so only that one is given up on.
+		recorded, err = a.recordEach(ctx, batch, origin, errs, err), nil
+	}
 	if err != nil {
 		err = fmt.Errorf("recording %d webhooks: %w", len(batch), err)
 		for _, i := range origin {
@@ -110,6 +130,37 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 	return errs
 }
 
+// recordEach records the messages of batch one at a time; a message whose
+// values PostgreSQL refuses gets a permanent error in errs, one that fails
+// otherwise a retryable one. err is the batch's error.
+func (a *Analyzer) recordEach(ctx context.Context, batch []catalog.Message, origin []int, errs []error, err error) []catalog.Recorded {
+	var out []catalog.Recorded
+	for k := range batch {
+		var rec []catalog.Recorded
+		if len(batch) > 1 {
+			rec, err = a.Store.RecordMessages(ctx, batch[k:k+1])
+		}
+		switch {
+		case isDataError(err):
+			errs[origin[k]] = bus.Permanent(ReasonMalformed, fmt.Errorf("recording the webhook: %w", err))
+		case err != nil:
+			errs[origin[k]] = fmt.Errorf("recording the webhook: %w", err)
+		}
+		for _, r := range rec {
+			r.Msg = k
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// isDataError reports whether PostgreSQL refused a value itself (SQLSTATE
+// class 22: out of range, bad encoding, ...), which no retry can change.
+func isDataError(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22")
+}
+
 func toMessage(ev *wapi.Event) catalog.Message {
 	return catalog.Message{
 		InstanceID:   ev.InstanceID,
@@ -124,5 +175,39 @@ func toMessage(ev *wapi.Event) catalog.Message {
 		SenderName:   ev.Sender.Name,
 		Moment:       ev.Moment,
 		Media:        ev.Media,
+	}
+}
+
+// outagePoll is how often a held batch checks whether PostgreSQL is back.
+var outagePoll = 2 * time.Second
+
+// holdWhileDown keeps msgs in progress while PostgreSQL does not answer, so
+// that an outage does not burn their deliveries. It reports whether it held
+// (PostgreSQL was down and came back); false when PostgreSQL answers (the
+// error was something else) or ctx ended.
+func (a *Analyzer) holdWhileDown(ctx context.Context, msgs []jetstream.Msg) bool {
+	held := false
+	for {
+		pctx, cancel := context.WithTimeout(ctx, outagePoll)
+		err := a.Store.Ping(pctx)
+		cancel()
+		if err == nil {
+			return held
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !held {
+			a.Log.Warn("PostgreSQL unreachable: holding the batch until it is back", zap.Int("webhooks", len(msgs)), zap.Error(err))
+			held = true
+		}
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(outagePoll):
+		}
 	}
 }
