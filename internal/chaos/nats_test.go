@@ -1,0 +1,70 @@
+package chaos_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// natsServer is a nats-server process with JetStream on file storage; a
+// restart keeps its store and port, so clients reconnect to the same URL
+// and find every stored message.
+type natsServer struct {
+	dir     string
+	port    int
+	monitor int
+	conf    string
+	log     *lockedBuffer
+	p       *proc
+	URL     string
+}
+
+func startNATS(t *testing.T) *natsServer {
+	t.Helper()
+	n := &natsServer{dir: t.TempDir(), port: freePort(t), monitor: freePort(t), log: &lockedBuffer{}}
+	n.conf = filepath.Join(n.dir, "nats.conf")
+	// max_payload above WEBHOOK_MAX_BYTES plus headers, as production needs
+	// (bus.EmbeddedMaxPayload).
+	conf := fmt.Sprintf(`server_name: chaos
+listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
+max_payload: 8MB
+jetstream {
+  store_dir: %q
+}
+`, n.port, n.monitor, filepath.Join(n.dir, "store"))
+	require.NoError(t, os.WriteFile(n.conf, []byte(conf), 0o600))
+	n.URL = fmt.Sprintf("nats://127.0.0.1:%d", n.port)
+	n.start(t)
+	t.Cleanup(func() {
+		n.p.signal(t, syscall.SIGKILL, 10*time.Second)
+		if t.Failed() {
+			t.Logf("--- nats-server log:\n%s", tail(n.log.String(), 3000))
+		}
+	})
+	return n
+}
+
+func (n *natsServer) start(t testing.TB) {
+	t.Helper()
+	n.p = spawn(t, "nats-server", natsBin, []string{"-c", n.conf}, baseEnv(), n.log)
+	// /healthz?js-enabled-only... answers 200 once JetStream is up.
+	waitHTTP(t, n.p, fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitor), 60*time.Second)
+}
+
+// restart stops the server with sig (SIGTERM: a clean shutdown; SIGKILL: a
+// crash), calls down while it is down, and starts it again on the same
+// store and port.
+func (n *natsServer) restart(t testing.TB, sig syscall.Signal, down func()) {
+	t.Helper()
+	start := time.Now()
+	n.p.signal(t, sig, 30*time.Second)
+	down()
+	n.start(t)
+	t.Logf("NATS (%s) was down for %s", sig, time.Since(start).Round(time.Millisecond))
+}
