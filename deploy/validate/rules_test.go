@@ -1,0 +1,134 @@
+package validate
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+)
+
+// TestRulesCatchMistakes breaks the production build in one place at a time
+// and requires the rules to name the problem: the checks above are only
+// worth their green if they can turn red.
+func TestRulesCatchMistakes(t *testing.T) {
+	find := func(objs []object, kind, name string) any {
+		for _, o := range objs {
+			if o.GVK.Kind == kind && o.Name == name {
+				return o.Obj
+			}
+		}
+		t.Fatalf("no %s/%s in the build", kind, name)
+		return nil
+	}
+	dep := func(objs []object, name string) *appsv1.Deployment {
+		return find(objs, "Deployment", name).(*appsv1.Deployment)
+	}
+	container := func(objs []object, name string) *corev1.Container {
+		return &dep(objs, name).Spec.Template.Spec.Containers[0]
+	}
+	config := func(objs []object) *corev1.ConfigMap {
+		for _, o := range objs {
+			if cm, ok := o.Obj.(*corev1.ConfigMap); ok {
+				return cm
+			}
+		}
+		t.Fatal("no ConfigMap")
+		return nil
+	}
+	cases := []struct {
+		name, want string
+		keda       bool
+		breakIt    func([]object) []object
+	}{
+		{"no readiness probe", "no readiness httpGet probe", false, func(o []object) []object {
+			container(o, "mediapipe-ingest").ReadinessProbe = nil
+			return o
+		}},
+		{"R1 streams", "STREAM_REPLICAS", false, func(o []object) []object {
+			config(o).Data["STREAM_REPLICAS"] = "1"
+			return o
+		}},
+		{"misspelled variable", "NATS_URLS is not read by mediapipe", false, func(o []object) []object {
+			c := container(o, "mediapipe-downloader")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "NATS_URLS", Value: "nats://x:4222"})
+			return o
+		}},
+		{"ReadWriteOnce media", "must be ReadWriteMany", false, func(o []object) []object {
+			find(o, "PersistentVolumeClaim", "mediapipe-media").(*corev1.PersistentVolumeClaim).Spec.AccessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+			return o
+		}},
+		{"downloader mounts media read-only", "mount it read-write", false, func(o []object) []object {
+			c := container(o, "mediapipe-downloader")
+			for i := range c.VolumeMounts {
+				if c.VolumeMounts[i].Name == "media" {
+					c.VolumeMounts[i].ReadOnly = true
+				}
+			}
+			return o
+		}},
+		{"unpinned image", "pins a tag or digest", false, func(o []object) []object {
+			container(o, "mediapipe-analyzer").Image = "registry.example.com/multichat/mediapipe:latest"
+			return o
+		}},
+		{"no memory limit", "limits must set memory", false, func(o []object) []object {
+			delete(container(o, "mediapipe-analyzer").Resources.Limits, corev1.ResourceMemory)
+			return o
+		}},
+		{"root", "non-root", false, func(o []object) []object {
+			dep(o, "mediapipe-ingest").Spec.Template.Spec.SecurityContext.RunAsNonRoot = nil
+			return o
+		}},
+		{"short grace period", "terminationGracePeriodSeconds", false, func(o []object) []object {
+			g := int64(30)
+			dep(o, "mediapipe-downloader").Spec.Template.Spec.TerminationGracePeriodSeconds = &g
+			return o
+		}},
+		{"database password in the ConfigMap", "belongs in Secret", false, func(o []object) []object {
+			config(o).Data["DATABASE_URL"] = "postgres://u:p@h/db"
+			return o
+		}},
+		{"no PDB", "0 PodDisruptionBudgets", false, func(o []object) []object {
+			out := o[:0]
+			for _, x := range o {
+				if p, ok := x.Obj.(*policyv1.PodDisruptionBudget); !ok || p.Name != "mediapipe-analyzer" {
+					out = append(out, x)
+				}
+			}
+			return out
+		}},
+		{"HPA and ScaledObject on one Deployment", "want exactly one", true, func(o []object) []object {
+			h := find(o, "HorizontalPodAutoscaler", "mediapipe-ingest").(*autoscalingv2.HorizontalPodAutoscaler).DeepCopy()
+			h.Name, h.Spec.ScaleTargetRef.Name = "extra", "mediapipe-downloader"
+			return append(o, object{GVK: autoscalingv2.SchemeGroupVersion.WithKind("HorizontalPodAutoscaler"), Name: h.Name, Namespace: h.Namespace, Obj: h})
+		}},
+		{"KEDA watches the wrong consumer", "the downloader consumes DOWNLOADS/downloader", true, func(o []object) []object {
+			find(o, "ScaledObject", "mediapipe-downloader").(*scaledObject).Spec.Triggers[0].Metadata["consumer"] = "analyzer"
+			return o
+		}},
+		{"KEDA endpoint in another namespace", "natsServerMonitoringEndpoint", true, func(o []object) []object {
+			find(o, "ScaledObject", "mediapipe-analyzer").(*scaledObject).Spec.Triggers[0].Metadata["natsServerMonitoringEndpoint"] = "nats-headless.nats.svc.cluster.local:8222"
+			return o
+		}},
+		{"Service selects nothing", "selects no Deployment", false, func(o []object) []object {
+			find(o, "Service", "mediapipe-ingest").(*corev1.Service).Spec.Selector["app.kubernetes.io/component"] = "ingester"
+			return o
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k := kustomizations[1]
+			if c.keda {
+				k = kustomizations[2]
+			}
+			objs := c.breakIt(buildKustomization(t, k.dir))
+			err := errors.Join(checkObjects(t, objs, k.overlay, k.namespace, k.keda)...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("want a problem mentioning %q, got: %v", c.want, err)
+			}
+		})
+	}
+}
