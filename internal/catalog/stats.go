@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Stats are media totals, for one cliente or for all.
@@ -22,64 +23,130 @@ type Stats struct {
 }
 
 // Stats returns the totals of cliente clienteID, or of every cliente when
-// clienteID is 0. One scan of the rows (an index scan for one cliente)
-// computes every breakdown.
+// clienteID is 0.
+//
+// It reads aggregates that triggers on media_files keep exact in the same
+// transaction as every write (migration 00003), so its cost depends on the
+// number of instances, types, statuses and reasons, not on the number of
+// media rows: one statement, one snapshot. The aggregates are sharded so that
+// concurrent writers do not queue on one row; when Stats finds the shards
+// spread thin (more than compactAbove rows a key on average), it folds them
+// with CompactStats before returning.
 func (s *Store) Stats(ctx context.Context, clienteID int64) (Stats, error) {
-	where, args := "", []any{}
-	if clienteID != 0 {
-		where, args = "WHERE cliente_id = $1", []any{clienteID}
-	}
 	st := Stats{
 		ByType:     map[string]int64{},
 		ByStatus:   map[string]int64{},
 		ByInstance: map[string]int64{},
 		ByReason:   map[string]int64{},
 	}
-	b := &pgx.Batch{}
-	b.Queue(`
-		SELECT GROUPING(media_type, download_status, instance_id, failure_reason),
-			COALESCE(media_type, download_status, instance_id, failure_reason, ''),
-			count(*), COALESCE(sum(file_size) FILTER (WHERE download_status = 'success'), 0)::bigint
-		FROM media_files `+where+`
-		GROUP BY GROUPING SETS ((media_type), (download_status), (instance_id), (failure_reason), ())`, args...)
-	succeeded := "download_status = 'success' AND file_path IS NOT NULL"
-	if where == "" {
-		where = "WHERE " + succeeded
-	} else {
-		where += " AND " + succeeded
+	where, args := "", []any{}
+	if clienteID != 0 {
+		where, args = "WHERE cliente_id = $1", []any{clienteID}
 	}
-	b.Queue(`
-		SELECT COALESCE(sum(size), 0)::bigint
-		FROM (SELECT max(file_size) AS size FROM media_files `+where+` GROUP BY cliente_id, file_path) AS files`, args...)
-	br := s.Pool.SendBatch(ctx, b)
-	defer br.Close()
-
+	// One row a key, its shards summed; the last row, with a NULL instance,
+	// is the disk use.
+	rows, _ := s.Pool.Query(ctx, `
+		SELECT instance_id, media_type, download_status, failure_reason, sum(items)::bigint, sum(bytes)::bigint, count(*)
+		FROM media_stats `+where+`
+		GROUP BY 1, 2, 3, 4
+		UNION ALL
+		SELECT NULL, NULL, NULL, NULL, 0, COALESCE(sum(bytes), 0)::bigint, count(*)
+		FROM stored_bytes `+where, args...)
 	var (
-		grouping   int
-		key        string
-		n, stored  int64
-		dimensions = map[int]map[string]int64{
-			0b0111: st.ByType, // GROUPING bits are 1 for the columns not grouped by
-			0b1011: st.ByStatus,
-			0b1101: st.ByInstance,
-			0b1110: st.ByReason,
-		}
+		instance, typ, status, reason *string
+		n, bytes, shards              int64
+		keys, rowsRead                int64
 	)
-	rows, _ := br.Query()
-	_, err := pgx.ForEachRow(rows, []any{&grouping, &key, &n, &stored}, func() error {
-		switch m := dimensions[grouping]; {
-		case grouping == 0b1111:
-			st.Total, st.BytesStored = n, stored
-		case m != nil && key != "": // rows without a failure reason are not a reason
-			m[key] = n
+	_, err := pgx.ForEachRow(rows, []any{&instance, &typ, &status, &reason, &n, &bytes, &shards}, func() error {
+		keys++
+		rowsRead += shards
+		if instance == nil {
+			st.DiskBytes = bytes
+			return nil
+		}
+		if *status == StatusSuccess {
+			st.BytesStored += bytes
+		}
+		if n == 0 {
+			return nil
+		}
+		st.Total += n
+		st.ByType[*typ] += n
+		st.ByStatus[*status] += n
+		st.ByInstance[*instance] += n
+		if *reason != "" { // rows without a failure reason are not a reason
+			st.ByReason[*reason] += n
 		}
 		return nil
 	})
 	if err != nil {
-		return Stats{}, fmt.Errorf("counting media: %w", err)
+		return Stats{}, fmt.Errorf("reading media statistics: %w", err)
 	}
-	if err := br.QueryRow().Scan(&st.DiskBytes); err != nil {
-		return Stats{}, fmt.Errorf("summing stored files: %w", err)
+	if rowsRead > compactAbove*keys && rowsRead > compactMinRows {
+		// Best effort: the totals are right either way, and a pass that
+		// fails (a read-only replica, a cancelled context) leaves the
+		// shards for a later one.
+		_ = s.CompactStats(ctx, clienteID)
 	}
-	return st, br.Close()
+	return st, nil
+}
+
+// Stats compacts when it reads more than compactAbove shard rows a key on
+// average, and more than compactMinRows in all.
+const (
+	compactAbove   = 2
+	compactMinRows = 512
+)
+
+// CompactStats folds the shards of each statistics key of cliente clienteID
+// (0: every cliente) into one row, and drops keys whose counts are all zero
+// (the pending and downloading rows of an idle instance). Totals do not
+// change. It takes only rows that no writer holds (SKIP LOCKED), so it never
+// waits for the triggers nor deadlocks with them; what it skips stays for a
+// later pass. Stats calls it when the shards spread thin.
+func (s *Store) CompactStats(ctx context.Context, clienteID int64) error {
+	where, args := "", []any{}
+	if clienteID != 0 {
+		where, args = "AND cliente_id = $1", []any{clienteID}
+	}
+	for _, t := range []struct{ table, key, count string }{
+		{"media_stats", "cliente_id, instance_id, media_type, download_status, failure_reason", "items"},
+		{"stored_bytes", "cliente_id", "files"},
+	} {
+		// The first statement locks the rows worth folding; the second,
+		// seeing their latest versions, folds each key into its lowest
+		// locked shard.
+		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+			rows, _ := tx.Query(ctx, fmt.Sprintf(`
+				SELECT ctid FROM %[1]s
+				WHERE (%[2]s) IN (
+					SELECT %[2]s FROM %[1]s WHERE true %[4]s
+					GROUP BY %[2]s HAVING count(*) > 1 OR (sum(%[3]s) = 0 AND sum(bytes) = 0))
+				%[4]s
+				FOR UPDATE SKIP LOCKED`, t.table, t.key, t.count, where), args...)
+			locked, err := pgx.CollectRows(rows, pgx.RowTo[pgtype.TID])
+			if err != nil || len(locked) == 0 {
+				return err
+			}
+			_, err = tx.Exec(ctx, fmt.Sprintf(`
+				WITH locked AS (
+					SELECT ctid AS row, slot, min(slot) OVER same_key AS target,
+						sum(%[3]s) OVER same_key AS %[3]s, sum(bytes) OVER same_key AS bytes, count(*) OVER same_key AS shards
+					FROM %[1]s WHERE ctid = ANY($1)
+					WINDOW same_key AS (PARTITION BY %[2]s)
+				), folded AS (
+					DELETE FROM %[1]s USING locked
+					WHERE %[1]s.ctid = locked.row AND (locked.slot <> locked.target OR (locked.%[3]s = 0 AND locked.bytes = 0))
+				)
+				UPDATE %[1]s SET %[3]s = locked.%[3]s, bytes = locked.bytes
+				FROM locked
+				WHERE %[1]s.ctid = locked.row AND locked.slot = locked.target AND locked.shards > 1
+					AND NOT (locked.%[3]s = 0 AND locked.bytes = 0)`, t.table, t.key, t.count), locked)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("compacting %s: %w", t.table, err)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 // Package metrics defines mediapipe's Prometheus metrics. One Metrics value is
-// created per process and its observer functions are handed to the roles, so
-// the roles themselves do not depend on Prometheus.
+// created per process; its observer functions are handed to the roles and its
+// middleware wraps their handlers, so the roles themselves do not depend on
+// Prometheus.
 package metrics
 
 import (
@@ -12,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/multichat/mediapipe/internal/bus"
 )
 
 // Metrics holds the registry and every metric of the process.
@@ -24,6 +27,9 @@ type Metrics struct {
 	Downloads        *prometheus.CounterVec
 	DownloadedBytes  prometheus.Counter
 	DownloadSeconds  *prometheus.HistogramVec
+	HandlerSeconds   *prometheus.HistogramVec
+	Failures         *prometheus.CounterVec
+	HTTPSeconds      *prometheus.HistogramVec
 }
 
 // New registers every metric on a fresh registry, with Go and process
@@ -52,8 +58,20 @@ func New() *Metrics {
 			Name: "mediapipe_download_duration_seconds", Help: "Time to fetch, verify and store one media item.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10),
 		}, []string{"outcome"}),
+		HandlerSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediapipe_handler_duration_seconds", Help: "Time a stage's handler took per call: a batch for the analyzer, a message for the downloader.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
+		}, []string{"stage"}),
+		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediapipe_failures_total", Help: "Messages a stage's handler failed, by reason (\"transient\" for retried errors without one).",
+		}, []string{"stage", "reason"}),
+		HTTPSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediapipe_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route and status code.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "code"}),
 	}
-	r.MustRegister(m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds)
+	r.MustRegister(m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds,
+		m.HandlerSeconds, m.Failures, m.HTTPSeconds)
 	return m
 }
 
@@ -71,6 +89,50 @@ func (m *Metrics) ObserveDownload(outcome string, bytes int64, took time.Duratio
 	m.Downloads.WithLabelValues(outcome).Inc()
 	m.DownloadedBytes.Add(float64(bytes))
 	m.DownloadSeconds.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+// Batches wraps a stage's batch handler (the analyzer's): it times each batch
+// and counts the messages that failed, by reason.
+func (m *Metrics) Batches(stage string, next bus.BatchHandler) bus.BatchHandler {
+	seconds := m.HandlerSeconds.WithLabelValues(stage)
+	return func(ctx context.Context, msgs []jetstream.Msg) []error {
+		start := time.Now()
+		errs := next(ctx, msgs)
+		seconds.Observe(time.Since(start).Seconds())
+		for _, err := range errs {
+			m.observeFailure(stage, err)
+		}
+		return errs
+	}
+}
+
+// Messages wraps a stage's message handler (the downloader's): it times each
+// message and counts failures by reason.
+func (m *Metrics) Messages(stage string, next bus.Handler) bus.Handler {
+	seconds := m.HandlerSeconds.WithLabelValues(stage)
+	return func(ctx context.Context, msg jetstream.Msg) error {
+		start := time.Now()
+		err := next(ctx, msg)
+		seconds.Observe(time.Since(start).Seconds())
+		m.observeFailure(stage, err)
+		return err
+	}
+}
+
+func (m *Metrics) observeFailure(stage string, err error) {
+	if err == nil {
+		return
+	}
+	reason := bus.ReasonOf(err)
+	if reason == "" {
+		reason = "transient"
+	}
+	m.Failures.WithLabelValues(stage, reason).Inc()
+}
+
+// HTTP wraps an HTTP handler with the request duration histogram of route.
+func (m *Metrics) HTTP(route string, next http.Handler) http.Handler {
+	return promhttp.InstrumentHandlerDuration(m.HTTPSeconds.MustCurryWith(prometheus.Labels{"route": route}), next)
 }
 
 // WatchConsumers exports the pending and in-flight message counts of the
