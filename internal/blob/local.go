@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,6 +43,8 @@ func NewLocal(root string) (*Local, error) {
 func (l *Local) Root() string { return l.root }
 
 // Create starts a temporary file MEDIA_DIR/<cliente_id>/.tmp/.<random>.part.
+// The writer holds an exclusive lock (flock) on it until it is committed or
+// aborted, which tells CleanTemp that it is not an orphan.
 func (l *Local) Create(clienteID int64) (*Pending, error) {
 	if err := checkCliente(clienteID); err != nil {
 		return nil, err
@@ -50,11 +53,39 @@ func (l *Local) Create(clienteID int64) (*Pending, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating temporary directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".*.part")
+	f, err := createLocked(dir)
 	if err != nil {
-		return nil, fmt.Errorf("creating temporary file: %w", err)
+		return nil, err
 	}
 	return &Pending{cliente: clienteID, b: &localFile{root: l.root, f: f}}, nil
+}
+
+// writing holds the temporary files this process is writing: CleanTemp never
+// opens them (where flock is emulated with POSIX locks, as on NFS, closing
+// any descriptor of a file drops the process's lock on it).
+var writing sync.Map // path → struct{}
+
+// createLocked creates and locks a temporary file in dir. A CleanTemp may
+// remove the file between the two steps, since it is not locked yet; then
+// another one is created.
+func createLocked(dir string) (*os.File, error) {
+	for range 10 {
+		f, err := os.CreateTemp(dir, ".*.part")
+		if err != nil {
+			return nil, fmt.Errorf("creating temporary file: %w", err)
+		}
+		writing.Store(f.Name(), struct{}{})
+		// A filesystem without locks leaves CleanTemp to go by age.
+		_ = lockWriter(f)
+		open, err1 := f.Stat()
+		named, err2 := os.Stat(f.Name())
+		if err1 == nil && err2 == nil && os.SameFile(open, named) {
+			return f, nil
+		}
+		writing.Delete(f.Name())
+		f.Close()
+	}
+	return nil, errors.New("creating temporary file: removed by concurrent cleanups every time")
 }
 
 // full maps a checked relative path to the filesystem.
@@ -117,10 +148,13 @@ func (l *Local) Remove(rel string) error {
 	return nil
 }
 
-// CleanTemp removes .part files in every cliente's temporary directory whose
-// last write is older than olderThan. Call it when a downloader starts; pick
-// olderThan well above the longest download, since other processes may be
-// writing into the same root.
+// CleanTemp removes the .part files of every cliente's temporary directory
+// that no live writer holds: those whose lock it can take (their writer
+// died, even by SIGKILL, or never locked them) and, where the filesystem
+// offers no locks, those whose last write is older than olderThan. Files
+// older than olderThan are removed in any case. Call it when a downloader
+// starts and now and then; other processes may be writing into the same
+// root, their files stay.
 func (l *Local) CleanTemp(olderThan time.Duration) (int, error) {
 	clientes, err := os.ReadDir(l.root)
 	if err != nil {
@@ -148,10 +182,19 @@ func (l *Local) CleanTemp(olderThan time.Duration) (int, error) {
 				continue
 			}
 			fi, err := e.Info()
-			if err != nil || !fi.ModTime().Before(cutoff) {
-				continue // gone meanwhile, or still fresh
+			if err != nil {
+				continue // gone meanwhile
 			}
-			if err := os.Remove(filepath.Join(dir, name)); err == nil {
+			path := filepath.Join(dir, name)
+			if !fi.ModTime().Before(cutoff) {
+				if ok, err := removeOrphan(path); ok {
+					removed++
+				} else if err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			if err := os.Remove(path); err == nil {
 				removed++
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
@@ -164,6 +207,30 @@ func (l *Local) CleanTemp(olderThan time.Duration) (int, error) {
 	return removed, nil
 }
 
+// removeOrphan removes the temporary file at path when no writer holds its
+// lock. It holds the lock itself while removing, so a writer that created
+// the file and is about to lock it notices the removal (see createLocked).
+func removeOrphan(path string) (bool, error) {
+	if _, mine := writing.Load(path); mine {
+		return false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, nil // committed or removed meanwhile
+	}
+	defer f.Close()
+	if locked, _ := tryLock(f); !locked {
+		return false, nil // a live writer, or no locks here: age decides
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
+
 // localFile is the backend of a Local Pending.
 type localFile struct {
 	root string
@@ -173,11 +240,18 @@ type localFile struct {
 func (lf *localFile) Write(b []byte) (int, error) { return lf.f.Write(b) }
 
 func (lf *localFile) abort() error {
-	lf.f.Close()
+	defer lf.close()
 	if err := os.Remove(lf.f.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing temporary file: %w", err)
 	}
 	return nil
+}
+
+// close closes the file, which releases its lock: only once it was renamed
+// into place or removed, so CleanTemp never sees it unlocked under .tmp.
+func (lf *localFile) close() error {
+	writing.Delete(lf.f.Name())
+	return lf.f.Close()
 }
 
 func (lf *localFile) commit(rel string, size int64) (Stored, error) {
@@ -195,9 +269,6 @@ func (lf *localFile) place(rel string, size int64) (Stored, error) {
 	}
 	if err := lf.f.Sync(); err != nil {
 		return Stored{}, fmt.Errorf("syncing: %w", err)
-	}
-	if err := lf.f.Close(); err != nil {
-		return Stored{}, err
 	}
 
 	final := filepath.Join(lf.root, filepath.FromSlash(rel))
@@ -218,9 +289,13 @@ func (lf *localFile) place(rel string, size int64) (Stored, error) {
 		if err := os.Remove(tmp); err != nil {
 			return Stored{}, fmt.Errorf("removing duplicate temporary file: %w", err)
 		}
+		_ = lf.close()
 		return Stored{Path: rel, Size: size, ModTime: fi.ModTime(), Deduplicated: true}, nil
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		return Stored{}, err
+	}
+	if err := lf.close(); err != nil {
 		return Stored{}, err
 	}
 	for _, d := range []struct {

@@ -8,9 +8,12 @@ package downloader
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,6 +50,9 @@ type Downloader struct {
 	// Observe, when set, is told the outcome of every job ("success",
 	// "deduplicated", or the failure reason) and the bytes stored.
 	Observe func(outcome string, bytes int64, took time.Duration)
+
+	mu      sync.Mutex
+	flights map[string]chan struct{} // content being downloaded in this process
 }
 
 // Handle is the downloader's bus.Handler.
@@ -75,7 +81,7 @@ func (d *Downloader) OnExhausted(ctx context.Context, msg jetstream.Msg, last er
 		return
 	}
 	if err := d.Store.Fail(ctx, j.MediaID, StatusFailed, reasonOf(last)); err != nil {
-		d.Log.Error("recording exhausted download", zap.Int64("media_id", j.MediaID), zap.Error(err))
+		d.Log.Error("recording exhausted download", zap.Int64("media_id", j.MediaID), zap.String("instance_id", j.InstanceID), zap.Error(err))
 	}
 }
 
@@ -98,6 +104,14 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 		return "already_done", 0, nil
 	}
 	desc := row.Descriptor
+
+	// One download per content at a time: a forward of the same media in
+	// several messages waits for the first and then finds it stored.
+	release, err := d.claim(ctx, row.ClienteID, desc.Type, desc.FileSHA256)
+	if err != nil {
+		return "", 0, err
+	}
+	defer release()
 
 	// Content already stored and verified for this cliente: point at it.
 	if st, ok, err := d.Store.FindStored(ctx, row.ClienteID, desc.Type, desc.FileSHA256); err != nil {
@@ -159,6 +173,36 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 	}
 	log.Debug("media stored", zap.String("path", stored.Path), zap.Int64("bytes", stored.Size), zap.Bool("fallback", fallback))
 	return "success", stored.Size, nil
+}
+
+// claim waits until no other download of this process fetches the same
+// content for the cliente, and marks it as being fetched until release.
+func (d *Downloader) claim(ctx context.Context, cliente int64, typ wamedia.MediaType, sha []byte) (release func(), err error) {
+	key := strconv.FormatInt(cliente, 10) + "/" + string(typ) + "/" + hex.EncodeToString(sha)
+	for {
+		d.mu.Lock()
+		busy, ok := d.flights[key]
+		if !ok {
+			if d.flights == nil {
+				d.flights = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			d.flights[key] = done
+			d.mu.Unlock()
+			return func() {
+				d.mu.Lock()
+				delete(d.flights, key)
+				d.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		d.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for a download of the same content: %w", ctx.Err())
+		}
+	}
 }
 
 // settleError classifies a fetch or verification error: transient ones are

@@ -1,0 +1,133 @@
+package downloader_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/samples"
+)
+
+// BenchmarkPipelineSmallMedia measures the whole pipeline in one process
+// (ingest, JetStream, analyzer, PostgreSQL, downloader, file store) on small
+// media: each iteration posts a batch of webhooks, each with a distinct
+// encrypted file of a few KiB from the simulator, and waits until every row
+// is a success. media/s is the batch size over the time from the first post
+// to the last success.
+func BenchmarkPipelineSmallMedia(b *testing.B) {
+	const batch = 1000
+	workers := "32"
+	p := setup(b, pipelineOptions{maxDeliver: 8, env: map[string]string{"DOWNLOAD_WORKERS": workers}})
+	names := []string{samples.ImageJPEG, samples.ImagePNG, samples.StickerWebP, samples.AudioVoice,
+		samples.AudioMP3, samples.VideoGIF, samples.DocumentPDF}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	var total time.Duration
+	var bytesTotal int64
+	done := 0
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		bodies := make([][]byte, batch)
+		for j := range bodies {
+			it := addSample(b, p.sim, variant(names[j%len(names)], i*batch+j))
+			bytesTotal += it.FileLength
+			_, bodies[j] = hook(it, nil)
+		}
+		b.StartTimer()
+		start := time.Now()
+		postAll(b, client, p.ingest+"?token="+p.secret, bodies, 16)
+		done += batch
+		for p.successes() < done {
+			time.Sleep(2 * time.Millisecond)
+		}
+		total += time.Since(start)
+	}
+	b.StopTimer()
+	require.Equal(b, done, p.successes())
+	b.ReportMetric(float64(done)/total.Seconds(), "media/s")
+	b.ReportMetric(float64(bytesTotal)/float64(done), "bytes/media")
+	b.ReportMetric(0, "ns/op")
+}
+
+func postAll(b testing.TB, client *http.Client, url string, bodies [][]byte, conc int) {
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	bad := 0
+	for range conc {
+		wg.Go(func() {
+			for body := range work {
+				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+				ok := err == nil && resp.StatusCode == http.StatusAccepted
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if !ok {
+					mu.Lock()
+					bad++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, body := range bodies {
+		work <- body
+	}
+	close(work)
+	wg.Wait()
+	require.Zero(b, bad, "webhooks not accepted")
+}
+
+func (p *pipeline) successes() int {
+	var n int
+	err := p.store.Pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM media_files WHERE download_status = 'success'`).Scan(&n)
+	require.NoError(p.t, err)
+	return n
+}
+
+// BenchmarkStoreSmallFiles is the file store's share of the work above, alone:
+// 32 goroutines each create, write (3 KiB), fsync and commit distinct files
+// under MEDIA_DIR's layout. files/s bounds what the pipeline can reach on
+// the same disk.
+func BenchmarkStoreSmallFiles(b *testing.B) {
+	store, err := blob.NewLocal(b.TempDir())
+	require.NoError(b, err)
+	data := samples.Random(3000, 1)
+	var next atomic.Int64
+	start := time.Now()
+	b.ResetTimer()
+	b.SetParallelism(storePar)
+	b.RunParallel(func(pb *testing.PB) {
+		buf := append([]byte(nil), data...)
+		for pb.Next() {
+			binary.LittleEndian.PutUint64(buf, uint64(next.Add(1)))
+			sum := sha256.Sum256(buf)
+			p, err := store.Create(1)
+			if err == nil {
+				_, err = p.Write(buf)
+			}
+			if err == nil {
+				_, err = p.Commit(sum[:], ".bin")
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "files/s")
+}
+
+var storePar = 16

@@ -1,0 +1,138 @@
+package e2e_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multichat/mediapipe/internal/samples"
+	"github.com/multichat/mediapipe/internal/wasim"
+	"github.com/multichat/mediapipe/pkg/wamedia"
+)
+
+// BenchmarkDownloaderProcessLargeVideo streams a 200 MiB video from the
+// simulator through a `mediapipe downloader` subprocess (ingest and analyzer
+// run as subprocesses too) and reports:
+//
+//   - dl-MB/s: plain bytes over the downloader's own time for the job
+//     (mediapipe_download_duration_seconds: fetch, verify, decrypt, fsync,
+//     rename, row update);
+//   - wall-MB/s: plain bytes over the time from the webhook post to the
+//     success row;
+//   - bound-MB/s: wamedia.Decrypt of the same blob from memory to
+//     io.Discard, in this process, in the same iteration; ratio is dl-MB/s
+//     over it;
+//   - rss-MiB: the downloader process's peak resident set (VmHWM of
+//     /proc/<pid>/status) over the whole run, and idle-rss-MiB its resident
+//     set when ready, before any download.
+func BenchmarkDownloaderProcessLargeVideo(b *testing.B) {
+	const size = 200 << 20
+	e := newEnv(b)
+	ingest := e.start("ingest")
+	e.start("analyzer")
+	dl := e.start("downloader")
+	pid := dl.cmd.Process.Pid
+	idle := procStatus(b, pid, "VmRSS")
+
+	var dlTime, wall, bound time.Duration
+	var plain int64
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		n := int64(size + 16*i) // distinct content in every iteration
+		it, err := e.sim.AddMedia(samples.LargeVideoSample(n), samples.LargeVideo(n))
+		require.NoError(b, err)
+		bound += decryptFromMemory(b, it)
+		before := downloadSeconds(b, dl)
+		msgID := newMessageID()
+		body := wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{InstanceID: wasim.InstancePro, MessageID: msgID, Media: it})
+		b.StartTimer()
+
+		start := time.Now()
+		e.post(ingest, wasim.InstancePro, body)
+		for {
+			r := e.rows(wasim.InstancePro, []string{msgID})[msgID]
+			if r.Status == "success" {
+				break
+			}
+			require.NotContains(b, []string{"failed", "expired"}, r.Status, r.Reason)
+			time.Sleep(2 * time.Millisecond)
+		}
+		wall += time.Since(start)
+
+		b.StopTimer()
+		dlTime += time.Duration((downloadSeconds(b, dl) - before) * float64(time.Second))
+		plain += it.FileLength
+		require.NoError(b, os.RemoveAll(e.media)) // keep the disk use of long runs flat
+		b.StartTimer()
+	}
+	b.StopTimer()
+	peak := procStatus(b, pid, "VmHWM")
+	mbs := func(d time.Duration) float64 { return float64(plain) / d.Seconds() / 1e6 }
+	b.ReportMetric(mbs(dlTime), "dl-MB/s")
+	b.ReportMetric(mbs(wall), "wall-MB/s")
+	b.ReportMetric(mbs(bound), "bound-MB/s")
+	b.ReportMetric(mbs(dlTime)/mbs(bound), "ratio")
+	b.ReportMetric(float64(peak)/(1<<20), "rss-MiB")
+	b.ReportMetric(float64(idle)/(1<<20), "idle-rss-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// decryptFromMemory times wamedia.Decrypt of the item's blob, read into
+// memory first, to io.Discard: the crypto bound of one download.
+func decryptFromMemory(b *testing.B, it *wasim.Item) time.Duration {
+	f, err := it.OpenBlob()
+	require.NoError(b, err)
+	blob, err := io.ReadAll(f)
+	f.Close()
+	require.NoError(b, err)
+	p := it.Params()
+	start := time.Now()
+	_, err = wamedia.Decrypt(bytes.NewReader(blob), io.Discard, p)
+	took := time.Since(start)
+	require.NoError(b, err)
+	return took
+}
+
+// downloadSeconds reads the downloader's total time spent on successful
+// downloads from its /metrics.
+func downloadSeconds(b *testing.B, p *proc) float64 {
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	const name = `mediapipe_download_duration_seconds_sum{outcome="success"} `
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(b, err)
+			return f
+		}
+	}
+	require.NoError(b, sc.Err())
+	return 0
+}
+
+// procStatus returns a "kB" field of /proc/<pid>/status in bytes.
+func procStatus(b *testing.B, pid int, field string) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(b, err)
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(b, err)
+			return kb << 10
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
