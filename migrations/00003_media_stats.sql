@@ -27,8 +27,8 @@
 -- folds them back, taking only rows no writer holds (SKIP LOCKED).
 --
 -- The migration blocks writes to media_files while it backfills the
--- aggregates (reads go on): one scan of media_files, about a minute per ten
--- million rows.
+-- aggregates (reads go on): two scans of media_files, 14 s for two million
+-- rows on a 2-vCPU development VM.
 
 -- +goose Up
 LOCK TABLE media_files IN SHARE ROW EXCLUSIVE MODE;

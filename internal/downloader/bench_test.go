@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +24,9 @@ import (
 // media: each iteration posts a batch of webhooks, each with a distinct
 // encrypted file of a few KiB from the simulator, and waits until every row
 // is a success. media/s is the batch size over the time from the first post
-// to the last success.
+// to the last success; cpu-µs/media is this process's CPU time (user and
+// system: poster, ingest, NATS, analyzer, downloader, simulator; not
+// PostgreSQL) per media item.
 func BenchmarkPipelineSmallMedia(b *testing.B) {
 	const batch = 1000
 	workers := "32"
@@ -31,7 +34,7 @@ func BenchmarkPipelineSmallMedia(b *testing.B) {
 	names := []string{samples.ImageJPEG, samples.ImagePNG, samples.StickerWebP, samples.AudioVoice,
 		samples.AudioMP3, samples.VideoGIF, samples.DocumentPDF}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	var total time.Duration
+	var total, cpu time.Duration
 	var bytesTotal int64
 	done := 0
 	b.ResetTimer()
@@ -44,17 +47,19 @@ func BenchmarkPipelineSmallMedia(b *testing.B) {
 			_, bodies[j] = hook(it, nil)
 		}
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), processCPU(b)
 		postAll(b, client, p.ingest+"?token="+p.secret, bodies, 16)
 		done += batch
 		for p.successes() < done {
 			time.Sleep(2 * time.Millisecond)
 		}
 		total += time.Since(start)
+		cpu += processCPU(b) - cpu0
 	}
 	b.StopTimer()
 	require.Equal(b, done, p.successes())
 	b.ReportMetric(float64(done)/total.Seconds(), "media/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(done), "cpu-µs/media")
 	b.ReportMetric(float64(bytesTotal)/float64(done), "bytes/media")
 	b.ReportMetric(0, "ns/op")
 }
@@ -106,9 +111,9 @@ func BenchmarkStoreSmallFiles(b *testing.B) {
 	require.NoError(b, err)
 	data := samples.Random(3000, 1)
 	var next atomic.Int64
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU(b)
 	b.ResetTimer()
-	b.SetParallelism(storePar)
+	b.SetParallelism(16) // 32 goroutines on 2 CPUs
 	b.RunParallel(func(pb *testing.PB) {
 		buf := append([]byte(nil), data...)
 		for pb.Next() {
@@ -128,6 +133,11 @@ func BenchmarkStoreSmallFiles(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "files/s")
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/file")
 }
 
-var storePar = 16
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

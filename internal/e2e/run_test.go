@@ -70,7 +70,7 @@ func TestRunSettlesMixAndStopsOnSIGTERM(t *testing.T) {
 	start := time.Now()
 	require.Equal(t, 0, run.stop(syscall.SIGTERM, 30*time.Second), "a clean stop")
 	if time.Since(start) > 2*time.Second {
-		t.Logf("SLOWSTOP %s", tail(run.log.String(), 3000))
+		t.Logf("slow stop; the log ends with:\n%s", tail(run.log.String(), 3000))
 	}
 	t.Logf("%d webhooks, %d media items settled; SIGTERM to exit took %s", len(hooks), len(want), time.Since(start).Round(time.Millisecond))
 }
