@@ -235,9 +235,23 @@ func removeOrphan(path string) (bool, error) {
 type localFile struct {
 	root string
 	f    *os.File
+	// written and flushed count the bytes written and those handed to
+	// writeback so far.
+	written, flushed int64
 }
 
-func (lf *localFile) Write(b []byte) (int, error) { return lf.f.Write(b) }
+// writebackChunk is how many written bytes start an asynchronous writeback.
+const writebackChunk = 8 << 20
+
+func (lf *localFile) Write(b []byte) (int, error) {
+	n, err := lf.f.Write(b)
+	lf.written += int64(n)
+	if lf.written-lf.flushed >= writebackChunk {
+		startWriteback(lf.f, lf.flushed, lf.written-lf.flushed)
+		lf.flushed = lf.written
+	}
+	return n, err
+}
 
 func (lf *localFile) abort() error {
 	defer lf.close()

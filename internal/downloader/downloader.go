@@ -36,6 +36,10 @@ const (
 	ReasonHTTPError = "http_error"
 )
 
+// largeMedia is the declared size from which a download uses three
+// goroutines (hash, decrypt, write) instead of one.
+const largeMedia = 16 << 20
+
 // Downloader fetches, verifies and stores media.
 type Downloader struct {
 	Store     *catalog.Store
@@ -145,7 +149,18 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 	if err != nil {
 		return "", 0, fmt.Errorf("creating temporary file: %w", err)
 	}
-	res, err := wamedia.Decrypt(body, pending, wamedia.Params{
+	// A large file keeps both cores busy: the ciphertext is hashed on one
+	// goroutine and the plain file written on another while this one
+	// decrypts. Small files stay on one goroutine (many run at once).
+	large := desc.FileLength >= largeMedia
+	var out io.Writer = pending
+	var async *blob.AsyncWriter
+	if large {
+		async = blob.NewAsyncWriter(pending, 4)
+		out = async
+	}
+	out = storageWriter{out}
+	res, err := wamedia.Decrypt(body, out, wamedia.Params{
 		MediaKey:         desc.MediaKey,
 		Class:            desc.Class,
 		FileSHA256:       desc.FileSHA256,
@@ -154,7 +169,19 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 		MediaType:        desc.Type,
 		DeclaredMimetype: desc.Mimetype,
 		AllowExecutables: d.AllowExec,
+		Parallel:         large,
 	})
+	if async != nil {
+		if cerr := async.Close(); err == nil && cerr != nil {
+			err = storageError{cerr}
+		}
+	}
+	if serr := (storageError{}); errors.As(err, &serr) {
+		// The disk, not the media: retry later, record nothing.
+		pending.Abort()
+		log.Error("writing temporary file", zap.Error(serr.err))
+		return "storage_error", 0, fmt.Errorf("writing media %d: %w", id, serr.err)
+	}
 	if err != nil {
 		pending.Abort()
 		if fallback && !wamedia.Transient(err) && fetch.Reason(err) == "" {
@@ -174,6 +201,23 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 	log.Debug("media stored", zap.String("path", stored.Path), zap.Int64("bytes", stored.Size), zap.Bool("fallback", fallback))
 	return "success", stored.Size, nil
 }
+
+// storageWriter marks the errors of the file store, so that a full or
+// failing disk is retried instead of being recorded as the media's fault.
+type storageWriter struct{ w io.Writer }
+
+func (s storageWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = storageError{err}
+	}
+	return n, err
+}
+
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return "storage: " + e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
 
 // claim waits until no other download of this process fetches the same
 // content for the cliente, and marks it as being fetched until release.
