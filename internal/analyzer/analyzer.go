@@ -64,11 +64,21 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		batch = append(batch, toMessage(ev))
 		origin = append(origin, i)
 	}
-	mediaCount := 0
+	// Only what is settled counts: a batch that fails and comes back later
+	// is counted once, when it succeeds.
+	mediaOf := make([]int, len(msgs))
 	defer func() {
-		if a.Observe != nil {
-			a.Observe(len(msgs), mediaCount)
+		if a.Observe == nil {
+			return
 		}
+		webhooks, media := 0, 0
+		for i, err := range errs {
+			if err == nil {
+				webhooks++
+				media += mediaOf[i]
+			}
+		}
+		a.Observe(webhooks, media)
 	}()
 	if len(batch) == 0 {
 		return errs
@@ -102,7 +112,7 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 			errs[i] = bus.Permanent(ReasonUnknownInstance, fmt.Errorf("instance %q is not registered", batch[r.Msg].InstanceID))
 			continue
 		}
-		mediaCount++
+		mediaOf[i]++
 		if r.Status != catalog.StatusPending {
 			continue // failed (missing_fields), or already further along: nothing to queue
 		}

@@ -826,3 +826,20 @@ func TestAnalyzerGivesUpOnlyOnAWebhookPostgreSQLRefuses(t *testing.T) {
 	require.Len(t, rows, 1)
 	require.Contains(t, b.jobs(t), rows[messageKey(t, good)].ID)
 }
+
+func TestAnalyzerObservesOnlySettledWork(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testTopology())
+	var webhooks, media int
+	b.an.Observe = func(w, m int) { webhooks += w; media += m }
+	const stranger = "UNKNOWN-INSTANCE-2"
+	b.publish(t, stranger, bytes.ReplaceAll(sample(t, "image.json"), []byte(pro), []byte(stranger)), "stranger")
+	b.publish(t, pro, sample(t, "video.json"), "good")
+	b.publish(t, pro, []byte(`not JSON`), "garbage")
+	errs := b.handle(t, b.fetch(t, 3))
+	require.Error(t, errs[0])
+	require.NoError(t, errs[1])
+	require.Error(t, errs[2])
+	require.Equal(t, 1, webhooks, "dead-lettered webhooks are not counted as analyzed")
+	require.Equal(t, 1, media)
+}

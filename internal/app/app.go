@@ -126,7 +126,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 	if opts.Topology != nil {
 		topo = *opts.Topology
 	}
-	if err := bus.Setup(ctx, a.JS, topo); err != nil {
+	if err := bus.SetupLogged(ctx, a.JS, topo, log); err != nil {
 		return nil, err
 	}
 	a.Metrics.WatchConsumers(a.JS, map[string]string{
@@ -160,19 +160,19 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	if a.opts.Roles.Ingest {
-		mux.Handle("/webhooks/wapi", &ingest.Handler{
+		mux.Handle("/webhooks/wapi", a.Metrics.HTTP("webhooks", &ingest.Handler{
 			JS: a.JS, Secrets: a.secrets, Log: a.Log.Named("ingest"),
 			MaxBody: a.Cfg.MaxBodyBytes, PublishTimeout: 5 * time.Second,
 			Observe:   a.Metrics.ObserveWebhook,
 			AuthLimit: ingest.NewAuthLimiter(a.Log.Named("ingest")),
-		})
+		}))
 	}
 	if blobs, err := blob.NewLocal(a.Cfg.MediaDir); err != nil {
 		a.Log.Error("media API disabled: opening MEDIA_DIR", zap.Error(err))
 	} else {
-		mux.Handle("/v1/", api.New(api.Options{Store: a.Store, Blobs: blobs, Log: a.Log.Named("api")}))
+		mux.Handle("/v1/", a.Metrics.HTTP("api", api.New(api.Options{Store: a.Store, Blobs: blobs, Log: a.Log.Named("api")})))
 	}
-	mux.Handle("/admin/", admin.New(admin.Options{Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin")}))
+	mux.Handle("/admin/", a.Metrics.HTTP("admin", admin.New(admin.Options{Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin")})))
 	return mux
 }
 
@@ -238,6 +238,9 @@ func (a *App) Run(ctx context.Context) error {
 	if a.opts.Roles.Downloader {
 		start("downloader", a.runDownloader)
 	}
+	if a.opts.Roles.Analyzer || a.opts.Roles.Downloader {
+		start("stats compaction", a.compactStats)
+	}
 	go func() {
 		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
@@ -275,9 +278,32 @@ func (a *App) runAnalyzer(ctx context.Context) error {
 	}
 	an := &analyzer.Analyzer{Store: a.Store, JS: a.JS, Log: a.Log.Named("analyzer"), Observe: a.Metrics.ObserveAnalyzed}
 	return bus.Run(ctx, cons, bus.WorkerOptions{
-		BatchHandler: an.HandleBatch, Concurrency: 2, Batch: 256, MaxWait: time.Second,
+		BatchHandler: a.Metrics.Batches("analyzer", an.HandleBatch), Concurrency: 2, Batch: 256, MaxWait: time.Second,
 		StopTimeout: 20 * time.Second, Settler: a.settler(), Logger: a.Log.Named("analyzer"),
 	})
+}
+
+// compactStatsEvery is how often a worker process folds the statistics
+// shards its writes spread (catalog.CompactStats): Stats then reads one row
+// per key instead of compacting on the caller's time.
+const compactStatsEvery = 10 * time.Minute
+
+func (a *App) compactStats(ctx context.Context) error {
+	t := time.NewTicker(compactStatsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			start := time.Now()
+			if err := a.Store.CompactStats(ctx, 0); err != nil && ctx.Err() == nil {
+				a.Log.Warn("compacting statistics", zap.Error(err))
+			} else if err == nil {
+				a.Log.Debug("statistics compacted", zap.Duration("took", time.Since(start)))
+			}
+		}
+	}
 }
 
 // cleanTempEvery is how often a downloader looks for orphaned temporary files.
@@ -342,7 +368,7 @@ func (a *App) runDownloader(ctx context.Context) error {
 	s := a.settler()
 	s.OnExhausted = dl.OnExhausted
 	return bus.Run(ctx, cons, bus.WorkerOptions{
-		Handler: dl.Handle, Concurrency: a.Cfg.Workers, MaxWait: time.Second,
+		Handler: a.Metrics.Messages("downloader", dl.Handle), Concurrency: a.Cfg.Workers, MaxWait: time.Second,
 		StopTimeout: 30 * time.Second, Settler: s, Logger: a.Log.Named("downloader"),
 	})
 }

@@ -55,7 +55,7 @@ func ConnectBus(ctx context.Context, cfg config.Config, log *zap.Logger) (js jet
 		}
 		return nil, nil, err
 	}
-	if err := bus.Setup(ctx, js, bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes}); err != nil {
+	if err := bus.SetupLogged(ctx, js, bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes}, log); err != nil {
 		nc.Close()
 		if stopServer != nil {
 			stopServer()

@@ -8,7 +8,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 )
 
 // Stream, consumer and subject names (architecture.md).
@@ -140,8 +142,42 @@ func (t Topology) ConsumerConfigs() map[string]jetstream.ConsumerConfig {
 }
 
 // Setup creates the streams and consumers, or updates them to t; it is
-// idempotent and meant to run at every start.
+// idempotent and meant to run at every start. While a JetStream cluster is
+// still forming (no meta leader yet, too few peers for the replicas, a
+// stream leader being elected) it retries for up to SetupPatience; any other
+// error, such as a configuration the server refuses, is returned at once.
 func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
+	return SetupLogged(ctx, js, t, nil)
+}
+
+// SetupPatience is how long Setup waits for a forming cluster.
+var SetupPatience = 2 * time.Minute
+
+// SetupLogged is Setup, telling log (when not nil) why it waits.
+func SetupLogged(ctx context.Context, js jetstream.JetStream, t Topology, log *zap.Logger) error {
+	deadline := time.Now().Add(SetupPatience)
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := setupOnce(ctx, js, t)
+		if err == nil || !SetupRetryable(err) || ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
+			if err != nil && attempt > 1 {
+				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
+			}
+			return err
+		}
+		if log != nil {
+			log.Warn("JetStream not ready for the topology yet, retrying", zap.Error(err), zap.Duration("in", wait))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (gave up waiting for JetStream after %d attempts: %w)", err, attempt, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+func setupOnce(ctx context.Context, js jetstream.JetStream, t Topology) error {
 	for _, cfg := range t.StreamConfigs() {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("declaring stream %s: %w", cfg.Name, err)
@@ -153,6 +189,29 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) error {
 		}
 	}
 	return nil
+}
+
+// JetStream error codes of a cluster that is forming or electing leaders
+// (nats-server errors.json).
+var settlingCodes = map[jetstream.ErrorCode]bool{
+	10004: true, // incomplete results
+	10005: true, // no suitable peers for placement (peers not joined yet)
+	10008: true, // JetStream system temporarily unavailable (no meta leader)
+	10009: true, // cluster can not handle request (not leader)
+	10118: true, // stream is offline
+	10194: true, // stream is offline: reason
+	10202: true, // cluster member change is in progress
+}
+
+// SetupRetryable reports whether a Setup error may go away by itself while
+// a cluster settles: the codes above, timeouts and missing responders.
+func SetupRetryable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return settlingCodes[apiErr.ErrorCode]
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // ErrBadInstanceID reports an instance id that cannot be a subject token.

@@ -3,11 +3,15 @@ package bus_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -163,4 +167,54 @@ func TestConnectSurvivesServerRestart(t *testing.T) {
 	}, 15*time.Second, 10*time.Millisecond, "client must reconnect")
 	require.True(t, nc.IsConnected())
 	require.Equal(t, uint64(2), ack.Sequence, "the stored message must survive the restart")
+}
+
+func TestSetupRefusedConfigurationFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testTopology())
+	topo := testTopology()
+	topo.Replicas = 3 // a single server cannot place three replicas: not a settling cluster
+	start := time.Now()
+	err := bus.Setup(testCtx(t), b.js, topo)
+	require.Error(t, err)
+	require.False(t, bus.SetupRetryable(err), "%v", err)
+	require.Less(t, time.Since(start), 5*time.Second, "a refused configuration is not retried")
+}
+
+func TestSetupRetryableErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&jetstream.APIError{ErrorCode: 10008, Code: 503, Description: "JetStream system temporarily unavailable"}, true},
+		{fmt.Errorf("declaring stream X: %w", &jetstream.APIError{ErrorCode: 10005, Description: "no suitable peers for placement"}), true},
+		{&jetstream.APIError{ErrorCode: 10058, Description: "stream name already in use with a different configuration"}, false},
+		{fmt.Errorf("declaring: %w", context.DeadlineExceeded), true},
+		{fmt.Errorf("declaring: %w", nats.ErrNoResponders), true},
+		{errors.New("some other error"), false},
+	} {
+		require.Equal(t, c.want, bus.SetupRetryable(c.err), "%v", c.err)
+	}
+}
+
+func TestSetupWaitsForJetStreamToAnswer(t *testing.T) {
+	t.Parallel()
+	// A server without JetStream yet answers nothing on $JS.API: Setup keeps
+	// trying until its context ends, and says it waited.
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	require.NoError(t, err)
+	go srv.Start()
+	require.True(t, srv.ReadyForConnections(5*time.Second))
+	t.Cleanup(srv.Shutdown)
+	nc, err := nats.Connect(srv.ClientURL())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	err = bus.Setup(ctx, js, testTopology())
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "attempts")
 }

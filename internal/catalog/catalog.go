@@ -44,14 +44,16 @@ type Store struct {
 }
 
 // Open connects to the database at url and checks that it answers. Unless the
-// URL sets pool_max_conns, the pool holds up to max(8, 2×CPUs) connections.
+// URL sets pool_max_conns, the pool holds up to max(8, 2×GOMAXPROCS)
+// connections (GOMAXPROCS follows the container's CPU limit, NumCPU the
+// node's: 2×64 connections per pod on a big node would exhaust PostgreSQL).
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing database URL: %w", err)
 	}
 	if !strings.Contains(url, "pool_max_conns") {
-		cfg.MaxConns = int32(max(8, 2*runtime.NumCPU()))
+		cfg.MaxConns = int32(max(8, 2*runtime.GOMAXPROCS(0)))
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)

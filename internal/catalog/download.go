@@ -15,6 +15,7 @@ type Job struct {
 	MediaID    int64
 	ClienteID  int64
 	InstanceID string
+	MessageID  string // the WhatsApp message the media came in, for logs
 	WAPIToken  string // secret: for W-API's download-media fallback only
 	Status     string
 	Attempts   int
@@ -29,7 +30,7 @@ func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 	d := &j.Descriptor
 	var mediaKeyTS int64
 	err := s.Pool.QueryRow(ctx, `
-		SELECT m.cliente_id, m.instance_id, i.wapi_token, m.download_status, m.attempts,
+		SELECT m.cliente_id, m.instance_id, m.message_id, i.wapi_token, m.download_status, m.attempts,
 			m.media_type, COALESCE(m.message_kind, ''), COALESCE(m.declared_mimetype, ''),
 			COALESCE(m.url, ''), COALESCE(m.direct_path, ''),
 			m.media_key, m.file_sha256, m.file_enc_sha256,
@@ -39,7 +40,7 @@ func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 			m.is_ptt, m.is_gif, m.is_animated, m.is_view_once, m.is_ephemeral, m.is_forwarded
 		FROM media_files m JOIN instances i ON i.id = m.instance_id
 		WHERE m.id = $1`, id).Scan(
-		&j.ClienteID, &j.InstanceID, &j.WAPIToken, &j.Status, &j.Attempts,
+		&j.ClienteID, &j.InstanceID, &j.MessageID, &j.WAPIToken, &j.Status, &j.Attempts,
 		&d.Type, &d.Kind, &d.Mimetype,
 		&d.URL, &d.DirectPath,
 		&d.MediaKey, &d.FileSHA256, &d.FileEncSHA256,

@@ -101,7 +101,7 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 		return "already_done", 0, nil
 	}
 	log := d.Log.With(zap.Int64("media_id", id), zap.String("instance_id", row.InstanceID),
-		zap.String("media_type", string(row.Descriptor.Type)))
+		zap.String("message_id", row.MessageID), zap.String("media_type", string(row.Descriptor.Type)))
 	if _, proceed, err := d.Store.StartDownload(ctx, id); err != nil {
 		return "", 0, fmt.Errorf("marking media %d downloading: %w", id, err)
 	} else if !proceed {
