@@ -35,6 +35,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/cli"
 	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/downloader"
 	"github.com/multichat/mediapipe/internal/fetch"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
@@ -721,4 +722,29 @@ func TestHeartBeatsKeepLongDownload(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, info.NumRedelivered, "no delivery timed out")
 	require.EqualValues(t, 1, info.Delivered.Consumer)
+}
+
+// TestLargeMediaPath sends a video above largeMedia (hashed, decrypted and
+// written on three goroutines) through a body reset, a corrupt body (the
+// verification must fail and leave nothing behind) and then a clean one.
+func TestLargeMediaPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers a 24 MiB video")
+	}
+	t.Parallel()
+	p := setup(t, pipelineOptions{})
+	const size = 24 << 20
+	it, err := p.sim.AddMedia(samples.LargeVideoSample(size), samples.LargeVideo(size),
+		wasim.WithFaults(
+			wasim.Fault{Kind: wasim.FaultReset, Times: 1},
+			wasim.Fault{Kind: wasim.FaultCorrupt, Times: 1},
+		))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, it.FileLength, int64(downloader.LargeMedia), "takes the large-file path")
+	r := p.waitOne(p.send(it, nil))
+	p.requireStored(r, it)
+	require.GreaterOrEqual(t, r.Attempts, 2, "the faults cost attempts")
+	for _, f := range p.files() {
+		require.False(t, strings.HasSuffix(f, ".part"), "no temporary file is left: %s", f)
+	}
 }
