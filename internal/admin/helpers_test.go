@@ -3,7 +3,6 @@ package admin_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"image"
@@ -25,6 +24,7 @@ import (
 	"github.com/multichat/mediapipe/internal/admin"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/catalogtest"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
@@ -100,12 +100,6 @@ func setup(t *testing.T, opts ...setupOptions) *testBundle {
 	return b
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
-
 // thumbnail returns a small real JPEG of a colour gradient.
 func thumbnail(t testing.TB, c color.RGBA) []byte {
 	t.Helper()
@@ -125,56 +119,29 @@ var typeColours = map[wamedia.MediaType]color.RGBA{
 	wamedia.Document: {154, 103, 0, 255}, wamedia.Sticker: {5, 80, 174, 255},
 }
 
-// descriptor returns a complete, downloadable descriptor of type typ.
+// descriptor returns a complete, downloadable descriptor of type typ, with
+// a real thumbnail and its own declared length, and remembers its media key.
 func (b *testBundle) descriptor(t testing.TB, typ wamedia.MediaType) wamedia.Descriptor {
-	kind := map[wamedia.MediaType]string{
-		wamedia.Image: "imageMessage", wamedia.Video: "videoMessage", wamedia.Audio: "audioMessage",
-		wamedia.Document: "documentMessage", wamedia.Sticker: "stickerMessage",
-	}[typ]
-	mimetype := map[wamedia.MediaType]string{
-		wamedia.Image: "image/jpeg", wamedia.Video: "video/mp4", wamedia.Audio: "audio/ogg; codecs=opus",
-		wamedia.Document: "application/pdf", wamedia.Sticker: "image/webp",
-	}[typ]
-	path := "/v/t62.7118-24/" + hex.EncodeToString(randomBytes(8)) + "_n.enc?ccb=11-4"
-	key := randomBytes(32)
-	b.mediaKeys = append(b.mediaKeys, key)
-	d := wamedia.Descriptor{
-		Type: typ, Kind: kind, Class: wamedia.ClassOf(typ), Mimetype: mimetype,
-		URL: "https://mmg.whatsapp.net" + path, DirectPath: path,
-		MediaKey: key, FileSHA256: randomBytes(32), FileEncSHA256: randomBytes(32),
-		MediaKeyTimestamp: 1749253008, FileLength: 7104 + int64(len(b.mediaKeys))*1000,
-		Thumbnail: thumbnail(t, typeColours[typ]),
+	d := catalogtest.Descriptor(typ)
+	b.mediaKeys = append(b.mediaKeys, d.MediaKey)
+	d.FileLength += int64(len(b.mediaKeys)) * 1000
+	if d.Thumbnail != nil {
+		d.Thumbnail = thumbnail(t, typeColours[typ])
 	}
 	switch typ {
 	case wamedia.Image:
-		d.Caption, d.Width, d.Height = "a photo from the beach", 1280, 960
-	case wamedia.Video:
-		d.Seconds, d.Width, d.Height = 12, 720, 1280
-	case wamedia.Audio:
-		d.Seconds, d.PTT = 2, true
-		d.Thumbnail = nil
+		d.Caption = "a photo from the beach"
 	case wamedia.Document:
-		d.FileName, d.Title, d.PageCount = "quarterly report.pdf", "Report", 3
-	case wamedia.Sticker:
-		d.Width, d.Height, d.Animated = 512, 512, true
+		d.FileName = "quarterly report.pdf"
 	}
-	d.Check()
 	return d
 }
 
-// message returns a message of tenant tn with the given media.
+// message returns a message of tenant tn, a minute old, with the given
+// media.
 func message(tn tenant, chat string, media ...wamedia.Descriptor) catalog.Message {
-	m := catalog.Message{
-		InstanceID: tn.instance,
-		MessageID:  "3EB0" + strings.ToUpper(hex.EncodeToString(randomBytes(8))),
-		Event:      "webhookReceived",
-		SenderID:   "5511911112222", SenderName: "Maria",
-		Moment: time.Now().Add(-time.Minute),
-		Media:  media,
-	}
-	if chat != "" {
-		m.ChatRemoteID, m.ChatName, m.ChatJID = chat, "Chat "+chat, chat+"@s.whatsapp.net"
-	}
+	m := catalogtest.Message(tn.instance, chat, media...)
+	m.Moment = time.Now().Add(-time.Minute)
 	return m
 }
 

@@ -2,14 +2,11 @@ package api_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,8 +15,8 @@ import (
 	"github.com/multichat/mediapipe/internal/api"
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/catalogtest"
 	"github.com/multichat/mediapipe/internal/pgtest"
-	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
 // tenant is a cliente of the test bundle.
@@ -62,65 +59,11 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	rand.Read(b)
-	return b
-}
-
-// descriptor returns a complete, downloadable descriptor of type typ.
-func descriptor(typ wamedia.MediaType) wamedia.Descriptor {
-	kind := map[wamedia.MediaType]string{
-		wamedia.Image: "imageMessage", wamedia.Video: "videoMessage", wamedia.Audio: "audioMessage",
-		wamedia.Document: "documentMessage", wamedia.Sticker: "stickerMessage",
-	}[typ]
-	mimetype := map[wamedia.MediaType]string{
-		wamedia.Image: "image/jpeg", wamedia.Video: "video/mp4", wamedia.Audio: "audio/ogg; codecs=opus",
-		wamedia.Document: "application/pdf", wamedia.Sticker: "image/webp",
-	}[typ]
-	path := "/v/t62.7118-24/" + hex.EncodeToString(randomBytes(8)) + "_n.enc?ccb=11-4"
-	d := wamedia.Descriptor{
-		Type: typ, Kind: kind, Class: wamedia.ClassOf(typ), Mimetype: mimetype,
-		URL: "https://mmg.whatsapp.net" + path, DirectPath: path,
-		MediaKey: randomBytes(32), FileSHA256: randomBytes(32), FileEncSHA256: randomBytes(32),
-		MediaKeyTimestamp: 1749253008, FileLength: 7104, Thumbnail: randomBytes(600),
-	}
-	switch typ {
-	case wamedia.Image:
-		d.Caption, d.Width, d.Height = "a photo", 1280, 960
-	case wamedia.Video:
-		d.Seconds, d.Width, d.Height = 12, 720, 1280
-	case wamedia.Audio:
-		d.Seconds, d.PTT = 2, true
-		d.Thumbnail = nil
-	case wamedia.Document:
-		d.FileName, d.Title, d.PageCount = "../../etc/passwd.pdf", "Report", 3
-	case wamedia.Sticker:
-		d.Width, d.Height, d.Animated = 512, 512, true
-	}
-	d.Check()
-	return d
-}
-
-// message returns a message of instance in chat with the given media.
-func message(instance, chat string, media ...wamedia.Descriptor) catalog.Message {
-	m := catalog.Message{
-		InstanceID: instance,
-		MessageID:  "3EB0" + strings.ToUpper(hex.EncodeToString(randomBytes(8))),
-		Event:      "webhookReceived",
-		SenderID:   "5511911112222", SenderName: "Maria",
-		Moment: time.Unix(1748896286, 0),
-		Media:  media,
-	}
-	if chat != "" {
-		m.ChatRemoteID, m.ChatName = chat, "Chat "+chat
-		m.ChatJID = chat + "@s.whatsapp.net"
-		if strings.HasSuffix(chat, "@g.us") {
-			m.ChatJID, m.IsGroup = chat, true
-		}
-	}
-	return m
-}
+// The media and messages the tests record, as W-API hands them over.
+var (
+	descriptor = catalogtest.Descriptor
+	message    = catalogtest.Message
+)
 
 // record stores msgs in one batch and returns the row ids, in order.
 func (b *testBundle) record(t *testing.T, msgs ...catalog.Message) []int64 {

@@ -47,6 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{testBundle: setup(t)}
 	a1, a2, g1 := f.a.instances[0], f.a.instances[1], f.b.instances[0]
 	f.imageDesc, f.audioDesc, f.documentDesc = descriptor(wamedia.Image), descriptor(wamedia.Audio), descriptor(wamedia.Document)
+	f.documentDesc.FileName = "../../etc/passwd.pdf" // a path, as a hostile sender may name it
 	ids := f.record(t,
 		message(a1, chatA, f.imageDesc),
 		message(a1, chatA, descriptor(wamedia.Video)),

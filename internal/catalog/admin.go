@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -72,74 +71,13 @@ func (s *Store) AdminListMedia(ctx context.Context, f AdminMediaFilter) (AdminMe
 	if err := f.check(); err != nil {
 		return AdminMediaPage{}, err
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = DefaultMediaLimit
-	}
-	var (
-		args  []any
-		where []string
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.ClienteID != 0 {
-		where = append(where, "m.cliente_id = "+arg(f.ClienteID))
-	}
-	instance := ""
-	if f.InstanceID != "" {
-		instance = arg(f.InstanceID)
-		where = append(where, "m.instance_id = "+instance)
-	}
-	if f.Chat != "" {
-		chat := arg(f.Chat)
-		match := []string{"ch.remote_id = " + chat, "ch.jid = " + chat}
-		if id, err := strconv.ParseInt(f.Chat, 10, 64); err == nil && id > 0 {
-			match = append(match, "ch.id = "+arg(id))
-		}
-		inst := ""
-		if instance != "" {
-			inst = "ch.instance_id = " + instance + " AND "
-		}
-		where = append(where, "m.chat_id IN (SELECT ch.id FROM chats ch WHERE "+inst+"("+strings.Join(match, " OR ")+"))")
-	}
-	if f.Type != "" {
-		where = append(where, "m.media_type = "+arg(string(f.Type)))
-	}
-	if f.Status != "" {
-		where = append(where, "m.download_status = "+arg(f.Status))
-	}
-	if f.Reason != "" {
-		where = append(where, "m.failure_reason = "+arg(f.Reason))
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "m.created_at >= "+arg(f.Since))
-	}
-	if !f.Until.IsZero() {
-		where = append(where, "m.created_at < "+arg(f.Until))
-	}
-	if f.Before > 0 {
-		where = append(where, "m.id < "+arg(f.Before))
-	}
-	sql := mediaSelectSQL
-	if len(where) > 0 {
-		sql += "\nWHERE " + strings.Join(where, " AND ")
-	}
-	sql += "\nORDER BY m.id DESC LIMIT " + arg(limit+1)
-
-	rows, err := s.Pool.Query(ctx, sql, args...)
+	items, more, err := s.listMedia(ctx, adminMediaFilter(f), "m.id DESC", f.Limit)
 	if err != nil {
-		return AdminMediaPage{}, fmt.Errorf("listing media: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Media, error) { return scanMedia(r) })
-	if err != nil {
-		return AdminMediaPage{}, fmt.Errorf("listing media: %w", err)
+		return AdminMediaPage{}, err
 	}
 	page := AdminMediaPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.Next = page.Items[limit-1].ID
+	if more {
+		page.Next = items[len(items)-1].ID
 	}
 	return page, nil
 }

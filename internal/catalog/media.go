@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -182,73 +181,20 @@ func scanMedia(row pgx.Row) (Media, error) {
 // filtered by f. Rows of other clientes are never considered, whatever the
 // filter names: an instance or chat of another cliente matches nothing.
 func (s *Store) ListMedia(ctx context.Context, clienteID int64, f MediaFilter) (MediaPage, error) {
-	if clienteID <= 0 {
-		return MediaPage{}, fmt.Errorf("listing media: cliente id %d", clienteID)
+	mf, err := clienteMediaFilter(clienteID, f)
+	if err != nil {
+		return MediaPage{}, fmt.Errorf("listing media: %w", err)
 	}
 	if err := f.check(); err != nil {
 		return MediaPage{}, err
 	}
-	limit := f.Limit
-	if limit == 0 {
-		limit = DefaultMediaLimit
-	}
-	args := []any{clienteID}
-	where := []string{"m.cliente_id = $1"}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	instance := ""
-	if f.InstanceID != "" {
-		instance = arg(f.InstanceID)
-		where = append(where, "m.instance_id = "+instance)
-	}
-	if f.Chat != "" {
-		// The chats are those of the cliente's instances (of the instance
-		// asked for, when one is), found by their unique key or scanned.
-		chat := arg(f.Chat)
-		match := []string{"ch.remote_id = " + chat, "ch.jid = " + chat}
-		if id, err := strconv.ParseInt(f.Chat, 10, 64); err == nil && id > 0 {
-			match = append(match, "ch.id = "+arg(id))
-		}
-		inst := ""
-		if instance != "" {
-			inst = " AND ch.instance_id = " + instance
-		}
-		where = append(where, `m.chat_id IN (
-			SELECT ch.id FROM chats ch JOIN instances i ON i.id = ch.instance_id
-			WHERE i.cliente_id = $1`+inst+` AND (`+strings.Join(match, " OR ")+`))`)
-	}
-	if f.Type != "" {
-		where = append(where, "m.media_type = "+arg(string(f.Type)))
-	}
-	if f.Status != "" {
-		where = append(where, "m.download_status = "+arg(f.Status))
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "m.created_at >= "+arg(f.Since))
-	}
-	if !f.Until.IsZero() {
-		where = append(where, "m.created_at < "+arg(f.Until))
-	}
-	if !f.After.IsZero() {
-		where = append(where, "(m.created_at, m.id) < ("+arg(f.After.CreatedAt)+", "+arg(f.After.ID)+")")
-	}
-	sql := mediaSelectSQL + "\nWHERE " + strings.Join(where, " AND ") +
-		"\nORDER BY m.created_at DESC, m.id DESC LIMIT " + arg(limit+1)
-
-	rows, err := s.Pool.Query(ctx, sql, args...)
+	items, more, err := s.listMedia(ctx, mf, "m.created_at DESC, m.id DESC", f.Limit)
 	if err != nil {
-		return MediaPage{}, fmt.Errorf("listing media: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Media, error) { return scanMedia(r) })
-	if err != nil {
-		return MediaPage{}, fmt.Errorf("listing media: %w", err)
+		return MediaPage{}, err
 	}
 	page := MediaPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		last := page.Items[limit-1]
+	if more {
+		last := items[len(items)-1]
 		page.Next = &MediaCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 	return page, nil
