@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -111,6 +112,142 @@ func (s *Store) AddTenant(ctx context.Context, clienteName, instanceID, wapiToke
 	})
 	if err != nil {
 		return TenantResult{}, err
+	}
+	return res, nil
+}
+
+// Tenant is a cliente as ListTenants reports it: what is registered, and
+// whether its secrets are set, never the secrets nor their hashes.
+type Tenant struct {
+	ID          int64
+	Name        string
+	CreatedAt   time.Time
+	HasAPIToken bool  // false for a cliente restored from a backup without secrets
+	Media       int64 // media rows of its instances
+	DiskBytes   int64 // what its stored files use, each file once
+	Instances   []TenantInstance
+}
+
+// TenantInstance is an instance of a Tenant.
+type TenantInstance struct {
+	ID               string
+	CreatedAt        time.Time
+	UpdatedAt        time.Time // when its webhook secret or W-API token last changed
+	HasWebhookSecret bool
+	HasWAPIToken     bool  // false for an instance restored from a backup without secrets
+	Media            int64 // media rows
+}
+
+// ListTenants returns every cliente by name with its instances by id. The
+// media counts come from the aggregates the triggers keep (see Stats), not
+// from a scan of media_files: one statement, one snapshot.
+func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
+	rows, _ := s.Pool.Query(ctx, `
+		SELECT c.id, c.name, c.created_at, c.api_token_hash IS NOT NULL, COALESCE(d.bytes, 0),
+			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0)
+		FROM clientes c
+		LEFT JOIN (SELECT cliente_id, sum(bytes)::bigint AS bytes FROM stored_bytes GROUP BY 1) d ON d.cliente_id = c.id
+		LEFT JOIN instances i ON i.cliente_id = c.id
+		LEFT JOIN (SELECT cliente_id, instance_id, sum(items)::bigint AS items FROM media_stats GROUP BY 1, 2) m
+			ON m.cliente_id = c.id AND m.instance_id = i.id COLLATE "C"
+		ORDER BY c.name, c.id, i.id`)
+	var (
+		tenants []Tenant
+		c       Tenant
+		inst    struct {
+			id                  *string
+			created, updated    *time.Time
+			hasSecret, hasToken *bool
+			media               int64
+		}
+	)
+	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.CreatedAt, &c.HasAPIToken, &c.DiskBytes,
+		&inst.id, &inst.created, &inst.updated, &inst.hasSecret, &inst.hasToken, &inst.media}, func() error {
+		if n := len(tenants); n == 0 || tenants[n-1].ID != c.ID {
+			c.Instances = []TenantInstance{}
+			tenants = append(tenants, c)
+		}
+		if inst.id == nil { // a cliente without instances
+			return nil
+		}
+		t := &tenants[len(tenants)-1]
+		t.Media += inst.media
+		t.Instances = append(t.Instances, TenantInstance{
+			ID: *inst.id, CreatedAt: *inst.created, UpdatedAt: *inst.updated,
+			HasWebhookSecret: *inst.hasSecret, HasWAPIToken: *inst.hasToken, Media: inst.media,
+		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing clientes: %w", err)
+	}
+	return tenants, nil
+}
+
+// TokenRotation is what RotateAPIToken did. APIToken exists only here: the
+// catalogue keeps its hash.
+type TokenRotation struct {
+	ClienteID int64
+	APIToken  string
+	Replaced  bool // false: the cliente had no token (restored from a backup without secrets)
+}
+
+// RotateAPIToken gives the cliente named clienteName a new API token: the
+// catalogue keeps only its hash, so the previous token no longer matches. It
+// also issues a token to a cliente that has none (one restored from a backup
+// without secrets). An unknown cliente is ErrNotFound.
+func (s *Store) RotateAPIToken(ctx context.Context, clienteName string) (TokenRotation, error) {
+	clienteName = strings.TrimSpace(clienteName)
+	if clienteName == "" {
+		return TokenRotation{}, errors.New("cliente name is empty")
+	}
+	res := TokenRotation{APIToken: newSecret(APITokenPrefix)}
+	h := HashSecret(res.APIToken)
+	// RETURNING sees the new row; the subquery, locking it, the old one.
+	err := s.Pool.QueryRow(ctx, `
+		UPDATE clientes c SET api_token_hash = $2
+		FROM (SELECT id, api_token_hash IS NOT NULL AS had FROM clientes WHERE name = $1 FOR UPDATE) old
+		WHERE c.id = old.id
+		RETURNING c.id, old.had`, clienteName, h[:]).Scan(&res.ClienteID, &res.Replaced)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TokenRotation{}, fmt.Errorf("cliente %q: %w", clienteName, ErrNotFound)
+	}
+	if err != nil {
+		return TokenRotation{}, fmt.Errorf("rotating the API token of cliente %q: %w", clienteName, err)
+	}
+	return res, nil
+}
+
+// SecretRotation is what RotateWebhookSecret did. WebhookSecret exists only
+// here: the catalogue keeps its hash.
+type SecretRotation struct {
+	InstanceID    string
+	ClienteID     int64
+	ClienteName   string
+	WebhookSecret string
+	HasWAPIToken  bool // the W-API token is kept; false when the instance has none
+}
+
+// RotateWebhookSecret gives an existing instance a new webhook secret, which
+// it returns, and keeps its W-API token. The ingests still accept the old
+// secret until they reload the hashes (InstanceSecretHashes). An unknown
+// instance is ErrNotFound.
+func (s *Store) RotateWebhookSecret(ctx context.Context, instanceID string) (SecretRotation, error) {
+	if err := ValidateInstanceID(instanceID); err != nil {
+		return SecretRotation{}, err
+	}
+	res := SecretRotation{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
+	h := HashSecret(res.WebhookSecret)
+	err := s.Pool.QueryRow(ctx, `
+		UPDATE instances i SET webhook_secret_hash = $2, updated_at = now()
+		FROM clientes c
+		WHERE i.id = $1 AND c.id = i.cliente_id
+		RETURNING c.id, c.name, i.wapi_token <> ''`, instanceID, h[:]).Scan(&res.ClienteID, &res.ClienteName, &res.HasWAPIToken)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return SecretRotation{}, fmt.Errorf("instance %s: %w", instanceID, ErrNotFound)
+	}
+	if err != nil {
+		return SecretRotation{}, fmt.Errorf("rotating the webhook secret of instance %s: %w", instanceID, err)
 	}
 	return res, nil
 }

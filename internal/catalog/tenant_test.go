@@ -1,14 +1,18 @@
 package catalog_test
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
 func TestAddTenant(t *testing.T) {
@@ -95,4 +99,185 @@ func TestInstanceCache(t *testing.T) {
 	id, err := cache.Cliente(b.ctx, "NEW-1")
 	require.NoError(t, err)
 	require.Equal(t, b.clienteID, id)
+}
+
+func TestListTenants(t *testing.T) {
+	b := setup(t)
+	empty, _ := pgtest.NewStore(t)
+	none, err := empty.ListTenants(b.ctx)
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	_, err = b.store.AddTenant(b.ctx, "acme", "ACME-2", "token-2")
+	require.NoError(t, err)
+	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-3")
+	require.NoError(t, err)
+	// A cliente without instances, as an import of its line alone leaves it.
+	_, err = b.store.Pool.Exec(b.ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
+	require.NoError(t, err)
+
+	// acme's first instance: an image stored twice (one file) and a video;
+	// globex: one audio.
+	img := descriptor(wamedia.Image)
+	rec := b.record(t, b.message(img), b.message(img), b.message(descriptor(wamedia.Video)))
+	for _, r := range rec[:2] {
+		require.NoError(t, b.store.Succeed(b.ctx, r.MediaID, catalog.Stored{Path: "1/aa/bb/img.jpg", Size: 1000, Mimetype: "image/jpeg", SHA256: img.FileSHA256}))
+	}
+	m := b.message(descriptor(wamedia.Audio))
+	m.InstanceID = globex.InstanceID
+	b.record(t, m)
+
+	tenants, err := b.store.ListTenants(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, tenants, 3)
+	for _, tn := range tenants {
+		require.WithinDuration(t, time.Now(), tn.CreatedAt, time.Minute)
+		for _, i := range tn.Instances {
+			require.WithinDuration(t, time.Now(), i.CreatedAt, time.Minute)
+			require.False(t, i.UpdatedAt.Before(i.CreatedAt))
+		}
+	}
+	acme := tenants[0]
+	require.Equal(t, b.clienteID, acme.ID)
+	require.Equal(t, "acme", acme.Name)
+	require.True(t, acme.HasAPIToken)
+	require.Equal(t, int64(3), acme.Media)
+	require.Equal(t, int64(1000), acme.DiskBytes)
+	require.Len(t, acme.Instances, 2)
+	require.Equal(t, b.instance, acme.Instances[0].ID, "instances by id")
+	require.Equal(t, int64(3), acme.Instances[0].Media)
+	require.Equal(t, "ACME-2", acme.Instances[1].ID)
+	require.Zero(t, acme.Instances[1].Media)
+	for _, i := range acme.Instances {
+		require.True(t, i.HasWebhookSecret)
+		require.True(t, i.HasWAPIToken)
+	}
+
+	require.Equal(t, "globex", tenants[1].Name)
+	require.Equal(t, int64(1), tenants[1].Media)
+	require.Zero(t, tenants[1].DiskBytes)
+	require.Len(t, tenants[1].Instances, 1)
+	require.Equal(t, int64(1), tenants[1].Instances[0].Media)
+
+	require.Equal(t, "initech", tenants[2].Name)
+	require.False(t, tenants[2].HasAPIToken)
+	require.NotNil(t, tenants[2].Instances)
+	require.Empty(t, tenants[2].Instances)
+	require.Zero(t, tenants[2].Media)
+}
+
+func TestRotateAPIToken(t *testing.T) {
+	b := setup(t)
+	old, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "token")
+	require.NoError(t, err)
+
+	rot, err := b.store.RotateAPIToken(b.ctx, " globex ")
+	require.NoError(t, err)
+	require.Equal(t, old.ClienteID, rot.ClienteID)
+	require.True(t, rot.Replaced)
+	id, token := rot.ClienteID, rot.APIToken
+	require.True(t, strings.HasPrefix(token, catalog.APITokenPrefix))
+	require.Len(t, token, len(old.APIToken))
+	require.NotEqual(t, old.APIToken, token)
+
+	// The new token works, the old one no longer does.
+	got, name, err := b.store.ClienteByAPIToken(b.ctx, token)
+	require.NoError(t, err)
+	require.Equal(t, old.ClienteID, got)
+	require.Equal(t, "globex", name)
+	_, _, err = b.store.ClienteByAPIToken(b.ctx, old.APIToken)
+	require.ErrorIs(t, err, catalog.ErrNotFound)
+
+	// Only the hash is stored.
+	var hash []byte
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, id).Scan(&hash))
+	want := catalog.HashSecret(token)
+	require.Equal(t, want[:], hash)
+
+	// The other cliente is untouched; an unknown one is not created.
+	var other []byte
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, b.clienteID).Scan(&other))
+	require.NotEqual(t, hash, other)
+	_, err = b.store.RotateAPIToken(b.ctx, "initech")
+	require.ErrorIs(t, err, catalog.ErrNotFound)
+	_, err = b.store.RotateAPIToken(b.ctx, "  ")
+	require.Error(t, err)
+	var n int
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
+	require.Equal(t, 2, n)
+}
+
+func TestRotateWebhookSecret(t *testing.T) {
+	b := setup(t)
+	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-token")
+	require.NoError(t, err)
+	before, err := b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	var created, updated time.Time
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&created, &updated))
+
+	res, err := b.store.RotateWebhookSecret(b.ctx, b.instance)
+	require.NoError(t, err)
+	require.Equal(t, catalog.SecretRotation{
+		InstanceID: b.instance, ClienteID: b.clienteID, ClienteName: "acme", WebhookSecret: res.WebhookSecret, HasWAPIToken: true,
+	}, res)
+	require.True(t, strings.HasPrefix(res.WebhookSecret, catalog.WebhookSecretPrefix))
+
+	after, err := b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), after[b.instance])
+	require.NotEqual(t, before[b.instance], after[b.instance])
+	require.Equal(t, before[other.InstanceID], after[other.InstanceID], "other instances keep their secret")
+
+	// The W-API token is kept; updated_at moves, created_at does not.
+	var token string
+	var created2, updated2 time.Time
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT wapi_token, created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&token, &created2, &updated2))
+	require.Equal(t, "wapi-token", token)
+	require.Equal(t, created, created2)
+	require.True(t, updated2.After(updated))
+
+	_, err = b.store.RotateWebhookSecret(b.ctx, "NOPE-1")
+	require.ErrorIs(t, err, catalog.ErrNotFound)
+	_, err = b.store.RotateWebhookSecret(b.ctx, "bad.id")
+	require.ErrorIs(t, err, catalog.ErrInvalidInstanceID)
+}
+
+// A backup without secrets restores a cliente without an API token and
+// instances without a W-API token; rotating gives them working secrets.
+func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
+	b := setup(t)
+	var buf bytes.Buffer
+	_, err := b.store.Export(b.ctx, &buf, catalog.ExportOptions{})
+	require.NoError(t, err)
+	restored, _ := pgtest.NewStore(t)
+	_, err = restored.Import(b.ctx, &buf, catalog.ImportOptions{})
+	require.NoError(t, err)
+
+	tenants, err := restored.ListTenants(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, tenants, 1)
+	require.False(t, tenants[0].HasAPIToken)
+	require.Len(t, tenants[0].Instances, 1)
+	require.False(t, tenants[0].Instances[0].HasWAPIToken)
+	require.True(t, tenants[0].Instances[0].HasWebhookSecret, "a random one nobody knows")
+
+	rot, err := restored.RotateAPIToken(b.ctx, "acme")
+	require.NoError(t, err)
+	require.False(t, rot.Replaced, "it had no token")
+	got, _, err := restored.ClienteByAPIToken(b.ctx, rot.APIToken)
+	require.NoError(t, err)
+	require.Equal(t, rot.ClienteID, got)
+
+	res, err := restored.RotateWebhookSecret(b.ctx, b.instance)
+	require.NoError(t, err)
+	require.False(t, res.HasWAPIToken)
+	hashes, err := restored.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
+
+	tenants, err = restored.ListTenants(b.ctx)
+	require.NoError(t, err)
+	require.True(t, tenants[0].HasAPIToken)
+	require.False(t, tenants[0].Instances[0].HasWAPIToken, "rotate-secret does not invent a W-API token")
 }

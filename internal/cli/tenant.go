@@ -3,22 +3,30 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
+	"text/tabwriter"
+	"time"
 
+	"github.com/multichat/mediapipe/internal/api"
 	"github.com/multichat/mediapipe/internal/catalog"
 )
 
 const tenantUsage = `Usage: mediapipe tenant <subcommand> [flags]
 
 Subcommands:
-  add    register a cliente and one of its W-API instances
+  add              register a cliente and one of its W-API instances
+  list             list the clientes and their instances (never their secrets)
+  rotate-token     issue a new API token for a cliente
+  rotate-secret    issue a new webhook secret (and URL) for an instance
 
-Run 'mediapipe tenant add --help' for its flags.
+Run 'mediapipe tenant <subcommand> --help' for its flags.
 `
 
 func runTenant(ctx context.Context, io IO, args []string) error {
@@ -29,11 +37,17 @@ func runTenant(ctx context.Context, io IO, args []string) error {
 	switch args[0] {
 	case "add":
 		return runTenantAdd(ctx, io, args[1:])
+	case "list":
+		return runTenantList(ctx, io, args[1:])
+	case "rotate-token":
+		return runTenantRotateToken(ctx, io, args[1:])
+	case "rotate-secret":
+		return runTenantRotateSecret(ctx, io, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(io.Stderr, tenantUsage)
 		return flag.ErrHelp
 	}
-	return usagef("unknown subcommand %q (want add)", args[0])
+	return usagef("unknown subcommand %q (want add, list, rotate-token or rotate-secret)", args[0])
 }
 
 func runTenantAdd(ctx context.Context, io IO, args []string) error {
@@ -114,6 +128,223 @@ is refused.`)
 	if res.ClienteCreated {
 		fmt.Fprintf(w, "\nAPI token of cliente %q (Authorization: Bearer ...). Store it now: it is shown only this once.\n  %s\n", name, res.APIToken)
 	}
+	return nil
+}
+
+func runTenantList(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "tenant list", "[--json]", `
+Lists every cliente with its instances: ids, names, when they were created
+(and an instance last given a new secret or W-API token), whether the secrets
+are set, and media counts. Tokens, secrets and their hashes are never printed.`)
+	asJSON := fs.Bool("json", false, "print one JSON document")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	tenants, err := store.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(io.Stdout).Encode(tenantsJSON(tenants))
+	}
+	return printTenants(io.Stdout, tenants)
+}
+
+type tenantListJSON struct {
+	Clientes []clienteJSON `json:"clientes"`
+}
+
+type clienteJSON struct {
+	ID          int64          `json:"id"`
+	Name        string         `json:"name"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	HasAPIToken bool           `json:"hasApiToken"`
+	Media       int64          `json:"media"`
+	DiskBytes   int64          `json:"diskBytes"`
+	Instances   []instanceJSON `json:"instances"`
+}
+
+type instanceJSON struct {
+	ID               string    `json:"id"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	HasWebhookSecret bool      `json:"hasWebhookSecret"`
+	HasWAPIToken     bool      `json:"hasWapiToken"`
+	Media            int64     `json:"media"`
+}
+
+func tenantsJSON(tenants []catalog.Tenant) tenantListJSON {
+	doc := tenantListJSON{Clientes: make([]clienteJSON, 0, len(tenants))}
+	for _, t := range tenants {
+		c := clienteJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), HasAPIToken: t.HasAPIToken,
+			Media: t.Media, DiskBytes: t.DiskBytes, Instances: make([]instanceJSON, 0, len(t.Instances))}
+		for _, i := range t.Instances {
+			c.Instances = append(c.Instances, instanceJSON{ID: i.ID, CreatedAt: i.CreatedAt.UTC(), UpdatedAt: i.UpdatedAt.UTC(),
+				HasWebhookSecret: i.HasWebhookSecret, HasWAPIToken: i.HasWAPIToken, Media: i.Media})
+		}
+		doc.Clientes = append(doc.Clientes, c)
+	}
+	return doc
+}
+
+// printTenants writes the clientes for people: a line per cliente, then a
+// table of its instances.
+func printTenants(w io.Writer, tenants []catalog.Tenant) error {
+	if len(tenants) == 0 {
+		_, err := fmt.Fprintln(w, "No clientes are registered: 'mediapipe tenant add' registers one.")
+		return err
+	}
+	setOrNone := func(set bool) string {
+		if set {
+			return "set"
+		}
+		return "none"
+	}
+	noAPIToken, noWAPIToken := 0, 0
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for n, t := range tenants {
+		if n > 0 {
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "Cliente %q (id %d), created %s: API token %s, %d media, %s on disk\n",
+			t.Name, t.ID, listTime(t.CreatedAt), setOrNone(t.HasAPIToken), t.Media, humanBytes(t.DiskBytes))
+		if !t.HasAPIToken {
+			noAPIToken++
+		}
+		if len(t.Instances) == 0 {
+			fmt.Fprintln(tw, "  no instances")
+			continue
+		}
+		fmt.Fprintln(tw, "  INSTANCE\tCREATED\tUPDATED\tWEBHOOK SECRET\tW-API TOKEN\tMEDIA")
+		for _, i := range t.Instances {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\n", i.ID, listTime(i.CreatedAt), listTime(i.UpdatedAt),
+				setOrNone(i.HasWebhookSecret), setOrNone(i.HasWAPIToken), i.Media)
+			if !i.HasWAPIToken {
+				noWAPIToken++
+			}
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if noAPIToken > 0 {
+		fmt.Fprintf(w, "\n%d cliente(s) without an API token, as a backup without secrets restores them: 'mediapipe tenant rotate-token --cliente NAME' issues one.\n", noAPIToken)
+	}
+	if noWAPIToken > 0 {
+		fmt.Fprintf(w, "\n%d instance(s) without a W-API token, as a backup without secrets restores them: 'mediapipe tenant add' with the instance's W-API token sets it and issues a new webhook URL (a restored instance's webhook secret is one nobody knows).\n", noWAPIToken)
+	}
+	return nil
+}
+
+func listTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// tokenTTL is how long the API remembers a verified token, in words.
+var tokenTTL = fmt.Sprintf("%d seconds", int(api.DefaultTokenTTL.Seconds()))
+
+func runTenantRotateToken(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "tenant rotate-token", "--cliente NAME", fmt.Sprintf(`
+Issues a new API token for a cliente and prints it: it is shown only now, so
+store it at once. Use it when the token leaked, or for a cliente restored from
+a backup without secrets (which has none). The catalogue keeps only the new
+token's hash: the previous token stops working within %s (the API
+remembers a verified token for that long).`, tokenTTL))
+	cliente := fs.String("cliente", "", "the cliente's `name` (required)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(*cliente)
+	if name == "" {
+		return usagef("--cliente is required")
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	res, err := store.RotateAPIToken(ctx, name)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return fmt.Errorf("no cliente is named %q ('mediapipe tenant list' lists them): nothing was changed", name)
+	}
+	if err != nil {
+		return err
+	}
+	w := io.Stdout
+	if res.Replaced {
+		fmt.Fprintf(w, "Cliente %q (id %d) has a new API token. The previous one stops working within %s (the API remembers a verified token for that long).\n",
+			name, res.ClienteID, tokenTTL)
+	} else {
+		fmt.Fprintf(w, "Cliente %q (id %d) had no API token; it has one now.\n", name, res.ClienteID)
+	}
+	fmt.Fprintf(w, "\nAPI token of cliente %q (Authorization: Bearer ...). Store it now: it is shown only this once.\n  %s\n", name, res.APIToken)
+	return nil
+}
+
+// secretRefresh is how often the ingests reload the webhook secrets (see
+// internal/app).
+const secretRefresh = "10 seconds"
+
+func runTenantRotateSecret(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "tenant rotate-secret", "--instance ID [--public-url URL]", `
+Issues a new webhook secret for a registered instance and prints its new
+webhook URL, which carries the secret: it is shown only now, so store it at
+once. The instance's W-API token is kept ('tenant add' replaces both).
+
+The ingests reload the secrets every `+secretRefresh+`: the old URL stops working
+within about `+secretRefresh+`, and until then the new one is refused. Set the
+new URL in W-API after that, in a quiet moment.`)
+	instance := fs.String("instance", "", "the W-API instance `id` (required)")
+	publicURL := fs.String("public-url", "", "the `URL` W-API reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if *instance == "" {
+		return usagef("--instance is required")
+	}
+	if err := catalog.ValidateInstanceID(*instance); err != nil {
+		return usagef("--instance: %v", err)
+	}
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return err
+	}
+	base, err := webhookBase(*publicURL, cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	res, err := store.RotateWebhookSecret(ctx, *instance)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them; 'mediapipe tenant add' registers it)", *instance)
+	}
+	if err != nil {
+		return err
+	}
+	w := io.Stdout
+	fmt.Fprintf(w, "Instance %s of cliente %q has a new webhook secret; its W-API token was kept.\n", res.InstanceID, res.ClienteName)
+	fmt.Fprintf(w, "The new URL works at once (an ingest reloads the secrets when a token does not match); the old URL stops working within about %s, when the ingests next reload them. Set the new URL in W-API now.\n",
+		secretRefresh)
+	if !res.HasWAPIToken {
+		fmt.Fprintf(w, "Instance %s has no W-API token, so W-API's download fallback cannot serve it: 'mediapipe tenant add' sets one.\n", res.InstanceID)
+	}
+	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API). Store it now: it is shown only this once.\n  %s/webhooks/wapi?token=%s\n",
+		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
 	return nil
 }
 

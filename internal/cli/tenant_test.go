@@ -3,6 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/cli"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
 // runWithEnv runs mediapipe with args in an environment of env, and returns the
@@ -100,9 +104,223 @@ func TestTenantCommandUsage(t *testing.T) {
 		{[]string{"tenant", "add", "--cliente", "a", "--instance", "bad.id", "--wapi-token", "t"}, cli.ExitUsage, "invalid instance id"},
 		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--wapi-token", "t", "--public-url", "ftp://x"}, cli.ExitUsage, "--public-url"},
 		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--wapi-token", "-"}, cli.ExitUsage, "no token on stdin"},
+		{[]string{"tenant", "list", "--help"}, cli.ExitOK, "Usage: mediapipe tenant list"},
+		{[]string{"tenant", "list", "extra"}, cli.ExitUsage, "unexpected argument"},
+		{[]string{"tenant", "rotate-token", "--help"}, cli.ExitOK, "Usage: mediapipe tenant rotate-token"},
+		{[]string{"tenant", "rotate-token"}, cli.ExitUsage, "--cliente is required"},
+		{[]string{"tenant", "rotate-token", "--cliente", " "}, cli.ExitUsage, "--cliente is required"},
+		{[]string{"tenant", "rotate-secret", "--help"}, cli.ExitOK, "Usage: mediapipe tenant rotate-secret"},
+		{[]string{"tenant", "rotate-secret"}, cli.ExitUsage, "--instance is required"},
+		{[]string{"tenant", "rotate-secret", "--instance", "bad.id"}, cli.ExitUsage, "invalid instance id"},
+		{[]string{"tenant", "rotate-secret", "--instance", "I-1", "--public-url", "ftp://x"}, cli.ExitUsage, "--public-url"},
 	} {
 		code, _, errOut := runWithEnv(t, env, "", tc.args...)
 		require.Equal(t, tc.code, code, "%v: %s", tc.args, errOut)
 		require.Contains(t, errOut, tc.err, "%v", tc.args)
 	}
+}
+
+// addTenant runs tenant add and returns the webhook secret and, for a new
+// cliente, the API token it printed.
+func addTenant(t *testing.T, env map[string]string, cliente, instance, wapiToken string) (secret, apiToken string) {
+	t.Helper()
+	code, out, errOut := runWithEnv(t, env, "", "tenant", "add", "--cliente", cliente, "--instance", instance, "--wapi-token", wapiToken)
+	require.Equal(t, cli.ExitOK, code, errOut)
+	hook := webhookLine.FindStringSubmatch(out)
+	require.NotNil(t, hook, out)
+	if api := apiTokenLine.FindStringSubmatch(out); api != nil {
+		apiToken = api[1]
+	}
+	return hook[2], apiToken
+}
+
+// requireNoSecrets fails when out shows any of the secrets, or their hashes
+// in hex or base64.
+func requireNoSecrets(t *testing.T, out string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		h := catalog.HashSecret(s)
+		for _, form := range []string{s, hex.EncodeToString(h[:]), base64.StdEncoding.EncodeToString(h[:]), base64.RawURLEncoding.EncodeToString(h[:])} {
+			require.NotContains(t, out, form)
+		}
+	}
+	require.NotContains(t, out, catalog.APITokenPrefix)
+	require.NotContains(t, out, catalog.WebhookSecretPrefix)
+}
+
+func TestTenantListCommand(t *testing.T) {
+	t.Parallel()
+	store, u := pgtest.NewStore(t)
+	env := map[string]string{"DATABASE_URL": u}
+
+	code, out, errOut := runWithEnv(t, env, "", "tenant", "list")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, "No clientes are registered")
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "list", "--json")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.JSONEq(t, `{"clientes":[]}`, out)
+
+	secret1, api1 := addTenant(t, env, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi-secret-1")
+	secret2, _ := addTenant(t, env, "acme", "LITE-8NDQT1-UWX43P", "wapi-secret-2")
+	secret3, api3 := addTenant(t, env, "globex", "GLOBEX-1", "wapi-secret-3")
+	// What a backup without secrets restores: no API token, no W-API token.
+	ctx := context.Background()
+	_, err := store.Pool.Exec(ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
+	require.NoError(t, err)
+	_, err = store.Pool.Exec(ctx, `UPDATE instances SET wapi_token = '' WHERE id = 'GLOBEX-1'`)
+	require.NoError(t, err)
+	img := wamedia.Descriptor{Type: wamedia.Image, Kind: "imageMessage"}
+	img.Check()
+	_, err = store.RecordMessages(ctx, []catalog.Message{{InstanceID: "LITE-8NDQT1-UWX43P", MessageID: "M1", ChatRemoteID: "5511", Media: []wamedia.Descriptor{img, img}}})
+	require.NoError(t, err)
+	secrets := []string{secret1, secret2, secret3, api1, api3, "wapi-secret-1", "wapi-secret-2", "wapi-secret-3"}
+
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "list")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	requireNoSecrets(t, out+errOut, secrets...)
+	require.Regexp(t, `Cliente "acme" \(id \d+\), created \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: API token set, 2 media`, out)
+	require.Regexp(t, `(?m)^  INSTANCE +CREATED +UPDATED +WEBHOOK SECRET +W-API TOKEN +MEDIA$`, out)
+	require.Regexp(t, `(?m)^  LITE-8NDQT1-UWX43P +\S+ \S+ UTC +\S+ \S+ UTC +set +set +2$`, out)
+	require.Regexp(t, `(?m)^  GLOBEX-1 +\S+ \S+ UTC +\S+ \S+ UTC +set +none +0$`, out)
+	require.Contains(t, out, `Cliente "initech"`)
+	require.Contains(t, out, "API token none")
+	require.Contains(t, out, "no instances")
+	require.Contains(t, out, "1 cliente(s) without an API token")
+	require.Contains(t, out, "1 instance(s) without a W-API token")
+	require.Less(t, strings.Index(out, `"acme"`), strings.Index(out, `"globex"`), "by name")
+
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "list", "--json")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	requireNoSecrets(t, out+errOut, secrets...)
+	var doc struct {
+		Clientes []struct {
+			ID          int64     `json:"id"`
+			Name        string    `json:"name"`
+			CreatedAt   time.Time `json:"createdAt"`
+			HasAPIToken bool      `json:"hasApiToken"`
+			Media       int64     `json:"media"`
+			DiskBytes   int64     `json:"diskBytes"`
+			Instances   []struct {
+				ID               string    `json:"id"`
+				CreatedAt        time.Time `json:"createdAt"`
+				UpdatedAt        time.Time `json:"updatedAt"`
+				HasWebhookSecret bool      `json:"hasWebhookSecret"`
+				HasWAPIToken     bool      `json:"hasWapiToken"`
+				Media            int64     `json:"media"`
+			} `json:"instances"`
+		} `json:"clientes"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields() // nothing but what is declared here: no secret slips in
+	require.NoError(t, dec.Decode(&doc))
+	require.False(t, dec.More(), "one JSON document")
+	require.Len(t, doc.Clientes, 3)
+	acme, globex, initech := doc.Clientes[0], doc.Clientes[1], doc.Clientes[2]
+	require.Equal(t, "acme", acme.Name)
+	require.True(t, acme.HasAPIToken)
+	require.EqualValues(t, 2, acme.Media)
+	require.Zero(t, acme.DiskBytes)
+	require.WithinDuration(t, time.Now(), acme.CreatedAt, time.Minute)
+	require.Len(t, acme.Instances, 2)
+	require.Equal(t, "3B6XIW-ZTS923-GEAY6V", acme.Instances[0].ID)
+	require.Equal(t, "LITE-8NDQT1-UWX43P", acme.Instances[1].ID)
+	require.EqualValues(t, 2, acme.Instances[1].Media)
+	require.True(t, acme.Instances[1].HasWebhookSecret)
+	require.True(t, acme.Instances[1].HasWAPIToken)
+	require.WithinDuration(t, time.Now(), acme.Instances[1].UpdatedAt, time.Minute)
+	require.Equal(t, "globex", globex.Name)
+	require.False(t, globex.Instances[0].HasWAPIToken)
+	require.Equal(t, "initech", initech.Name)
+	require.False(t, initech.HasAPIToken)
+	require.NotNil(t, initech.Instances, "an empty list, not null")
+	require.Empty(t, initech.Instances)
+}
+
+func TestTenantRotateTokenCommand(t *testing.T) {
+	t.Parallel()
+	store, u := pgtest.NewStore(t)
+	env := map[string]string{"DATABASE_URL": u}
+	_, old := addTenant(t, env, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi")
+	require.NotEmpty(t, old)
+
+	code, out, errOut := runWithEnv(t, env, "", "tenant", "rotate-token", "--cliente", "acme")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, `Cliente "acme"`)
+	require.Contains(t, out, "shown only this once")
+	require.Contains(t, out, "The previous one stops working within 30 seconds")
+	require.NotContains(t, out, old)
+	api := apiTokenLine.FindStringSubmatch(out)
+	require.NotNil(t, api, out)
+	require.NotEqual(t, old, api[1])
+
+	ctx := context.Background()
+	_, name, err := store.ClienteByAPIToken(ctx, api[1])
+	require.NoError(t, err)
+	require.Equal(t, "acme", name)
+	_, _, err = store.ClienteByAPIToken(ctx, old)
+	require.ErrorIs(t, err, catalog.ErrNotFound, "the old token no longer matches")
+
+	// A cliente restored from a backup without secrets has no token: it gets one.
+	_, err = store.Pool.Exec(ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
+	require.NoError(t, err)
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-token", "--cliente", "initech")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, `Cliente "initech"`)
+	require.Contains(t, out, "had no API token")
+	api = apiTokenLine.FindStringSubmatch(out)
+	require.NotNil(t, api, out)
+	_, name, err = store.ClienteByAPIToken(ctx, api[1])
+	require.NoError(t, err)
+	require.Equal(t, "initech", name)
+
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-token", "--cliente", "globex")
+	require.Equal(t, cli.ExitFailure, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, `no cliente is named "globex"`)
+	var n int
+	require.NoError(t, store.Pool.QueryRow(ctx, `SELECT count(*) FROM clientes`).Scan(&n))
+	require.Equal(t, 2, n, "an unknown cliente is not created")
+}
+
+func TestTenantRotateSecretCommand(t *testing.T) {
+	t.Parallel()
+	store, u := pgtest.NewStore(t)
+	env := map[string]string{"DATABASE_URL": u, "HTTP_ADDR": "127.0.0.1:9090"}
+	old, _ := addTenant(t, env, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi-kept")
+
+	code, out, errOut := runWithEnv(t, env, "", "tenant", "rotate-secret", "--instance", "3B6XIW-ZTS923-GEAY6V")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, `Instance 3B6XIW-ZTS923-GEAY6V of cliente "acme" has a new webhook secret`)
+	require.Contains(t, out, "W-API token was kept")
+	require.Contains(t, out, "the old URL stops working within about 10 seconds")
+	require.NotContains(t, out, "wapi-kept")
+	require.NotContains(t, out, old)
+	require.NotRegexp(t, apiTokenLine, out)
+	hook := webhookLine.FindStringSubmatch(out)
+	require.NotNil(t, hook, out)
+	require.True(t, strings.HasPrefix(hook[1], "http://localhost:9090/webhooks/wapi?token=mpw_"), hook[1])
+
+	ctx := context.Background()
+	hashes, err := store.InstanceSecretHashes(ctx)
+	require.NoError(t, err)
+	require.Equal(t, catalog.HashSecret(hook[2]), hashes["3B6XIW-ZTS923-GEAY6V"])
+	var token string
+	require.NoError(t, store.Pool.QueryRow(ctx, `SELECT wapi_token FROM instances WHERE id = '3B6XIW-ZTS923-GEAY6V'`).Scan(&token))
+	require.Equal(t, "wapi-kept", token)
+
+	// --public-url, and an instance without a W-API token.
+	_, err = store.Pool.Exec(ctx, `UPDATE instances SET wapi_token = ''`)
+	require.NoError(t, err)
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-secret", "--instance", "3B6XIW-ZTS923-GEAY6V", "--public-url", "https://media.example.com/")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, "has no W-API token")
+	again := webhookLine.FindStringSubmatch(out)
+	require.NotNil(t, again, out)
+	require.True(t, strings.HasPrefix(again[1], "https://media.example.com/webhooks/wapi?token=mpw_"), again[1])
+	require.NotEqual(t, hook[2], again[2])
+
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-secret", "--instance", "NOPE-1")
+	require.Equal(t, cli.ExitFailure, code)
+	require.Empty(t, out)
+	require.Contains(t, errOut, "instance NOPE-1 is not registered")
 }

@@ -16,8 +16,9 @@ type SecretLoader func(ctx context.Context) (map[string][32]byte, error)
 
 // SecretCache keeps the instances' webhook secret hashes in memory so that the
 // ingest needs no database round trip per request. It refreshes periodically,
-// and on a miss at most once per MissInterval, so a freshly added instance is
-// accepted within about a second.
+// and on a miss (an unknown instance or a wrong secret) at most once per
+// missInterval, so a freshly added instance or a rotated secret is accepted
+// within about a second.
 type SecretCache struct {
 	load         SecretLoader
 	log          *zap.Logger
@@ -78,7 +79,11 @@ var dummy = sha256.Sum256([]byte("mediapipe: no such instance"))
 var constantTimeCompare = subtle.ConstantTimeCompare
 
 // Verify reports whether token is instanceID's webhook secret. The comparison
-// is constant-time over the hashes; unknown instances cost the same.
+// is constant-time over the hashes; unknown instances cost the same. An
+// unknown instance or a wrong token reloads the cache (at most once per
+// missInterval), so a new instance and a rotated secret are accepted within
+// about a second instead of at the next periodic refresh; the token is
+// compared again only when the instance's secret did change.
 func (c *SecretCache) Verify(ctx context.Context, instanceID, token string) bool {
 	want, ok := c.lookup(instanceID)
 	if !ok {
@@ -90,6 +95,12 @@ func (c *SecretCache) Verify(ctx context.Context, instanceID, token string) bool
 	}
 	got := sha256.Sum256([]byte(token))
 	match := constantTimeCompare(got[:], want[:]) == 1
+	if ok && !match && token != "" {
+		c.refreshOnMiss(ctx)
+		if now, still := c.lookup(instanceID); still && now != want {
+			match = constantTimeCompare(got[:], now[:]) == 1
+		}
+	}
 	return match && ok && token != ""
 }
 

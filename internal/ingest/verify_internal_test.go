@@ -53,3 +53,23 @@ func TestVerifyTakesTheSamePathForUnknownInstances(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyAcceptsARotatedSecretAtOnce: after a rotation the new secret is
+// accepted on its first use (one reload on the mismatch), the old one refused.
+func TestVerifyAcceptsARotatedSecretAtOnce(t *testing.T) {
+	const inst = "3B6XIW-ZTS923-GEAY6V"
+	current := "mpw_old"
+	loads := 0
+	c := NewSecretCache(func(context.Context) (map[string][32]byte, error) {
+		loads++
+		return map[string][32]byte{inst: sha256.Sum256([]byte(current))}, nil
+	}, zap.NewNop())
+	require.NoError(t, c.Refresh(context.Background()))
+	c.missInterval = 0
+	require.True(t, c.Verify(context.Background(), inst, "mpw_old"))
+
+	current = "mpw_new" // rotated in the catalogue
+	require.True(t, c.Verify(context.Background(), inst, "mpw_new"), "the new secret works at once")
+	require.False(t, c.Verify(context.Background(), inst, "mpw_old"), "the old one no longer does")
+	require.Equal(t, 3, loads, "one reload per mismatch, none for a match")
+}
