@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/app"
+	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/logging"
 )
@@ -22,6 +23,20 @@ func loadConfig(io IO) (config.Config, error) {
 		return cfg, fmt.Errorf("configuration:\n%w", err)
 	}
 	return cfg, nil
+}
+
+// openStore loads the configuration and opens the catalogue (without
+// creating or migrating it); the caller closes the store.
+func openStore(ctx context.Context, io IO) (*catalog.Store, config.Config, error) {
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return nil, cfg, err
+	}
+	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return store, cfg, nil
 }
 
 func newLogger(cfg config.Config) (*zap.Logger, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
@@ -23,11 +22,7 @@ by instance, the bytes the rows refer to and the disk the stored files use
 	if *cliente < 0 {
 		return usagef("--cliente must be a positive id")
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	store, _, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}

@@ -140,11 +140,7 @@ are set, and media counts. Tokens, secrets and their hashes are never printed.`)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	store, _, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
@@ -265,11 +261,7 @@ remembers a verified token for that long).`, tokenTTL))
 	if name == "" {
 		return usagef("--cliente is required")
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	store, _, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
