@@ -25,6 +25,7 @@ import (
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/ingest"
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/wapi"
@@ -38,8 +39,8 @@ const chaosWebhooks = 5300
 type role struct {
 	name, command string
 	addr          string
-	log           *lockedBuffer
-	p             *proc
+	log           *proctest.LockedBuffer
+	p             *proctest.Proc
 	starts        int
 }
 
@@ -68,22 +69,21 @@ func (c *cluster) role(name string) *role {
 // start starts (or restarts) a role and waits until it is ready.
 func (c *cluster) start(r *role) {
 	c.t.Helper()
-	env := map[string]string{"HTTP_ADDR": r.addr}
-	for k, v := range c.vars {
-		env[k] = v
-	}
 	r.starts++
 	fmt.Fprintf(r.log, "=== start %d of %s\n", r.starts, r.name)
-	r.p = spawn(c.t, r.name, mediapipeBin, []string{r.command}, envList(env), r.log)
-	waitHTTP(c.t, r.p, "http://"+r.addr+"/readyz", 90*time.Second)
+	r.p = proctest.Start(c.t, proctest.Command{
+		Name: r.name, Path: mediapipeBin.Path, Args: []string{r.command},
+		Env: proctest.Environ(map[string]string{"HTTP_ADDR": r.addr}, c.vars), Addr: r.addr, Log: r.log,
+	})
+	r.p.WaitReady(90 * time.Second)
 }
 
 // kill kill -9's a role and starts it again at once; a process that died
 // by itself meanwhile fails the test.
 func (c *cluster) kill(r *role) {
 	c.t.Helper()
-	require.True(c.t, r.p.running(), "%s died by itself: %v\n%s", r.name, r.p.err, tail(r.log.String(), 4000))
-	r.p.signal(c.t, syscall.SIGKILL, 10*time.Second)
+	require.True(c.t, r.p.Running(), "%s died by itself: %v\n%s", r.name, r.p.Err(), proctest.Tail(r.log.String(), 4000))
+	halt(c.t, r.p, syscall.SIGKILL, 10*time.Second)
 	c.start(r)
 }
 
@@ -104,30 +104,21 @@ func newCluster(t *testing.T) *cluster {
 	t.Cleanup(func() { c.sim.Close() })
 	data := t.TempDir()
 	c.media = filepath.Join(data, "media")
-	c.vars = map[string]string{
-		"DATABASE_URL":          c.pg.URL,
-		"NATS_URL":              c.nats.URL,
-		"DATA_DIR":              data,
-		"MEDIA_DIR":             c.media,
-		"WHATSAPP_CDN_BASE_URL": c.sim.CDNBaseURL(),
-		"WAPI_BASE_URL":         c.sim.WAPIBaseURL(),
-		"DOWNLOAD_WORKERS":      "4",
-		"LOG_FORMAT":            "json",
-		"LOG_LEVEL":             "info",
-	}
+	c.vars = proctest.MediapipeEnv(c.pg.URL, c.nats.URL, data, c.sim)
+	c.vars["DOWNLOAD_WORKERS"] = "4"
 	for _, r := range []struct{ name, command string }{
 		{"ingest", "ingest"}, {"analyzer-1", "analyzer"}, {"analyzer-2", "analyzer"},
 		{"downloader-1", "downloader"}, {"downloader-2", "downloader"},
 	} {
-		c.roles = append(c.roles, &role{name: r.name, command: r.command, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), log: &lockedBuffer{}})
+		c.roles = append(c.roles, &role{name: r.name, command: r.command, addr: proctest.FreeAddr(t), log: &proctest.LockedBuffer{}})
 	}
 	t.Cleanup(func() {
 		for _, r := range c.roles {
 			if r.p != nil {
-				r.p.signal(t, syscall.SIGKILL, 10*time.Second)
+				halt(t, r.p, syscall.SIGKILL, 10*time.Second)
 			}
 			if t.Failed() {
-				t.Logf("--- log of %s (%d starts):\n%s", r.name, r.starts, tail(r.log.String(), 3000))
+				t.Logf("--- log of %s (%d starts):\n%s", r.name, r.starts, proctest.Tail(r.log.String(), 3000))
 			}
 		}
 	})
@@ -616,7 +607,7 @@ func TestChaos(t *testing.T) {
 
 	// Processes that died by themselves.
 	for _, r := range c.roles {
-		require.True(t, r.p.running(), "%s exited by itself: %v", r.name, r.p.err)
+		require.True(t, r.p.Running(), "%s exited by itself: %v", r.name, r.p.Err())
 	}
 
 	st := c.sim.Stats()

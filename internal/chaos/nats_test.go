@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/multichat/mediapipe/internal/proctest"
 )
 
 // natsServer is a nats-server process with JetStream on file storage; a
@@ -19,14 +21,14 @@ type natsServer struct {
 	port    int
 	monitor int
 	conf    string
-	log     *lockedBuffer
-	p       *proc
+	log     *proctest.LockedBuffer
+	p       *proctest.Proc
 	URL     string
 }
 
 func startNATS(t *testing.T) *natsServer {
 	t.Helper()
-	n := &natsServer{dir: t.TempDir(), port: freePort(t), monitor: freePort(t), log: &lockedBuffer{}}
+	n := &natsServer{dir: t.TempDir(), port: proctest.FreePort(t), monitor: proctest.FreePort(t), log: &proctest.LockedBuffer{}}
 	n.conf = filepath.Join(n.dir, "nats.conf")
 	// max_payload above WEBHOOK_MAX_BYTES plus headers, as production needs
 	// (bus.EmbeddedMaxPayload).
@@ -42,9 +44,9 @@ jetstream {
 	n.URL = fmt.Sprintf("nats://127.0.0.1:%d", n.port)
 	n.start(t)
 	t.Cleanup(func() {
-		n.p.signal(t, syscall.SIGKILL, 10*time.Second)
+		halt(t, n.p, syscall.SIGKILL, 10*time.Second)
 		if t.Failed() {
-			t.Logf("--- nats-server log:\n%s", tail(n.log.String(), 3000))
+			t.Logf("--- nats-server log:\n%s", proctest.Tail(n.log.String(), 3000))
 		}
 	})
 	return n
@@ -52,9 +54,11 @@ jetstream {
 
 func (n *natsServer) start(t testing.TB) {
 	t.Helper()
-	n.p = spawn(t, "nats-server", natsBin, []string{"-c", n.conf}, baseEnv(), n.log)
+	n.p = proctest.Start(t, proctest.Command{
+		Name: "nats-server", Path: natsBin.Path, Args: []string{"-c", n.conf}, Env: proctest.Environ(), Log: n.log,
+	})
 	// /healthz?js-enabled-only... answers 200 once JetStream is up.
-	waitHTTP(t, n.p, fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitor), 60*time.Second)
+	n.p.WaitHTTP(fmt.Sprintf("http://127.0.0.1:%d/healthz", n.monitor), 60*time.Second)
 }
 
 // restart stops the server with sig (SIGTERM: a clean shutdown; SIGKILL: a
@@ -63,7 +67,7 @@ func (n *natsServer) start(t testing.TB) {
 func (n *natsServer) restart(t testing.TB, sig syscall.Signal, down func()) {
 	t.Helper()
 	start := time.Now()
-	n.p.signal(t, sig, 30*time.Second)
+	halt(t, n.p, sig, 30*time.Second)
 	down()
 	n.start(t)
 	t.Logf("NATS (%s) was down for %s", sig, time.Since(start).Round(time.Millisecond))

@@ -21,6 +21,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
 
@@ -33,7 +34,7 @@ type pipeline struct {
 	store   *catalog.Store
 	a       *app.App
 	sim     *wasim.Server
-	logs    *lockedBuffer
+	logs    *proctest.LockedBuffer
 	media   string
 	base    string // http://127.0.0.1:port
 	secrets map[string]string
@@ -50,7 +51,7 @@ func newPipeline(t *testing.T, env map[string]string) *pipeline {
 	sim, err := wasim.New(wasim.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { sim.Close() })
-	p := &pipeline{t: t, store: store, sim: sim, logs: &lockedBuffer{},
+	p := &pipeline{t: t, store: store, sim: sim, logs: &proctest.LockedBuffer{},
 		secrets: map[string]string{}, wapi: map[string]string{}, api: map[string]string{}}
 	ctx := context.Background()
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
@@ -103,7 +104,7 @@ func newPipeline(t *testing.T, env map[string]string) *pipeline {
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("--- pipeline log:\n%s", tail(p.logs.String(), 6000))
+			t.Logf("--- pipeline log:\n%s", proctest.Tail(p.logs.String(), 6000))
 		}
 	})
 	return p

@@ -16,6 +16,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/multichat/mediapipe/internal/proctest"
 )
 
 // postgres is a PostgreSQL instance of the test's own, so that restarting it
@@ -56,7 +58,7 @@ func startPostgres(t *testing.T) *postgres {
 	if bin == "" {
 		ciOrSkip(t, "no PostgreSQL binaries under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
 	}
-	p := &postgres{bin: bin, port: freePort(t)}
+	p := &postgres{bin: bin, port: proctest.FreePort(t)}
 	root, err := os.MkdirTemp("", "mediapipe-chaos-pg-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(root) })
@@ -76,7 +78,7 @@ func startPostgres(t *testing.T) *postgres {
 	t.Cleanup(func() {
 		if t.Failed() {
 			if b, err := os.ReadFile(p.log); err == nil {
-				t.Logf("--- PostgreSQL log:\n%s", tail(string(b), 4000))
+				t.Logf("--- PostgreSQL log:\n%s", proctest.Tail(string(b), 4000))
 			}
 		}
 		p.pgctl(t, "stop", "-m", "immediate")
@@ -96,7 +98,7 @@ func startPostgres(t *testing.T) *postgres {
 func (p *postgres) run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(p.bin, name), args...)
-	cmd.Env = append(baseEnv(), "LC_ALL=C")
+	cmd.Env = proctest.Environ(map[string]string{"LC_ALL": "C"})
 	cmd.Dir = os.TempDir()
 	if p.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
@@ -104,7 +106,7 @@ func (p *postgres) run(t testing.TB, name string, args ...string) string {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		log, _ := os.ReadFile(p.log)
-		t.Fatalf("%s %s: %v\n%s\n%s", name, strings.Join(args, " "), err, out, tail(string(log), 3000))
+		t.Fatalf("%s %s: %v\n%s\n%s", name, strings.Join(args, " "), err, out, proctest.Tail(string(log), 3000))
 	}
 	return string(out)
 }

@@ -1,11 +1,9 @@
 package e2e_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -45,7 +44,7 @@ func BenchmarkDownloaderProcessLargeVideo(b *testing.B) {
 	ingest := e.start("ingest")
 	e.start("analyzer")
 	dl := e.start("downloader")
-	pid := dl.cmd.Process.Pid
+	pid := dl.Pid()
 	idle := procStatus(b, pid, "VmRSS")
 
 	var dlTime, wall, bound, dlCPU, boundCPU time.Duration
@@ -61,7 +60,7 @@ func BenchmarkDownloaderProcessLargeVideo(b *testing.B) {
 		bound, boundCPU = bound+w, boundCPU+c
 		before := downloadSeconds(b, dl)
 		cpuBefore := procCPU(b, pid)
-		msgID := newMessageID()
+		msgID := proctest.NewMessageID()
 		body := wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{InstanceID: wasim.InstancePro, MessageID: msgID, Media: it})
 		b.StartTimer()
 
@@ -150,21 +149,9 @@ func procCPU(b *testing.B, pid int) time.Duration {
 
 // downloadSeconds reads the downloader's total time spent on successful
 // downloads from its /metrics.
-func downloadSeconds(b *testing.B, p *proc) float64 {
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	require.NoError(b, err)
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	const name = `mediapipe_download_duration_seconds_sum{outcome="success"} `
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			require.NoError(b, err)
-			return f
-		}
-	}
-	require.NoError(b, sc.Err())
-	return 0
+func downloadSeconds(b *testing.B, p *proctest.Proc) float64 {
+	b.Helper()
+	return p.Metric("mediapipe_download_duration_seconds_sum", `outcome="success"`)
 }
 
 // procStatus returns a "kB" field of /proc/<pid>/status in bytes.

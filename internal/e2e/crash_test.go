@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
@@ -44,13 +45,13 @@ func TestDownloaderKilledMidFile(t *testing.T) {
 	ingest := e.start("ingest")
 	e.start("analyzer")
 	dl := e.start("downloader")
-	msgID := newMessageID()
+	msgID := proctest.NewMessageID()
 	e.post(ingest, wasim.InstancePro, wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{
 		InstanceID: wasim.InstancePro, MessageID: msgID, Media: it,
 	}))
 
 	var part string
-	poll(t, 30*time.Second, "a temporary file of 2 MiB", func() bool {
+	proctest.Poll(t, 30*time.Second, "a temporary file of 2 MiB", func() bool {
 		for rel, n := range e.files() {
 			if isTemp(rel) && n >= 2<<20 {
 				part = rel
@@ -59,7 +60,7 @@ func TestDownloaderKilledMidFile(t *testing.T) {
 		}
 		return false
 	})
-	require.Equal(t, -1, dl.stop(syscall.SIGKILL, 10*time.Second), "killed by the signal")
+	require.Equal(t, -1, dl.Stop(syscall.SIGKILL, 10*time.Second), "killed by the signal")
 
 	files := e.files()
 	require.Contains(t, files, part, "the killed process's temporary file is still there")
@@ -69,7 +70,7 @@ func TestDownloaderKilledMidFile(t *testing.T) {
 	require.Equal(t, "downloading", e.rows(wasim.InstancePro, []string{msgID})[msgID].Status)
 
 	e.start("downloader")
-	poll(t, 10*time.Second, "the orphaned temporary file removed by the new downloader", func() bool {
+	proctest.Poll(t, 10*time.Second, "the orphaned temporary file removed by the new downloader", func() bool {
 		_, ok := e.files()[part]
 		return !ok
 	})
@@ -79,7 +80,7 @@ func TestDownloaderKilledMidFile(t *testing.T) {
 		require.Contains(t, out, "reset 1 rows to pending and queued 1 download jobs")
 	}
 	var r row
-	poll(t, 90*time.Second, "the item stored after the restart", func() bool {
+	proctest.Poll(t, 90*time.Second, "the item stored after the restart", func() bool {
 		r = e.rows(wasim.InstancePro, []string{msgID})[msgID]
 		return r.Status != "downloading" && r.Status != "pending"
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
@@ -36,7 +37,7 @@ func TestRunSettlesMixAndStopsOnSIGTERM(t *testing.T) {
 			want[h.InstanceID+"/"+h.MessageID] = h.Item
 		}
 	}
-	poster := &wasim.Poster{Target: "http://" + run.addr + "/webhooks/wapi", Secrets: e.secrets, Concurrency: 8}
+	poster := &wasim.Poster{Target: "http://" + run.Addr + "/webhooks/wapi", Secrets: e.secrets, Concurrency: 8}
 	res, err := poster.Post(context.Background(), hooks)
 	require.NoError(t, err)
 	require.Equal(t, len(hooks), res.ByStatus[202], "every webhook accepted: %s", res)
@@ -51,7 +52,7 @@ func TestRunSettlesMixAndStopsOnSIGTERM(t *testing.T) {
 		}
 		return n
 	}
-	poll(t, 60*time.Second, "every media item settled", func() bool { return final() == len(want) })
+	proctest.Poll(t, 60*time.Second, "every media item settled", func() bool { return final() == len(want) })
 	for inst, ids := range media {
 		for id, r := range e.rows(inst, ids) {
 			it := want[inst+"/"+id]
@@ -68,9 +69,9 @@ func TestRunSettlesMixAndStopsOnSIGTERM(t *testing.T) {
 	}
 
 	start := time.Now()
-	require.Equal(t, 0, run.stop(syscall.SIGTERM, 30*time.Second), "a clean stop")
+	require.Equal(t, 0, run.Stop(syscall.SIGTERM, 30*time.Second), "a clean stop")
 	if time.Since(start) > 2*time.Second {
-		t.Logf("slow stop; the log ends with:\n%s", tail(run.log.String(), 3000))
+		t.Logf("slow stop; the log ends with:\n%s", proctest.Tail(run.Log.String(), 3000))
 	}
 	t.Logf("%d webhooks, %d media items settled; SIGTERM to exit took %s", len(hooks), len(want), time.Since(start).Round(time.Millisecond))
 }

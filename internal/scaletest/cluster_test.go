@@ -19,6 +19,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/natstest"
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
 
@@ -91,7 +92,7 @@ func TestAcceptedWebhooksSurviveANATSNodeLoss(t *testing.T) {
 	wantBodies := map[[32]byte]bool{}
 	for i := range hooks {
 		inst := []string{wasim.InstancePro, wasim.InstanceLite}[i%2]
-		body := wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{InstanceID: inst, MessageID: newMessageID(), Content: wasim.ContentText})
+		body := wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{InstanceID: inst, MessageID: proctest.NewMessageID(), Content: wasim.ContentText})
 		hooks[i] = hook{inst, body}
 		wantBodies[sha256.Sum256(body)] = true
 	}
@@ -198,7 +199,7 @@ func TestAcceptedWebhooksSurviveANATSNodeLoss(t *testing.T) {
 	}
 	sort.Strings(names)
 	t.Logf("read all %d webhooks under leaders %v", n, names)
-	require.Equal(t, 0, ingest.stop(syscall.SIGTERM, 30*time.Second), "the ingest stops cleanly")
+	require.Equal(t, 0, ingest.Stop(syscall.SIGTERM, 30*time.Second), "the ingest stops cleanly")
 }
 
 // leaderOf returns the name of the server leading the stream, or "" when

@@ -2,9 +2,7 @@ package scaletest
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/natstest"
+	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
@@ -57,7 +56,7 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 
 	ingest := d.start("ingest", "ingest", nil)
 	d.start("analyzer", "analyzer", nil)
-	var dls []*proc
+	var dls []*proctest.Proc
 	for i := range 3 {
 		// Debug logs carry one "media stored" line per stored item.
 		dls = append(dls, d.start(fmt.Sprintf("downloader-%d", i+1), "downloader",
@@ -69,7 +68,7 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 	want := map[msg]*wasim.Item{}
 	var hooks []wasim.Hook
 	for i, it := range items {
-		m := msg{instances[i%2], newMessageID()}
+		m := msg{instances[i%2], proctest.NewMessageID()}
 		want[m] = it
 		h := wasim.Hook{Event: wasim.EventReceived, Content: wasim.ContentMedia, InstanceID: m.instance, MessageID: m.id, Item: it,
 			Body: wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{InstanceID: m.instance, MessageID: m.id, Media: it})}
@@ -80,14 +79,14 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 		}
 	}
 	dups := len(hooks) - len(items)
-	poster := &wasim.Poster{Target: "http://" + ingest.addr + "/webhooks/wapi", Secrets: d.secrets, Concurrency: 8}
+	poster := &wasim.Poster{Target: "http://" + ingest.Addr + "/webhooks/wapi", Secrets: d.secrets, Concurrency: 8}
 	res, err := poster.Post(context.Background(), hooks)
 	require.NoError(t, err)
 	require.Equal(t, len(hooks), res.ByStatus[202], "every webhook accepted: %s", res)
 
-	stored := func(p *proc) []int64 {
+	stored := func(p *proctest.Proc) []int64 {
 		var ids []int64
-		for _, e := range p.logEntries("media stored") {
+		for _, e := range p.LogEntries("media stored") {
 			id, ok := e["media_id"].(float64)
 			require.True(t, ok, "media stored without media_id: %v", e)
 			ids = append(ids, int64(id))
@@ -111,7 +110,7 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 		return succeeded() >= len(items)/3
 	})
 	drainedMidRun := succeeded() < len(items)
-	require.Equal(t, 0, dls[2].stop(syscall.SIGTERM, 60*time.Second), "a drained downloader exits 0")
+	require.Equal(t, 0, dls[2].Stop(syscall.SIGTERM, 60*time.Second), "a drained downloader exits 0")
 
 	poll(t, 90*time.Second, "every media item stored", func() bool { return succeeded() == len(items) })
 
@@ -164,30 +163,24 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 	var counts []string
 	for _, p := range dls {
 		mine := stored(p)
-		require.NotEmpty(t, mine, "%s did some of the work", p.name)
-		counts = append(counts, fmt.Sprintf("%s=%d", p.name, len(mine)))
+		require.NotEmpty(t, mine, "%s did some of the work", p.Name)
+		counts = append(counts, fmt.Sprintf("%s=%d", p.Name, len(mine)))
 		for _, id := range mine {
-			require.Empty(t, by[id], "media %d stored by %s and %s", id, by[id], p.name)
-			by[id] = p.name
+			require.Empty(t, by[id], "media %d stored by %s and %s", id, by[id], p.Name)
+			by[id] = p.Name
 			require.True(t, ids[id], "media %d stored but has no row", id)
 		}
 	}
 	require.Len(t, by, len(items), "every media id stored by exactly one downloader")
 	for _, p := range dls[:2] { // the running ones agree with their metrics
-		require.EqualValues(t, len(stored(p)), p.metric("mediapipe_downloads_total", `outcome="success"`), p.name)
+		require.EqualValues(t, len(stored(p)), p.Metric("mediapipe_downloads_total", `outcome="success"`), p.Name)
 	}
-	require.EqualValues(t, len(items), ingest.metric("mediapipe_webhooks_total", `outcome="accepted"`))
-	require.EqualValues(t, dups, ingest.metric("mediapipe_webhooks_total", `outcome="duplicate"`))
+	require.EqualValues(t, len(items), ingest.Metric("mediapipe_webhooks_total", `outcome="accepted"`))
+	require.EqualValues(t, dups, ingest.Metric("mediapipe_webhooks_total", `outcome="duplicate"`))
 
-	for _, p := range append([]*proc{ingest}, dls[:2]...) {
-		require.Equal(t, 0, p.stop(syscall.SIGTERM, 60*time.Second), "%s stops cleanly", p.name)
+	for _, p := range append([]*proctest.Proc{ingest}, dls[:2]...) {
+		require.Equal(t, 0, p.Stop(syscall.SIGTERM, 60*time.Second), "%s stops cleanly", p.Name)
 	}
 	t.Logf("%d webhooks (%d resends), %d media items; downloads split %s; drained downloader-3 mid-run: %v",
 		len(hooks), dups, len(items), strings.Join(counts, " "), drainedMidRun)
-}
-
-func newMessageID() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return "3EB0" + strings.ToUpper(hex.EncodeToString(b))
 }
