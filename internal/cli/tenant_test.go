@@ -247,7 +247,7 @@ func TestTenantRotateTokenCommand(t *testing.T) {
 	require.Equal(t, cli.ExitOK, code, errOut)
 	require.Contains(t, out, `Cliente "acme"`)
 	require.Contains(t, out, "shown only this once")
-	require.Contains(t, out, "The previous one stops working within 30 seconds")
+	require.Contains(t, out, "The previous one stops working within 5 seconds")
 	require.NotContains(t, out, old)
 	api := apiTokenLine.FindStringSubmatch(out)
 	require.NotNil(t, api, out)
