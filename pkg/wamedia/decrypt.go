@@ -69,7 +69,9 @@ type Params struct {
 	AllowExecutables bool
 	// Parallel hashes the ciphertext (SHA-256 and HMAC) on a second goroutine
 	// while this one decrypts, hashes the plain file and writes. Faster when
-	// a second core is free; the same results and the same memory bound.
+	// a second core is free; the same results, and memory still bounded
+	// whatever the blob's size (four 512 KiB chunks instead of one of
+	// 128 KiB): meant for large media.
 	Parallel bool
 }
 
