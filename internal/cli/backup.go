@@ -49,11 +49,7 @@ file, so it is never left half written.`)
 	if *out == "" {
 		return usagef("--out needs a file name, or - for standard output")
 	}
-	cfg, err := loadConfig(sio)
-	if err != nil {
-		return err
-	}
-	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	store, _, err := openStore(ctx, sio)
 	if err != nil {
 		return err
 	}

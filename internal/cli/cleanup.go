@@ -47,19 +47,15 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 	if *cliente < 0 {
 		return usagef("--cliente must be a positive id")
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	files, err := blob.NewLocal(cfg.MediaDir)
-	if err != nil {
-		return err
-	}
-	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	store, cfg, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	files, err := blob.NewLocal(cfg.MediaDir)
+	if err != nil {
+		return err
+	}
 
 	label := "cleaning up"
 	if *dryRun {

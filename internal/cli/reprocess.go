@@ -47,19 +47,15 @@ the same DATA_DIR, or at its next start).`)
 		}
 		f.Since = d
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	log, err := newLogger(cfg)
-	if err != nil {
-		return err
-	}
-	store, err := catalog.Open(ctx, cfg.DatabaseURL)
+	store, cfg, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
 	js, closeBus, err := app.ConnectBus(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -294,9 +294,9 @@ Issues a new webhook secret for a registered instance and prints its new
 webhook URL, which carries the secret: it is shown only now, so store it at
 once. The instance's W-API token is kept ('tenant add' replaces both).
 
-The ingests reload the secrets every `+secretRefresh+`: the old URL stops working
-within about `+secretRefresh+`, and until then the new one is refused. Set the
-new URL in W-API after that, in a quiet moment.`)
+The new URL works at once (an ingest reloads the secrets when a token does not
+match); the old one stops working within about `+secretRefresh+`, when the
+ingests next reload them. Set the new URL in W-API right away.`)
 	instance := fs.String("instance", "", "the W-API instance `id` (required)")
 	publicURL := fs.String("public-url", "", "the `URL` W-API reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
 	if err := parseNoArgs(fs, args); err != nil {
