@@ -70,3 +70,33 @@ func TestAsyncWriterEmptyStream(t *testing.T) {
 		t.Fatal("second Close:", err)
 	}
 }
+
+// TestPendingWriteErrorIsTheStores: a failed write of a Pending (here its
+// file closed underneath, as a failing disk would refuse it) is ErrWrite, so
+// that the downloader retries instead of blaming the media.
+func TestPendingWriteErrorIsTheStores(t *testing.T) {
+	l, err := NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := l.Create(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Abort()
+	if err := p.b.(*localFile).f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = writeThroughAsync(p)
+	if !errors.Is(err, ErrWrite) {
+		t.Fatalf("write error = %v, want ErrWrite", err)
+	}
+}
+
+// writeThroughAsync writes through an AsyncWriter, as the downloader does
+// for large media, and returns Close's error.
+func writeThroughAsync(w io.Writer) (int, error) {
+	a := NewAsyncWriter(w, 2)
+	n, _ := a.Write(make([]byte, 10))
+	return n, a.Close()
+}

@@ -61,6 +61,9 @@ var (
 	// ErrClosed is a write, commit or abort on a Pending already committed or
 	// aborted.
 	ErrClosed = errors.New("pending file already committed or aborted")
+	// ErrWrite wraps a failed write of a Pending (a full or failing disk):
+	// the store's fault, never the content's.
+	ErrWrite = errors.New("writing to the file store")
 )
 
 // backend is what a Store implementation provides behind a Pending.
@@ -87,6 +90,9 @@ func (p *Pending) Write(b []byte) (int, error) {
 	}
 	n, err := p.b.Write(b)
 	p.n += int64(n)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrWrite, err)
+	}
 	return n, err
 }
 

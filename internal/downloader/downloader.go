@@ -159,7 +159,6 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 		async = blob.NewAsyncWriter(pending, 4)
 		out = async
 	}
-	out = storageWriter{out}
 	res, err := wamedia.Decrypt(body, out, wamedia.Params{
 		MediaKey:         desc.MediaKey,
 		Class:            desc.Class,
@@ -172,15 +171,15 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 		Parallel:         large,
 	})
 	if async != nil {
-		if cerr := async.Close(); err == nil && cerr != nil {
-			err = storageError{cerr}
+		if cerr := async.Close(); err == nil {
+			err = cerr
 		}
 	}
-	if serr := (storageError{}); errors.As(err, &serr) {
+	if errors.Is(err, blob.ErrWrite) {
 		// The disk, not the media: retry later, record nothing.
 		pending.Abort()
-		log.Error("writing temporary file", zap.Error(serr.err))
-		return "storage_error", 0, fmt.Errorf("writing media %d: %w", id, serr.err)
+		log.Error("writing temporary file", zap.Error(err))
+		return "storage_error", 0, fmt.Errorf("media %d: %w", id, err)
 	}
 	if err != nil {
 		pending.Abort()
@@ -201,23 +200,6 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 	log.Debug("media stored", zap.String("path", stored.Path), zap.Int64("bytes", stored.Size), zap.Bool("fallback", fallback))
 	return "success", stored.Size, nil
 }
-
-// storageWriter marks the errors of the file store, so that a full or
-// failing disk is retried instead of being recorded as the media's fault.
-type storageWriter struct{ w io.Writer }
-
-func (s storageWriter) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	if err != nil {
-		err = storageError{err}
-	}
-	return n, err
-}
-
-type storageError struct{ err error }
-
-func (e storageError) Error() string { return "storage: " + e.err.Error() }
-func (e storageError) Unwrap() error { return e.err }
 
 // claim waits until no other download of this process fetches the same
 // content for the cliente, and marks it as being fetched until release.
