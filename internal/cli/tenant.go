@@ -16,6 +16,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/api"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/config"
 )
 
 const tenantUsage = `Usage: mediapipe tenant <subcommand> [flags]
@@ -86,11 +87,7 @@ is refused.`)
 			return usagef("--wapi-token -: no token on stdin")
 		}
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	base, err := webhookBase(*publicURL, cfg.HTTPAddr)
+	cfg, base, err := configAndBase(io, *publicURL)
 	if err != nil {
 		return err
 	}
@@ -308,11 +305,7 @@ ingests next reload them. Set the new URL in W-API right away.`)
 	if err := catalog.ValidateInstanceID(*instance); err != nil {
 		return usagef("--instance: %v", err)
 	}
-	cfg, err := loadConfig(io)
-	if err != nil {
-		return err
-	}
-	base, err := webhookBase(*publicURL, cfg.HTTPAddr)
+	cfg, base, err := configAndBase(io, *publicURL)
 	if err != nil {
 		return err
 	}
@@ -338,6 +331,17 @@ ingests next reload them. Set the new URL in W-API right away.`)
 	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API). Store it now: it is shown only this once.\n  %s/webhooks/wapi?token=%s\n",
 		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
 	return nil
+}
+
+// configAndBase loads the configuration and the public base URL of the
+// webhook URLs the tenant commands print.
+func configAndBase(io IO, publicURL string) (config.Config, string, error) {
+	cfg, err := loadConfig(io)
+	if err != nil {
+		return cfg, "", err
+	}
+	base, err := webhookBase(publicURL, cfg.HTTPAddr)
+	return cfg, base, err
 }
 
 // webhookBase returns the public base URL without a trailing slash: the flag
