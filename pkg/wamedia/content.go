@@ -31,13 +31,15 @@ const (
 
 // Content is the result of the content check.
 type Content struct {
-	// Mimetype is the sniffed type without parameters, e.g. "image/png",
-	// "audio/ogg". It is refined by the declared mimetype only when that names
-	// a more specific form of the sniffed container (a docx inside a zip, CSV
-	// inside plain text) and is itself allowed.
+	// Mimetype is the type to store and serve the file as: the sniffed type
+	// without parameters, e.g. "image/png", "audio/ogg". It is refined by the
+	// declared mimetype only when that names a more specific form of the
+	// sniffed container (a docx inside a zip, CSV inside plain text), is
+	// itself allowed and is not active content (see Inert). Active content
+	// that passes the check (HTML, SVG, XML, scripts) is "text/plain".
 	Mimetype string
 	// Extension is the extension to store the file under, with its dot, e.g.
-	// ".jpg"; ".bin" when the format has none.
+	// ".jpg"; ".bin" when the format has none; ".txt" for active content.
 	Extension string
 	// Conformance relates the declared mimetype to Mimetype.
 	Conformance Conformance
@@ -73,8 +75,15 @@ func Sniff(head []byte, t MediaType, declared string) (Content, error) {
 // An empty file is a document of type "application/octet-stream" stored as
 // ".bin"; for any other media type it is a type_mismatch.
 //
-// On failure the returned error wraps ErrTypeMismatch and the Content still
-// describes what was found.
+// The type and extension come from the content, never from the declaration
+// alone: a declaration may name a more specific, equally safe form of what
+// was sniffed, never something a browser or a web server would execute.
+// Content that passes the check but is active in a browser or on a server
+// (HTML, SVG, XML, JavaScript, PHP and other scripts) is stored as ".txt"
+// and reported as "text/plain" (see Inert).
+//
+// On failure the returned error wraps ErrTypeMismatch and the Content
+// describes what was found, as sniffed (nothing is stored then).
 func (o SniffOptions) Sniff(head []byte, t MediaType, declared string) (Content, error) {
 	declared = strings.TrimSpace(declared)
 	if t != "" && ClassOf(t) == "" {
@@ -97,10 +106,14 @@ func (o SniffOptions) Sniff(head []byte, t MediaType, declared string) (Content,
 
 	// Refine a container by the declared mimetype when the declared format is
 	// a descendant of the sniffed one in mimetype's tree. Only the name and
-	// extension change, never the verdict: both must be allowed.
+	// extension change, never the verdict: both must be allowed, and the
+	// refined format must be inert (plain text declared text/html stays
+	// plain text).
 	if base != "application/octet-stream" && declared != "" && allowed(base) {
 		if d := mimetype.Lookup(declared); d != nil && !d.Is(base) && descendsFrom(d, base) && allowed(baseType(d.String())) {
-			m, base = d, baseType(d.String())
+			if db := baseType(d.String()); Inert(db) == db {
+				m, base = d, db
+			}
 		}
 	}
 
@@ -128,8 +141,73 @@ func (o SniffOptions) Sniff(head []byte, t MediaType, declared string) (Content,
 		}
 		return c, fmt.Errorf("%w: sniffed %s %s", ErrTypeMismatch, base, what)
 	}
+	if inert := Inert(c.Mimetype); inert != c.Mimetype {
+		c.Mimetype, c.Extension = inert, inertExt[inert]
+	}
 	return c, nil
 }
+
+// Inert returns the type to store and serve content of the sniffed type
+// mimeType (without parameters) as, so that neither a browser nor a web
+// server executes or renders it as markup:
+//
+//   - text formats are kept when they are passive data (plain text, CSV,
+//     TSV, JSON, RTF, subtitles, vCard, iCalendar, netpbm images, GEDCOM);
+//     every other text format (HTML, XHTML, SVG, any XML, JavaScript, PHP,
+//     shell, Python, Perl, Ruby, Lua, Tcl, e-mail messages, and whatever a
+//     later version of the detector adds) becomes "text/plain";
+//   - Flash becomes "application/octet-stream";
+//   - anything else is kept: images, audio, video, PDF, office documents,
+//     archives, and the native executables that AllowExecutables admits
+//     (served as downloads, never run by a browser).
+func Inert(mimeType string) string {
+	base := baseType(mimeType)
+	if activeBinary[base] {
+		return "application/octet-stream"
+	}
+	if passiveText[base] {
+		return base
+	}
+	if strings.HasPrefix(base, "text/") || strings.HasSuffix(base, "/xml") || isText(base) {
+		return "text/plain"
+	}
+	return base
+}
+
+// inertExt is the extension of each type Inert substitutes.
+var inertExt = map[string]string{"text/plain": ".txt", "application/octet-stream": ".bin"}
+
+// isText reports whether mimetype's tree places t under text/plain (svg,
+// json, the XML family): formats detected as text.
+func isText(t string) bool {
+	m := mimetype.Lookup(t)
+	return m != nil && (m.Is("text/plain") || descendsFrom(m, "text/plain"))
+}
+
+// passiveText lists the text formats that no browser executes or renders as
+// markup, kept as sniffed.
+var passiveText = set(
+	"text/plain",
+	"text/csv",
+	"text/tab-separated-values",
+	"application/json",
+	"application/geo+json",
+	"application/x-ndjson",
+	"application/vnd.cyclonedx+json",
+	"text/rtf",
+	"application/x-subrip",
+	"text/vtt",
+	"text/vcard",
+	"text/calendar",
+	"image/x-portable-bitmap",
+	"image/x-portable-graymap",
+	"image/x-portable-pixmap",
+	"image/x-portable-arbitrarymap",
+	"text/vnd.familysearch.gedcom",
+)
+
+// activeBinary lists binary formats a browser plug-in would run.
+var activeBinary = set("application/x-shockwave-flash")
 
 // allowed reports whether base (a sniffed mimetype without parameters) is
 // acceptable content for media type t.

@@ -69,6 +69,35 @@ func TestSniff(t *testing.T) {
 		{"empty image", nil, Image, "image/jpeg", SniffOptions{}, "application/octet-stream", ".bin", ConformanceDiffers, true},
 		{"no media type: no check", samplePE(), "", "", SniffOptions{}, "application/vnd.microsoft.portable-executable", ".exe", ConformanceUndeclared, false},
 		{"no media type, empty", nil, "", "", SniffOptions{}, "application/octet-stream", ".bin", ConformanceUndeclared, false},
+
+		// Active content is stored and served as inert text; a declaration
+		// never makes a type more dangerous.
+		{"text declared html stays text", []byte("hello world\n"), Document, "text/html", SniffOptions{}, "text/plain", ".txt", ConformanceDiffers, false},
+		{"text declared php stays text", []byte("hello world\n"), Document, "text/x-php", SniffOptions{}, "text/plain", ".txt", ConformanceDiffers, false},
+		{"text declared javascript stays text", []byte("hello world\n"), Document, "application/javascript", SniffOptions{}, "text/plain", ".txt", ConformanceDiffers, false},
+		{"text declared svg stays text", []byte("hello world\n"), Document, "image/svg+xml", SniffOptions{}, "text/plain", ".txt", ConformanceDiffers, false},
+		{"text declared csv is refined", []byte("hello world\n"), Document, "text/csv", SniffOptions{}, "text/csv", ".csv", ConformanceMatch, false},
+		{"php script is text", []byte("<?php system($_GET['c']); ?>\n"), Document, "text/x-php", SniffOptions{}, "text/plain", ".txt", ConformanceMatch, false},
+		{"php declared pdf is text", []byte("<?php echo 1; ?>\n"), Document, "application/pdf", SniffOptions{}, "text/plain", ".txt", ConformanceDiffers, false},
+		{"html is text", []byte("<!DOCTYPE html><html><script>alert(1)</script></html>"), Document, "text/html", SniffOptions{}, "text/plain", ".txt", ConformanceMatch, false},
+		{"html undeclared is text", []byte("<html><body onload=alert(1)>"), Document, "", SniffOptions{}, "text/plain", ".txt", ConformanceUndeclared, false},
+		{"xhtml is text", []byte(`<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script></html>`), Document, "application/xhtml+xml", SniffOptions{}, "text/plain", ".txt", ConformanceMatch, false},
+		{"svg document is text", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`), Document, "image/svg+xml", SniffOptions{}, "text/plain", ".txt", ConformanceMatch, false},
+		{"svg is no image", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`), Image, "image/svg+xml", SniffOptions{}, "image/svg+xml", ".svg", ConformanceMatch, true},
+		{"svg is no sticker", []byte(`<svg xmlns="http://www.w3.org/2000/svg"></svg>`), Sticker, "image/webp", SniffOptions{}, "image/svg+xml", ".svg", ConformanceDiffers, true},
+		{"xml is text", []byte(`<?xml version="1.0"?><a><b/></a>`), Document, "application/xml", SniffOptions{}, "text/plain", ".txt", ConformanceMatch, false},
+		{"rss with a script is text", []byte(`<?xml version="1.0"?><rss><script/></rss>`), Document, "", SniffOptions{}, "text/plain", ".txt", ConformanceUndeclared, false},
+		{"xml declared html is text", []byte(`<?xml version="1.0"?><a/>`), Document, "text/html", SniffOptions{}, "text/plain", ".txt", ConformanceDiffers, false},
+		{"node script allowed is text", []byte("#!/usr/bin/env node\nrequire('x')\n"), Document, "", SniffOptions{AllowExecutables: true}, "text/plain", ".txt", ConformanceUndeclared, false},
+		{"python script allowed is text", []byte("#!/usr/bin/env python3\nprint(1)\n"), Document, "text/x-python", SniffOptions{AllowExecutables: true}, "text/plain", ".txt", ConformanceMatch, false},
+		{"html with no media type is text", []byte("<html><script>alert(1)</script>"), "", "", SniffOptions{}, "text/plain", ".txt", ConformanceUndeclared, false},
+		{"flash is binary", []byte("FWS\x0a\x00\x00\x00\x00"), Document, "application/x-shockwave-flash", SniffOptions{}, "application/octet-stream", ".bin", ConformanceMatch, false},
+		{"json stays json", []byte(`{"a": [1, 2, 3]}`), Document, "application/json", SniffOptions{}, "application/json", ".json", ConformanceMatch, false},
+		{"csv stays csv", []byte("a,b\n1,2\n"), Document, "text/csv", SniffOptions{}, "text/csv", ".csv", ConformanceMatch, false},
+		{"vcard stays vcard", []byte("BEGIN:VCARD\nVERSION:3.0\nFN:A\nEND:VCARD\n"), Document, "text/vcard", SniffOptions{}, "text/vcard", ".vcf", ConformanceMatch, false},
+		{"pdf stays pdf", samplePDF(), Document, "application/pdf", SniffOptions{}, "application/pdf", ".pdf", ConformanceMatch, false},
+		{"docx declared html stays docx", docx()[:200], Document, "text/html", SniffOptions{}, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx", ConformanceDiffers, false},
+		{"zip declared html stays zip", plainZip(), Document, "text/html", SniffOptions{}, "application/zip", ".zip", ConformanceDiffers, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := tc.opts.Sniff(tc.head, tc.typ, tc.declared)
@@ -97,6 +126,44 @@ func TestSniffUsesOnlyTheHead(t *testing.T) {
 func TestSniffUnknownType(t *testing.T) {
 	if _, err := Sniff(sampleJPEG(), "gif", ""); err == nil {
 		t.Fatal("unknown media type accepted")
+	}
+}
+
+func TestInert(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"text/html":                     "text/plain",
+		"Text/HTML; charset=utf-8":      "text/plain",
+		"application/xhtml+xml":         "text/plain",
+		"image/svg+xml":                 "text/plain",
+		"text/xml":                      "text/plain",
+		"application/xml":               "text/plain",
+		"application/rss+xml":           "text/plain",
+		"text/javascript":               "text/plain",
+		"application/javascript":        "text/plain",
+		"text/x-php":                    "text/plain",
+		"text/x-shellscript":            "text/plain",
+		"text/x-python":                 "text/plain",
+		"message/rfc822":                "text/plain",
+		"text/x-unknown-markup":         "text/plain",
+		"application/x-shockwave-flash": "application/octet-stream",
+		"text/plain":                    "text/plain",
+		"text/csv":                      "text/csv",
+		"application/json":              "application/json",
+		"text/vcard":                    "text/vcard",
+		"image/jpeg":                    "image/jpeg",
+		"audio/ogg":                     "audio/ogg",
+		"video/mp4":                     "video/mp4",
+		"application/pdf":               "application/pdf",
+		"application/zip":               "application/zip",
+		"application/vnd.ms-visio.drawing.main+xml":                               "application/vnd.ms-visio.drawing.main+xml",
+		"application/vnd.openxmlformats-officedocument.wordprocessingml.document": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"application/vnd.microsoft.portable-executable":                           "application/vnd.microsoft.portable-executable",
+		"application/was": "application/was",
+	} {
+		if got := Inert(in); got != want {
+			t.Errorf("Inert(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
