@@ -1,16 +1,22 @@
 // Package config reads mediapipe's configuration from the environment (the
-// names are a contract: see architecture.md) into one struct, with defaults
-// and a Validate that reports every problem at once.
+// names are a contract: see the README) into one struct, with defaults and a
+// Validate that reports every problem at once, each naming its variable.
 package config
 
 import (
 	"errors"
 	"fmt"
+	"math"
+	"net"
+	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"go.uber.org/zap/zapcore"
 )
 
 // DefaultMediaHosts are WhatsApp's media hosts: the downloader fetches from
@@ -22,6 +28,9 @@ var DefaultMediaHosts = []string{
 	"*.cdn.whatsapp.net",
 }
 
+// MinAdminToken is the shortest ADMIN_TOKEN a process starts with.
+const MinAdminToken = 16
+
 // Config is the whole configuration of every mediapipe role.
 type Config struct {
 	DatabaseURL string // DATABASE_URL
@@ -29,6 +38,11 @@ type Config struct {
 	HTTPAddr    string // HTTP_ADDR
 	DataDir     string // DATA_DIR
 	MediaDir    string // MEDIA_DIR
+
+	// NATS credentials for NATS_URL (userinfo in NATS_URL works too).
+	NATSUser     string // NATS_USER
+	NATSPassword string // NATS_PASSWORD
+	NATSCreds    string // NATS_CREDS: path of a .creds file
 
 	MediaHosts []string // WHATSAPP_MEDIA_HOSTS, comma separated; "*.example" matches subdomains
 	CDNBaseURL string   // WHATSAPP_CDN_BASE_URL
@@ -45,10 +59,27 @@ type Config struct {
 	Workers        int           // DOWNLOAD_WORKERS: concurrent downloads per process
 	AdminToken     string        // ADMIN_TOKEN
 	AllowExec      bool          // ALLOW_EXECUTABLE_DOCUMENTS
+
+	// TrustedProxies are the peers whose X-Forwarded-For is believed
+	// (TRUSTED_PROXIES: CIDRs or bare addresses, comma separated).
+	TrustedProxies []netip.Prefix
+	// WebhookAuthFailures is the budget of failed webhook authentications
+	// per minute per (client address, instance) (WEBHOOK_AUTH_FAILURES).
+	WebhookAuthFailures int
+	// APIAuthFailures is the budget of failed API and admin token attempts
+	// per minute per client address (API_AUTH_FAILURES).
+	APIAuthFailures int
+	// RetryHorizon is how long a download keeps retrying transient
+	// failures (DOWNLOAD_RETRY_HORIZON).
+	RetryHorizon time.Duration
+	// BackoffMax caps the downloader's exponential backoff
+	// (DOWNLOAD_BACKOFF_MAX).
+	BackoffMax time.Duration
 }
 
-// Load reads the configuration from getenv, applying defaults. It does not
-// validate: call Validate.
+// Load reads the configuration from getenv, applying defaults. The errors
+// are values that cannot be read at all (each naming its variable); Validate
+// checks the rest.
 func Load(getenv func(string) string) (Config, []error) {
 	var errs []error
 	get := func(name, def string) string {
@@ -57,35 +88,66 @@ func Load(getenv func(string) string) (Config, []error) {
 		}
 		return def
 	}
+	bad := func(name, value string, err error) {
+		errs = append(errs, fmt.Errorf("%s=%q: %w", name, value, err))
+	}
 	c := Config{
-		DatabaseURL: get("DATABASE_URL", "postgres://127.0.0.1:5432/mediapipe?sslmode=disable"),
-		NATSURL:     get("NATS_URL", ""),
-		HTTPAddr:    get("HTTP_ADDR", ":8080"),
-		DataDir:     get("DATA_DIR", "./data"),
-		CDNBaseURL:  get("WHATSAPP_CDN_BASE_URL", "https://mmg.whatsapp.net"),
-		WAPIBase:    get("WAPI_BASE_URL", "https://api.w-api.app"),
-		LogLevel:    get("LOG_LEVEL", "info"),
-		LogFormat:   get("LOG_FORMAT", "json"),
-		AdminToken:  get("ADMIN_TOKEN", ""),
+		DatabaseURL:  get("DATABASE_URL", "postgres://127.0.0.1:5432/mediapipe?sslmode=disable"),
+		NATSURL:      get("NATS_URL", ""),
+		HTTPAddr:     get("HTTP_ADDR", ":8080"),
+		DataDir:      get("DATA_DIR", "./data"),
+		CDNBaseURL:   get("WHATSAPP_CDN_BASE_URL", "https://mmg.whatsapp.net"),
+		WAPIBase:     get("WAPI_BASE_URL", "https://api.w-api.app"),
+		LogLevel:     get("LOG_LEVEL", "info"),
+		LogFormat:    get("LOG_FORMAT", "json"),
+		AdminToken:   get("ADMIN_TOKEN", ""),
+		NATSUser:     get("NATS_USER", ""),
+		NATSPassword: getenv("NATS_PASSWORD"), // a password may have spaces
+		NATSCreds:    get("NATS_CREDS", ""),
 	}
 	c.MediaDir = get("MEDIA_DIR", filepath.Join(c.DataDir, "media"))
 	if hosts := get("WHATSAPP_MEDIA_HOSTS", ""); hosts != "" {
 		for _, h := range strings.Split(hosts, ",") {
-			if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
-				c.MediaHosts = append(c.MediaHosts, h)
+			h = strings.ToLower(strings.TrimSpace(h))
+			if err := checkHostPattern(h); err != nil {
+				bad("WHATSAPP_MEDIA_HOSTS", hosts, err)
+				continue
 			}
+			c.MediaHosts = append(c.MediaHosts, h)
 		}
 	} else {
 		c.MediaHosts = append([]string(nil), DefaultMediaHosts...)
 	}
-	intVar := func(name string, def int64) int64 {
+	if s := get("TRUSTED_PROXIES", ""); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			pfx, err := parsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				bad("TRUSTED_PROXIES", s, err)
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, pfx)
+		}
+	}
+	sizeVar := func(name string, def int64) int64 {
 		s := get(name, "")
 		if s == "" {
 			return def
 		}
-		n, err := parseSize(s)
+		n, err := ParseSize(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", name, s, err))
+			bad(name, s, err)
+			return def
+		}
+		return n
+	}
+	intVar := func(name string, def int) int {
+		s := get(name, "")
+		if s == "" {
+			return def
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			bad(name, s, errors.New("not a whole number"))
 			return def
 		}
 		return n
@@ -97,64 +159,229 @@ func Load(getenv func(string) string) (Config, []error) {
 		}
 		d, err := ParseDuration(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", name, s, err))
+			bad(name, s, err)
+			return def
+		}
+		if d <= 0 {
+			bad(name, s, errors.New("must be a positive duration (e.g. 30d, 12h, 90m)"))
 			return def
 		}
 		return d
 	}
-	c.MaxMedia = intVar("MAX_MEDIA_BYTES", 2<<30)
-	c.MaxBodyBytes = intVar("WEBHOOK_MAX_BYTES", 1<<20)
-	c.StreamReplicas = int(intVar("STREAM_REPLICAS", 1))
-	c.StreamMaxBytes = intVar("STREAM_MAX_BYTES", 1<<30)
+	boolVar := func(name string) bool {
+		s := get(name, "")
+		if s == "" {
+			return false
+		}
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			bad(name, s, errors.New("not a boolean (true, false, 1, 0)"))
+		}
+		return v
+	}
+	c.MaxMedia = sizeVar("MAX_MEDIA_BYTES", 2<<30)
+	c.MaxBodyBytes = sizeVar("WEBHOOK_MAX_BYTES", 1<<20)
+	c.StreamReplicas = intVar("STREAM_REPLICAS", 1)
+	c.StreamMaxBytes = sizeVar("STREAM_MAX_BYTES", 1<<30)
 	c.StreamMaxAge = durVar("STREAM_MAX_AGE", 7*24*time.Hour)
-	c.Workers = int(intVar("DOWNLOAD_WORKERS", 8))
-	c.AllowExec = get("ALLOW_EXECUTABLE_DOCUMENTS", "") == "true"
+	c.Workers = intVar("DOWNLOAD_WORKERS", 8)
+	c.AllowExec = boolVar("ALLOW_EXECUTABLE_DOCUMENTS")
+	c.WebhookAuthFailures = intVar("WEBHOOK_AUTH_FAILURES", 20)
+	c.APIAuthFailures = intVar("API_AUTH_FAILURES", 20)
+	c.RetryHorizon = durVar("DOWNLOAD_RETRY_HORIZON", 24*time.Hour)
+	c.BackoffMax = durVar("DOWNLOAD_BACKOFF_MAX", 15*time.Minute)
 	return c, errs
 }
 
-// Validate reports every problem of c at once.
+// Validate reports every problem of c at once, each naming its variable.
+// Secrets are never repeated in the messages.
 func (c Config) Validate() error {
 	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		errs = append(errs, fmt.Errorf("DATABASE_URL must be a postgres:// URL"))
+		add("DATABASE_URL must be a postgres:// URL")
 	}
 	if c.NATSURL != "" {
-		if _, err := url.Parse(c.NATSURL); err != nil {
-			errs = append(errs, fmt.Errorf("NATS_URL: %w", err))
+		errs = append(errs, checkNATSURL(c.NATSURL)...)
+	}
+	if c.NATSPassword != "" && c.NATSUser == "" {
+		add("NATS_PASSWORD is set without NATS_USER")
+	}
+	if c.NATSUser != "" && c.NATSPassword == "" {
+		add("NATS_USER is set without NATS_PASSWORD")
+	}
+	if c.NATSCreds != "" {
+		if c.NATSUser != "" {
+			add("NATS_CREDS and NATS_USER are both set: use one")
 		}
+		if _, err := os.Stat(c.NATSCreds); err != nil {
+			add("NATS_CREDS=%q: %v", c.NATSCreds, unwrapPath(err))
+		}
+	}
+	if (c.NATSUser != "" || c.NATSCreds != "") && c.NATSURL == "" {
+		add("NATS_USER or NATS_CREDS is set without NATS_URL (the embedded server makes its own credentials)")
+	}
+	if err := checkListenAddr(c.HTTPAddr); err != nil {
+		add("HTTP_ADDR=%q: %v", c.HTTPAddr, err)
+	}
+	if c.DataDir == "" {
+		add("DATA_DIR is empty")
 	}
 	for _, name := range []struct{ n, v string }{{"WHATSAPP_CDN_BASE_URL", c.CDNBaseURL}, {"WAPI_BASE_URL", c.WAPIBase}} {
 		u, err := url.Parse(name.v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s must be an http(s) URL, got %q", name.n, name.v))
+			add("%s must be an http(s) URL, got %q", name.n, name.v)
 		}
 	}
 	if len(c.MediaHosts) == 0 {
-		errs = append(errs, errors.New("WHATSAPP_MEDIA_HOSTS is empty"))
+		add("WHATSAPP_MEDIA_HOSTS is empty")
 	}
 	if c.MaxMedia <= 0 {
-		errs = append(errs, errors.New("MAX_MEDIA_BYTES must be positive"))
+		add("MAX_MEDIA_BYTES must be positive")
 	}
 	if c.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("WEBHOOK_MAX_BYTES must be positive"))
+		add("WEBHOOK_MAX_BYTES must be positive")
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
-		errs = append(errs, errors.New("STREAM_REPLICAS must be between 1 and 5"))
+		add("STREAM_REPLICAS must be between 1 and 5")
+	}
+	if c.StreamMaxBytes <= 0 {
+		add("STREAM_MAX_BYTES must be positive")
+	}
+	if c.StreamMaxAge <= 0 {
+		add("STREAM_MAX_AGE must be a positive duration")
 	}
 	if c.Workers < 1 {
-		errs = append(errs, errors.New("DOWNLOAD_WORKERS must be at least 1"))
+		add("DOWNLOAD_WORKERS must be at least 1")
+	}
+	if c.WebhookAuthFailures < 1 {
+		add("WEBHOOK_AUTH_FAILURES must be at least 1")
+	}
+	if c.APIAuthFailures < 1 {
+		add("API_AUTH_FAILURES must be at least 1")
+	}
+	if c.RetryHorizon <= 0 {
+		add("DOWNLOAD_RETRY_HORIZON must be a positive duration")
+	}
+	if c.BackoffMax <= 0 {
+		add("DOWNLOAD_BACKOFF_MAX must be a positive duration")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
+		add("ADMIN_TOKEN is %d characters: use %d or more (e.g. openssl rand -hex 24), or unset it to disable the admin page", len(c.AdminToken), MinAdminToken)
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		add("LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	switch c.LogFormat {
 	case "json", "console":
 	default:
-		errs = append(errs, fmt.Errorf("LOG_FORMAT must be json or console, got %q", c.LogFormat))
+		add("LOG_FORMAT must be json or console, got %q", c.LogFormat)
 	}
 	return errors.Join(errs...)
 }
 
-// parseSize reads a byte count: a plain number or one with a KiB/MiB/GiB
-// (or K/M/G) suffix.
-func parseSize(s string) (int64, error) {
+// checkNATSURL checks NATS_URL: one or more comma separated nats://,
+// tls://, ws:// or wss:// URLs with a host.
+func checkNATSURL(s string) []error {
+	var errs []error
+	for _, one := range strings.Split(s, ",") {
+		one = strings.TrimSpace(one)
+		u, err := url.Parse(one)
+		if err != nil {
+			// url's error repeats the URL, which may hold a password.
+			errs = append(errs, errors.New("NATS_URL: not a URL"))
+			continue
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			errs = append(errs, fmt.Errorf("NATS_URL %q: want nats://host:port (or tls://, ws://, wss://)", u.Redacted()))
+			continue
+		}
+		if u.Host == "" {
+			errs = append(errs, fmt.Errorf("NATS_URL %q: no host", u.Redacted()))
+		}
+	}
+	return errs
+}
+
+// checkListenAddr checks an address net.Listen("tcp", ...) takes:
+// [host]:port with a port number.
+func checkListenAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port or :port (e.g. :8080)")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// checkHostPattern checks one WHATSAPP_MEDIA_HOSTS entry: a host name, an
+// IP address, or "*." followed by a host name of two labels or more.
+func checkHostPattern(h string) error {
+	if h == "" {
+		return errors.New("an empty host (stray comma?)")
+	}
+	if strings.Contains(h, "://") || strings.ContainsAny(h, "/?#@:") {
+		if _, err := netip.ParseAddr(h); err == nil {
+			return nil // an IPv6 address
+		}
+		return fmt.Errorf("%q: a host name only, without scheme, port or path", h)
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil
+	}
+	name, wildcard := strings.CutPrefix(h, "*.")
+	if strings.Contains(name, "*") {
+		return fmt.Errorf("%q: a wildcard may only be a leading \"*.\" followed by a domain", h)
+	}
+	labels := strings.Split(name, ".")
+	if wildcard && len(labels) < 2 {
+		return fmt.Errorf("%q: a wildcard needs a domain of two labels or more (e.g. *.cdn.whatsapp.net)", h)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("%q: not a valid host name", h)
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("%q: not a valid host name", h)
+			}
+		}
+	}
+	return nil
+}
+
+// parsePrefix reads a CIDR, or a bare address as a single-address prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (e.g. 10.0.0.0/8)", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR (e.g. 10.0.0.0/8)", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ParseSize reads a byte count: a plain number or one with a KiB/MiB/GiB
+// (or K/M/G) suffix. A count that does not fit in an int64 is an error.
+func ParseSize(s string) (int64, error) {
 	s = strings.TrimSpace(s)
 	mult := int64(1)
 	for _, suf := range []struct {
@@ -167,30 +394,49 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if errors.Is(err, strconv.ErrRange) || (err == nil && (n > math.MaxInt64/mult || n < math.MinInt64/mult)) {
+		return 0, errors.New("too large")
+	}
 	if err != nil {
 		return 0, errors.New("not a byte count (e.g. 1048576, 512MiB, 2GiB)")
 	}
 	return n * mult, nil
 }
 
-// ParseDuration extends time.ParseDuration with days ("30d", "1d12h").
+// ParseDuration extends time.ParseDuration with days ("30d", "1d12h"). A
+// duration that does not fit in a time.Duration is an error.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
+	orig := s
+	bad := fmt.Errorf("bad duration %q (e.g. 30d, 12h, 90m)", s)
 	var days int64
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		n, err := strconv.ParseInt(s[:i], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("bad duration %q (e.g. 30d, 12h, 90m)", s)
+			return 0, bad
+		}
+		if n > math.MaxInt64/int64(24*time.Hour) || n < math.MinInt64/int64(24*time.Hour) {
+			return 0, fmt.Errorf("duration %q is too long", orig)
 		}
 		days, s = n, s[i+1:]
+		if strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+") {
+			return 0, bad // "1d-2h"
+		}
 	}
 	var rest time.Duration
 	if s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
-			return 0, fmt.Errorf("bad duration %q (e.g. 30d, 12h, 90m)", s)
+			return 0, bad
 		}
 		rest = d
 	}
-	return time.Duration(days)*24*time.Hour + rest, nil
+	total := time.Duration(days) * 24 * time.Hour
+	if days < 0 {
+		rest = -rest // "-1d12h" is minus one and a half days
+	}
+	if (rest > 0 && total > math.MaxInt64-rest) || (rest < 0 && total < math.MinInt64-rest) {
+		return 0, fmt.Errorf("duration %q is too long", orig)
+	}
+	return total + rest, nil
 }
