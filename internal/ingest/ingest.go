@@ -12,17 +12,23 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/bus"
+	"github.com/multichat/mediapipe/internal/clientaddr"
 	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
-// Verifier checks an instance's webhook secret.
+// Verifier checks an instance's webhook secret. It must answer from memory
+// (the request path never reaches the database) and take the same time for
+// known and unknown instances (see SecretCache.Verify).
 type Verifier interface {
 	Verify(ctx context.Context, instanceID, token string) bool
 }
@@ -35,9 +41,17 @@ type Handler struct {
 	MaxBody        int64         // bytes; larger bodies get 413
 	PublishTimeout time.Duration // how long to wait for the JetStream ack before 503
 	Observe        func(outcome string)
-	// AuthLimit, when set, answers 429 to addresses that failed to
-	// authenticate too often (see AuthLimiter).
+	// AuthLimit, when set, answers 429 instead of 401 to a client address
+	// that failed to authenticate for an instance too often (see
+	// AuthLimiter). It never refuses a correct token.
 	AuthLimit *AuthLimiter
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (TRUSTED_PROXIES); the client address is what failures are
+	// counted under and what rejection logs show.
+	TrustedProxies []netip.Prefix
+
+	once    sync.Once
+	rejects *authlimit.Sampler
 }
 
 // Outcomes passed to Handler.Observe, also the "reason" of error answers.
@@ -59,61 +73,70 @@ func (h *Handler) observe(outcome string) {
 	}
 }
 
-// ServeHTTP implements the webhook contract of architecture.md.
+// ServeHTTP authenticates a webhook and publishes it. The order matters:
+// the body is only peeked at (its instance id) before the token is checked,
+// from memory and in constant time; the failure limit is consulted only for
+// a wrong token, so a correct token is never refused by it; the full decode
+// happens only for an authenticated webhook.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rq := request{w: w, addr: clientaddr.Resolver{Trusted: h.TrustedProxies}.String(r)}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, http.StatusMethodNotAllowed, OutcomeBadMethod, "use POST")
+		h.fail(rq, http.StatusMethodNotAllowed, OutcomeBadMethod, "use POST")
 		return
 	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, h.MaxBody), r.ContentLength, h.MaxBody)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			h.fail(w, http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body over the limit of "+itoa(h.MaxBody)+" bytes")
+			h.fail(rq, http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body over the limit of "+itoa(h.MaxBody)+" bytes")
 			return
 		}
-		h.fail(w, http.StatusBadRequest, OutcomeBadJSON, "reading body: "+err.Error())
+		h.fail(rq, http.StatusBadRequest, OutcomeBadJSON, "reading body: "+err.Error())
 		return
 	}
-	ev, err := wapi.Decode(body)
+	instanceID, _, _, err := wapi.Peek(body)
 	if err != nil {
-		h.fail(w, http.StatusBadRequest, OutcomeBadJSON, err.Error())
+		h.fail(rq, http.StatusBadRequest, OutcomeBadJSON, err.Error())
 		return
 	}
-	if ev.InstanceID == "" {
-		h.fail(w, http.StatusBadRequest, OutcomeNoInstance, "the body has no instanceId")
+	if instanceID == "" {
+		h.fail(rq, http.StatusBadRequest, OutcomeNoInstance, "the body has no instanceId")
 		return
 	}
+	rq.instance = instanceID
 	token := r.URL.Query().Get("token")
 	if token == "" {
 		token = r.Header.Get("X-Webhook-Token")
 	}
-	addr := RemoteAddr(r)
-	if h.AuthLimit != nil {
-		if wait, ok := h.AuthLimit.Allow(addr, ev.InstanceID); !ok {
-			w.Header().Set("Retry-After", retryAfter(wait))
-			h.fail(w, http.StatusTooManyRequests, OutcomeRateLimited, "too many failed authentications from this address; retry later")
-			return
-		}
-	}
-	if !h.Secrets.Verify(r.Context(), ev.InstanceID, token) {
+	if !h.Secrets.Verify(r.Context(), instanceID, token) {
 		if h.AuthLimit != nil {
-			h.AuthLimit.Fail(addr, ev.InstanceID)
+			key := clientaddr.Resolver{Trusted: h.TrustedProxies}.Key(r)
+			if wait, limited := h.AuthLimit.Fail(key, instanceID); limited {
+				w.Header().Set("Retry-After", authlimit.RetryAfter(wait))
+				h.fail(rq, http.StatusTooManyRequests, OutcomeRateLimited,
+					"too many failed authentications for this instanceId from this address; retry later")
+				return
+			}
 		}
-		h.fail(w, http.StatusUnauthorized, OutcomeUnauthorized, "bad or missing webhook token for this instanceId")
+		h.fail(rq, http.StatusUnauthorized, OutcomeUnauthorized, "bad or missing webhook token for this instanceId")
+		return
+	}
+	ev, err := wapi.Decode(body)
+	if err != nil {
+		h.fail(rq, http.StatusBadRequest, OutcomeBadJSON, err.Error())
 		return
 	}
 	subject, err := bus.WebhookSubject(ev.InstanceID)
 	if err != nil {
-		h.fail(w, http.StatusBadRequest, OutcomeNoInstance, err.Error())
+		h.fail(rq, http.StatusBadRequest, OutcomeNoInstance, err.Error())
 		return
 	}
 	if nc := h.JS.Conn(); nc != nil && !nc.IsConnected() {
 		// While reconnecting, nats.go would buffer the publish and send it
 		// after the answer: a webhook answered 503 would be stored anyway,
 		// and every request would hang for PublishTimeout first.
-		h.unavailable(w, ev, errors.New("nats connection "+nc.Status().String()))
+		h.unavailable(rq, ev, errors.New("nats connection "+nc.Status().String()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.PublishTimeout)
@@ -122,7 +145,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	msg.Header.Set(HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
 	ack, err := h.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(ev)))
 	if err != nil {
-		h.unavailable(w, ev, err)
+		h.unavailable(rq, ev, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -134,6 +157,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.observe(OutcomeAccepted)
 	_, _ = io.WriteString(w, `{"accepted":true}`)
+}
+
+// request is what a rejection's answer and log line need.
+type request struct {
+	w        http.ResponseWriter
+	addr     string // the client address
+	instance string // empty until the body was peeked at
 }
 
 // readBody reads r to the end like io.ReadAll, but starts from the declared
@@ -180,11 +210,10 @@ func MsgID(ev *wapi.Event) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func (h *Handler) unavailable(w http.ResponseWriter, ev *wapi.Event, err error) {
-	h.Log.Warn("publishing webhook", zap.String("instance_id", ev.InstanceID),
+func (h *Handler) unavailable(rq request, ev *wapi.Event, err error) {
+	rq.w.Header().Set("Retry-After", "5")
+	h.fail(rq, http.StatusServiceUnavailable, OutcomeUnavailable, "the queue cannot take the webhook now; retry later",
 		zap.String("message_id", ev.MessageID), zap.Error(err))
-	w.Header().Set("Retry-After", "5")
-	h.fail(w, http.StatusServiceUnavailable, OutcomeUnavailable, "the queue cannot take the webhook now; retry later")
 }
 
 type errorBody struct {
@@ -193,11 +222,26 @@ type errorBody struct {
 	Error    string `json:"error"`
 }
 
-func (h *Handler) fail(w http.ResponseWriter, code int, reason, msg string) {
+// maxLoggedID bounds an instance id in a log line: it comes from the body.
+const maxLoggedID = 64
+
+// fail answers a refused webhook and logs it: the reason, the instance id
+// when the body named one, the client address, never the token. The lines
+// are rate-limited per reason (authlimit.Sampler), so a flood of refusals
+// cannot flood the log; the metric (Observe) counts every one.
+func (h *Handler) fail(rq request, code int, reason, msg string, extra ...zap.Field) {
 	h.observe(reason)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(errorBody{Reason: reason, Error: msg})
+	h.once.Do(func() { h.rejects = &authlimit.Sampler{Log: h.Log} })
+	instance := rq.instance
+	if len(instance) > maxLoggedID {
+		instance = instance[:maxLoggedID] + "…"
+	}
+	fields := append([]zap.Field{zap.Int("status", code), zap.String("client_addr", rq.addr),
+		zap.String("instance_id", instance), zap.String("error", msg)}, extra...)
+	h.rejects.Warn(reason, "webhook refused", fields...)
+	rq.w.Header().Set("Content-Type", "application/json")
+	rq.w.WriteHeader(code)
+	_ = json.NewEncoder(rq.w).Encode(errorBody{Reason: reason, Error: msg})
 }
 
 func itoa(n int64) string {
