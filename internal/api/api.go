@@ -13,18 +13,23 @@
 //	GET /v1/stats                 the cliente's totals
 //
 // Errors are JSON objects {"error": "..."} with the status code telling the
-// class: 400 bad parameter, 401 bad or missing token, 404 no such media.
+// class: 400 bad parameter, 401 bad or missing token, 404 no such media, 429
+// too many invalid tokens from the client's address (Retry-After says when
+// to try again; a valid token is never refused).
 package api
 
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/clientaddr"
 )
 
 // Options are what New needs.
@@ -35,6 +40,14 @@ type Options struct {
 	// TokenTTL is how long a verified API token is remembered; 0 takes
 	// DefaultTokenTTL, a negative value disables the cache.
 	TokenTTL time.Duration
+	// AuthFailures is how many invalid tokens one client address may send
+	// per minute before further invalid ones are answered 429
+	// (API_AUTH_FAILURES); 0 takes authlimit.DefaultBudget. A valid token
+	// is never refused.
+	AuthFailures int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultTokenTTL bounds how long a token stays valid after its cliente's
@@ -49,6 +62,10 @@ type Handler struct {
 	log   *zap.Logger
 	mux   *http.ServeMux
 	auth  *authenticator
+	// Failed token attempts: limited per client address, logged sampled.
+	failures *authlimit.Limiter
+	clients  clientaddr.Resolver
+	refusals *authlimit.Sampler
 }
 
 // New returns the API handler.
@@ -60,7 +77,9 @@ func New(o Options) *Handler {
 	if ttl == 0 {
 		ttl = DefaultTokenTTL
 	}
-	h := &Handler{store: o.Store, blobs: o.Blobs, log: o.Log, mux: http.NewServeMux()}
+	h := &Handler{store: o.Store, blobs: o.Blobs, log: o.Log, mux: http.NewServeMux(),
+		failures: &authlimit.Limiter{Budget: o.AuthFailures}, clients: clientaddr.Resolver{Trusted: o.TrustedProxies},
+		refusals: &authlimit.Sampler{Log: o.Log}}
 	h.auth = newAuthenticator(o.Store.ClienteByAPIToken, ttl, maxCachedTokens)
 	for path, fn := range map[string]http.HandlerFunc{
 		"/v1/media":                h.listMedia,

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/catalog"
 )
 
@@ -20,6 +21,9 @@ const maxCachedTokens = 10000
 // maxTokenLen is far above a real token (mpk_ and 43 characters); longer
 // values are refused without a lookup.
 const maxTokenLen = 256
+
+// maxLoggedPath bounds the request path in a refusal's log line.
+const maxLoggedPath = 200
 
 type clienteKey struct{}
 
@@ -34,19 +38,35 @@ func clienteOf(r *http.Request) int64 {
 }
 
 // authenticate answers 401 (or 500 when the catalogue fails) unless the
-// request carries a valid cliente API token, whose cliente it returns.
+// request carries a valid cliente API token, whose cliente it returns. The
+// token is checked first: a valid one is never refused. An invalid one
+// counts against the client address's budget; past it, invalid tokens are
+// answered 429 with Retry-After. Refusals are logged (rate-limited per
+// reason) with the client address, never the token.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="mediapipe"`)
-		writeError(w, http.StatusUnauthorized, "missing API token: send Authorization: Bearer <token>")
+		h.refuse(w, r, http.StatusUnauthorized, "missing_token", `Bearer realm="mediapipe"`,
+			"missing API token: send Authorization: Bearer <token>")
 		return 0, false
 	}
 	id, err := h.auth.cliente(r.Context(), token)
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="mediapipe", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "invalid API token")
+		key := h.clients.Key(r)
+		if v := h.failures.Fail(key); v.Limited {
+			if v.Started {
+				budget, window := h.failures.BudgetPerWindow()
+				h.log.Warn("too many invalid API tokens: answering 429 to further invalid ones for a while",
+					zap.String("client_addr", key), zap.Int("failures", budget), zap.Duration("window", window))
+			}
+			w.Header().Set("Retry-After", authlimit.RetryAfter(v.RetryAfter))
+			h.refuse(w, r, http.StatusTooManyRequests, "rate_limited", "",
+				"too many invalid API tokens from this address; retry later")
+			return 0, false
+		}
+		h.refuse(w, r, http.StatusUnauthorized, "invalid_token", `Bearer realm="mediapipe", error="invalid_token"`,
+			"invalid API token")
 		return 0, false
 	case err != nil:
 		h.internalError(w, r, err)
@@ -57,6 +77,20 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (int64, b
 		return 0, false
 	}
 	return id, true
+}
+
+// refuse answers an unauthenticated request and logs it, sampled.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, code int, reason, challenge, msg string) {
+	path := r.URL.Path
+	if len(path) > maxLoggedPath {
+		path = path[:maxLoggedPath] + "…"
+	}
+	h.refusals.Warn(reason, "API request refused", zap.Int("status", code),
+		zap.String("client_addr", h.clients.String(r)), zap.String("method", r.Method), zap.String("path", path))
+	if challenge != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	writeError(w, code, msg)
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header.
