@@ -8,7 +8,9 @@
 // stylesheet served from the binary, no JavaScript). It is protected by the
 // ADMIN_TOKEN: the login form posts the token, and the server answers with an
 // HMAC-signed session cookie (HttpOnly, SameSite=Strict, Secure under TLS)
-// that never holds the token itself. Every form that changes something also
+// that never holds the token itself; a logout revokes the session on the
+// server. Wrong tokens are limited per client address (429 past the budget;
+// the right token is never refused). Every form that changes something also
 // carries a per-session CSRF token. Without an ADMIN_TOKEN the page is
 // disabled and answers 404.
 //
@@ -31,6 +33,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -38,7 +41,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/clientaddr"
 )
 
 // Options are what New needs.
@@ -52,6 +57,14 @@ type Options struct {
 	Log   *zap.Logger
 	// SessionTTL is how long a login lasts; 0 takes DefaultSessionTTL.
 	SessionTTL time.Duration
+	// AuthFailures is how many wrong tokens one client address may post
+	// per minute before further wrong ones are answered 429
+	// (API_AUTH_FAILURES); 0 takes authlimit.DefaultBudget. The right
+	// token is never refused.
+	AuthFailures int
+	// TrustedProxies are the proxies whose X-Forwarded-For names the
+	// client (TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultSessionTTL is how long a login lasts.
@@ -69,7 +82,10 @@ type Handler struct {
 	js       jetstream.JetStream
 	log      *zap.Logger
 	sessions *sessions
-	limiter  *loginLimiter
+	revoked  *revocations
+	failures *authlimit.Limiter // wrong tokens per client address
+	refusals *authlimit.Sampler // log lines about refused logins
+	clients  clientaddr.Resolver
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -97,11 +113,14 @@ func New(o Options) http.Handler {
 	}
 	h := &Handler{
 		store: o.Store, js: o.JS, log: o.Log, now: time.Now,
-		limiter: newLoginLimiter(loginMaxFailures, loginWindow, maxLimitedClients),
-		pages:   parsePages(),
-		mux:     http.NewServeMux(),
+		failures: &authlimit.Limiter{Budget: o.AuthFailures},
+		refusals: &authlimit.Sampler{Log: o.Log},
+		clients:  clientaddr.Resolver{Trusted: o.TrustedProxies},
+		pages:    parsePages(),
+		mux:      http.NewServeMux(),
 	}
 	h.sessions = newSessions(o.Token, ttl, func() time.Time { return h.now() })
+	h.revoked = newRevocations(o.JS, ttl, h.refusals)
 
 	static, err := fs.Sub(assets, "static")
 	if err != nil {

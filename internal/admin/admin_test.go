@@ -99,7 +99,8 @@ func TestLogin(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode, value)
 	}
 
-	// Logging out needs the CSRF token and clears the cookie.
+	// Logging out needs the CSRF token and clears the cookie (and ends the
+	// session on the server: TestLogoutRevokesTheSession).
 	csrf := csrfOf(t, c.get("/admin/").body)
 	require.Equal(t, http.StatusForbidden, c.post("/admin/logout", nil).StatusCode)
 	resp = c.post("/admin/logout", url.Values{"csrf": {csrf}})
@@ -120,15 +121,25 @@ func TestLoginNeverRedirectsAway(t *testing.T) {
 	}
 }
 
-func TestLoginThrottled(t *testing.T) {
+// TestLoginNeverRefusesTheRightToken: past the budget of wrong tokens from
+// one address, wrong tokens get 429 with Retry-After, but the right token
+// still logs in.
+func TestLoginNeverRefusesTheRightToken(t *testing.T) {
 	b := setup(t)
 	c := b.client(t)
-	for range 10 {
+	for range 20 { // authlimit.DefaultBudget
 		require.Equal(t, http.StatusUnauthorized, c.post("/admin/login", url.Values{"token": {"guess"}}).StatusCode)
 	}
-	resp := c.post("/admin/login", url.Values{"token": {adminToken}})
+	resp := c.post("/admin/login", url.Values{"token": {"guess"}})
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	require.Equal(t, "3", resp.Header.Get("Retry-After"), "one more try every 60s/20")
+	require.Contains(t, resp.body, "Too many wrong tokens")
 	require.Empty(t, resp.Cookies())
+
+	resp = c.post("/admin/login", url.Values{"token": {adminToken}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "the right token is never refused")
+	require.Len(t, resp.Cookies(), 1)
+	require.Equal(t, http.StatusOK, c.get("/admin/").StatusCode)
 }
 
 func TestSessionFromAnotherTokenRefused(t *testing.T) {

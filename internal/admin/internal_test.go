@@ -55,28 +55,6 @@ func TestSessions(t *testing.T) {
 	require.False(t, ok)
 }
 
-func TestLoginLimiter(t *testing.T) {
-	t.Parallel()
-	l := newLoginLimiter(3, time.Minute, 2)
-	now := time.Unix(1_750_000_000, 0)
-	for range 3 {
-		require.True(t, l.allow("a", now))
-		l.fail("a", now)
-	}
-	require.False(t, l.allow("a", now))
-	require.True(t, l.allow("b", now), "per client")
-	require.True(t, l.allow("a", now.Add(time.Minute)), "the window ends")
-
-	// Full of live entries: starts over rather than grow.
-	l.fail("b", now)
-	l.fail("c", now)
-	require.LessOrEqual(t, len(l.fails), 2)
-
-	l.fail("d", now)
-	l.succeed("d")
-	require.True(t, l.allow("d", now))
-}
-
 func TestSafeNext(t *testing.T) {
 	t.Parallel()
 	for next, want := range map[string]string{

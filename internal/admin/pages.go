@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -41,26 +42,32 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := safeNext(r.PostFormValue("next"))
-	client, now := clientAddr(r), h.now()
-	if !h.limiter.allow(client, now) {
-		h.log.Warn("admin login throttled", zap.String("client", client))
-		h.render(w, r, http.StatusTooManyRequests, "login", page{
-			Title: "Log in", Error: "Too many wrong tokens: try again later.", Data: loginData{Next: next},
-		})
-		return
-	}
+	client := h.clients.String(r)
+	// The token first: the right one is never refused. Only wrong ones
+	// count against the client address's budget.
 	if !h.sessions.checkToken(r.PostFormValue("token")) {
-		h.limiter.fail(client, now)
-		h.log.Warn("admin login refused: wrong token", zap.String("client", client))
+		if v := h.failures.Fail(h.clients.Key(r)); v.Limited {
+			if v.Started {
+				budget, window := h.failures.BudgetPerWindow()
+				h.log.Warn("too many wrong admin tokens: answering 429 to further wrong ones for a while",
+					zap.String("client_addr", client), zap.Int("failures", budget), zap.Duration("window", window))
+			}
+			h.refusals.Warn("rate_limited", "admin login refused", zap.String("client_addr", client))
+			w.Header().Set("Retry-After", authlimit.RetryAfter(v.RetryAfter))
+			h.render(w, r, http.StatusTooManyRequests, "login", page{
+				Title: "Log in", Error: "Too many wrong tokens: try again later.", Data: loginData{Next: next},
+			})
+			return
+		}
+		h.refusals.Warn("wrong_token", "admin login refused", zap.String("client_addr", client))
 		h.render(w, r, http.StatusUnauthorized, "login", page{
 			Title: "Log in", Error: "Wrong admin token.", Data: loginData{Next: next},
 		})
 		return
 	}
-	h.limiter.succeed(client)
 	value, sess := h.sessions.issue()
 	h.setSessionCookie(w, r, value, sess.expires)
-	h.log.Info("admin login", zap.String("client", client))
+	h.log.Info("admin login", zap.String("client_addr", client))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -82,7 +89,13 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, sess session) {
 	if !h.checkCSRF(w, r, sess) {
 		return
 	}
+	// The session ends on the server, not only in this browser: a copy of
+	// the cookie no longer works either.
+	if err := h.revoked.revoke(r.Context(), sess.id, sess.expires); err != nil {
+		h.log.Error("admin logout: the session is ended on this process only", zap.Error(err))
+	}
 	h.setSessionCookie(w, r, "", time.Unix(0, 0))
+	h.log.Info("admin logout", zap.String("client_addr", h.clients.String(r)))
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 

@@ -1,12 +1,14 @@
 package admin
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"net"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,16 +16,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/internal/authlimit"
 )
 
 const cookieName = "mediapipe_admin"
 
 // sessions issues and verifies session cookies. A cookie is
 // "1.<expiry unix>.<random id>.<HMAC-SHA256 of the rest>": it holds no
-// secret, and nothing is stored on the server, so every process sharing the
-// ADMIN_TOKEN accepts it. The HMAC key derives from the token, so changing
-// ADMIN_TOKEN ends every session.
+// secret, and a live session stores nothing on the server, so every process
+// sharing the ADMIN_TOKEN accepts it. The HMAC key derives from the token, so
+// changing ADMIN_TOKEN ends every session. A logout ends one session on the
+// server: its id is revoked (see revocations) until it would have expired.
 type sessions struct {
 	key       []byte
 	tokenHash [32]byte
@@ -109,13 +115,18 @@ func (h *Handler) setSessionCookie(w http.ResponseWriter, r *http.Request, value
 	})
 }
 
-// sessionOf returns the request's valid session, if any.
+// sessionOf returns the request's valid session, if any: signed by this
+// ADMIN_TOKEN, not expired, not logged out.
 func (h *Handler) sessionOf(r *http.Request) (session, bool) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return session{}, false
 	}
-	return h.sessions.verify(c.Value)
+	sess, ok := h.sessions.verify(c.Value)
+	if !ok || h.revoked.revoked(r.Context(), sess.id) {
+		return session{}, false
+	}
+	return sess, true
 }
 
 // authed wraps a handler that needs a session. Without one, a page request
@@ -146,78 +157,111 @@ func (h *Handler) checkCSRF(w http.ResponseWriter, r *http.Request, sess session
 	return true
 }
 
-// Login throttling: after loginMaxFailures wrong tokens from one client
-// address within loginWindow, its logins are refused until the window ends.
-const (
-	loginMaxFailures  = 10
-	loginWindow       = 10 * time.Minute
-	maxLimitedClients = 10000
-)
+// revokedBucket is the JetStream key-value bucket of sessions ended by a
+// logout, shared by every process serving the admin page: key the session
+// id, value its expiry. Entries live as long as a session can (the bucket's
+// TTL), after which the cookie is refused anyway.
+const revokedBucket = "ADMIN_SESSIONS_REVOKED"
 
-type loginLimiter struct {
-	max     int
-	window  time.Duration
-	clients int
+// maxLocalRevocations bounds the revocations a process remembers itself;
+// only holders of the ADMIN_TOKEN can create sessions, so it is generous.
+const maxLocalRevocations = 10_000
+
+// revocations remembers the sessions ended by a logout. A process refuses
+// a session it revoked itself from memory; with JetStream it also records
+// the revocation in revokedBucket and looks every other session up there,
+// so a logout on one process ends the session on all of them.
+type revocations struct {
+	js   jetstream.JetStream // nil: this process only
+	ttl  time.Duration
+	warn *authlimit.Sampler
 
 	mu    sync.Mutex
-	fails map[string]failures
+	kv    jetstream.KeyValue
+	local map[string]time.Time
 }
 
-type failures struct {
-	n     int
-	since time.Time
+func newRevocations(js jetstream.JetStream, ttl time.Duration, warn *authlimit.Sampler) *revocations {
+	return &revocations{js: js, ttl: ttl, warn: warn, local: map[string]time.Time{}}
 }
 
-func newLoginLimiter(max int, window time.Duration, clients int) *loginLimiter {
-	return &loginLimiter{max: max, window: window, clients: clients, fails: map[string]failures{}}
-}
-
-// clientAddr is the host of the connection's remote address.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// bucket returns the revocations bucket, creating it on first use.
+func (v *revocations) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.kv != nil {
+		return v.kv, nil
+	}
+	kv, err := v.js.KeyValue(ctx, revokedBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = v.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: revokedBucket, Description: "admin sessions ended by a logout", TTL: v.ttl, History: 1,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) { // another process was faster
+			kv, err = v.js.KeyValue(ctx, revokedBucket)
+		}
+	}
 	if err != nil {
-		return r.RemoteAddr
+		return nil, fmt.Errorf("opening the %s bucket: %w", revokedBucket, err)
 	}
-	return host
+	v.kv = kv
+	return kv, nil
 }
 
-func (l *loginLimiter) allow(client string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.fails[client]
-	if !ok {
-		return true
-	}
-	if now.Sub(f.since) >= l.window {
-		delete(l.fails, client)
-		return true
-	}
-	return f.n < l.max
-}
-
-func (l *loginLimiter) fail(client string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.fails[client]
-	if !ok || now.Sub(f.since) >= l.window {
-		if len(l.fails) >= l.clients {
-			for k, v := range l.fails {
-				if now.Sub(v.since) >= l.window {
-					delete(l.fails, k)
-				}
-			}
-			if len(l.fails) >= l.clients {
-				clear(l.fails)
+// revoke ends session id (which expires at expires) here at once and, with
+// JetStream, everywhere.
+func (v *revocations) revoke(ctx context.Context, id string, expires time.Time) error {
+	v.mu.Lock()
+	now := time.Now()
+	if len(v.local) >= maxLocalRevocations {
+		for k, exp := range v.local {
+			if !now.Before(exp) {
+				delete(v.local, k)
 			}
 		}
-		f = failures{since: now}
 	}
-	f.n++
-	l.fails[client] = f
+	if len(v.local) < maxLocalRevocations {
+		v.local[id] = expires
+	}
+	v.mu.Unlock()
+	if v.js == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	kv, err := v.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := kv.Put(ctx, id, []byte(strconv.FormatInt(expires.Unix(), 10))); err != nil {
+		return fmt.Errorf("recording the logout: %w", err)
+	}
+	return nil
 }
 
-func (l *loginLimiter) succeed(client string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, client)
+// revoked reports whether session id was ended by a logout. When the
+// bucket cannot be read (NATS down), only this process's own logouts
+// count, and a warning says so.
+func (v *revocations) revoked(ctx context.Context, id string) bool {
+	v.mu.Lock()
+	_, ok := v.local[id]
+	v.mu.Unlock()
+	if ok || v.js == nil {
+		return ok
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	kv, err := v.bucket(ctx)
+	if err == nil {
+		_, err = kv.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return false
+		}
+	}
+	if err != nil {
+		v.warn.Warn("revocations_unavailable",
+			"admin: cannot check whether the session was logged out elsewhere; accepting it", zap.Error(err))
+		return false
+	}
+	return true
 }

@@ -16,16 +16,19 @@ const DefaultLinesPerSecond = 10
 const maxReasons = 256
 
 // Sampler writes warnings about refused requests, at most PerSecond lines
-// per reason and second. The lines it holds back are counted and reported in
-// one summary line ("… suppressed") with the reason and the count, written
-// when the second ends. A burst of refusals thus costs a few lines a second
-// while every refusal stays counted. Safe for concurrent use.
+// per reason and second. The lines it holds back are counted, and the next
+// line of that reason written in a later second carries the count in the
+// field "suppressed". A burst of refusals thus costs a few lines a second
+// while every refusal stays counted. It starts no goroutine. Safe for
+// concurrent use.
 type Sampler struct {
 	// Log receives the lines; nil discards them.
 	Log *zap.Logger
 	// PerSecond is the lines per reason and second; 0 or less takes
 	// DefaultLinesPerSecond.
 	PerSecond int
+	// Now is the clock (default time.Now); tests replace it.
+	Now func() time.Time
 
 	mu      sync.Mutex
 	reasons map[string]*window
@@ -35,8 +38,6 @@ type window struct {
 	start      time.Time
 	written    int
 	suppressed int
-	msg        string // of the first suppressed line, for the summary
-	flushing   bool   // a summary is scheduled
 }
 
 // Warn writes msg with the field reason=reason and fields, unless reason
@@ -50,6 +51,9 @@ func (s *Sampler) Warn(reason, msg string, fields ...zap.Field) {
 		per = DefaultLinesPerSecond
 	}
 	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
 	s.mu.Lock()
 	if s.reasons == nil {
 		s.reasons = map[string]*window{}
@@ -57,37 +61,26 @@ func (s *Sampler) Warn(reason, msg string, fields ...zap.Field) {
 	w := s.reasons[reason]
 	if w == nil {
 		if len(s.reasons) >= maxReasons {
-			s.mu.Unlock()
-			return
+			clear(s.reasons)
 		}
 		w = &window{start: now}
 		s.reasons[reason] = w
 	}
-	if now.Sub(w.start) >= time.Second && !w.flushing {
-		w.start, w.written = now, 0
+	held := 0
+	if now.Sub(w.start) >= time.Second {
+		held = w.suppressed
+		w.start, w.written, w.suppressed = now, 0, 0
 	}
-	if w.written < per && !w.flushing {
-		w.written++
+	if w.written >= per {
+		w.suppressed++
 		s.mu.Unlock()
-		s.Log.Warn(msg, append(fields, zap.String("reason", reason))...)
 		return
 	}
-	w.suppressed++
-	if !w.flushing {
-		w.flushing, w.msg = true, msg
-		time.AfterFunc(time.Second-now.Sub(w.start), func() { s.flush(reason) })
+	w.written++
+	s.mu.Unlock()
+	fields = append(fields, zap.String("reason", reason))
+	if held > 0 {
+		fields = append(fields, zap.Int("suppressed", held))
 	}
-	s.mu.Unlock()
-}
-
-// flush writes the summary of reason's suppressed lines and opens a new
-// second.
-func (s *Sampler) flush(reason string) {
-	s.mu.Lock()
-	w := s.reasons[reason]
-	n, msg := w.suppressed, w.msg
-	w.suppressed, w.flushing, w.start, w.written = 0, false, time.Now(), 0
-	s.mu.Unlock()
-	s.Log.Warn(msg+" (similar lines suppressed)", zap.String("reason", reason), zap.Int("suppressed", n),
-		zap.Duration("within", time.Second))
+	s.Log.Warn(msg, fields...)
 }
