@@ -34,8 +34,11 @@ var (
 	envErr   error
 )
 
-// runtimeEnv are variables read by the Go runtime, not by mediapipe.
-var runtimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true, "GODEBUG": true}
+// runtimeEnv are variables read by the Go runtime and standard library,
+// not by mediapipe's configuration (SSL_CERT_DIR adds a private CA, e.g.
+// NATS's, to the system roots: deploy/README.md).
+var runtimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC": true, "GODEBUG": true,
+	"SSL_CERT_DIR": true, "SSL_CERT_FILE": true}
 
 // knownEnv returns every environment variable mediapipe reads, from the
 // source of its configuration (internal/config/config.go), so that a
@@ -49,7 +52,9 @@ func knownEnv(t *testing.T) map[string]bool {
 			return
 		}
 		envNames = map[string]bool{}
-		for _, m := range regexp.MustCompile(`(?:get|intVar|durVar)\("([A-Z][A-Z0-9_]*)"`).FindAllStringSubmatch(string(b), -1) {
+		// The name passed to one of config.go's own readers (get, getenv,
+		// intVar, sizeVar, ...) or to os.Getenv/LookupEnv.
+		for _, m := range regexp.MustCompile(`(?:\b[a-z]\w*|Getenv|LookupEnv)\("([A-Z][A-Z0-9_]*)"`).FindAllStringSubmatch(string(b), -1) {
 			envNames[m[1]] = true
 		}
 		for _, must := range []string{"DATABASE_URL", "NATS_URL", "HTTP_ADDR", "MEDIA_DIR", "STREAM_REPLICAS", "DOWNLOAD_WORKERS"} {
