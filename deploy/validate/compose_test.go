@@ -244,12 +244,64 @@ func TestCompose(t *testing.T) {
 			add("service %s: media volume mounted %v read-only, want %s", name, media.readOnly, want)
 		}
 	}
+	errs = append(errs, checkComposeNATSAuth(t, f)...)
 	report(t, "deploy/compose/docker-compose.yml", errs)
 }
 
+// requiredVar matches a compose interpolation that fails when the
+// variable is unset or empty: ${NAME:?message}.
+var requiredVar = regexp.MustCompile(`^\$\{([A-Za-z_][A-Za-z0-9_]*):\?[^}]+\}$`)
+
+// checkComposeNATSAuth: the NATS servers run a supported, pinned image and
+// read the credentials they accept from the environment; every mediapipe
+// service sends the same ones; the password is required (no default
+// baked into the file) and never part of NATS_URL.
+func checkComposeNATSAuth(t *testing.T, f composeFile) []error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	want := map[string]string{} // variable -> the expression the NATS servers use
+	for _, name := range natsServices {
+		s := f.Services[name]
+		if _, err := natsImageVersion(s.Image, minNATSVersion(t)); err != nil {
+			add("service %s: %v", name, err)
+		}
+		for _, v := range natsCredentialVars {
+			e, ok := s.Environment[v]
+			if !ok {
+				add("service %s: no %s: nats.conf's authorization reads it from the environment", name, v)
+				continue
+			}
+			if w, seen := want[v]; seen && w != e {
+				add("service %s: %s=%q differs from the other servers' %q", name, v, e, w)
+			}
+			want[v] = e
+		}
+	}
+	if m := requiredVar.FindStringSubmatch(want["NATS_PASSWORD"]); m == nil || m[1] != "NATS_PASSWORD" {
+		add("NATS_PASSWORD=%q: want ${NATS_PASSWORD:?...} so that compose refuses to start without a password (no default secret in the file)", want["NATS_PASSWORD"])
+	}
+	for name, s := range f.Services {
+		if s.Build == nil { // NATS, PostgreSQL: not mediapipe
+			continue
+		}
+		for _, v := range natsCredentialVars {
+			if got, ok := s.Environment[v]; !ok || got != want[v] {
+				add("service %s: %s=%q, want %q, what the NATS servers accept", name, v, got, want[v])
+			}
+		}
+		for _, u := range strings.Split(s.Environment["NATS_URL"], ",") {
+			if pu, err := url.Parse(u); err == nil && pu.User != nil {
+				add("service %s: NATS_URL %q carries credentials: use NATS_USER and NATS_PASSWORD", name, u)
+			}
+		}
+	}
+	return errs
+}
+
 // interpolate replaces ${NAME:-default} and ${NAME} as compose does with
-// an empty environment.
+// an empty environment, and ${NAME:?message} with "set".
 func interpolate(s string) string {
+	s = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*:?\?[^}]*\}`).ReplaceAllString(s, "set")
 	return regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}`).ReplaceAllString(s, "$1")
 }
 
@@ -261,6 +313,9 @@ func TestComposeNATSConfig(t *testing.T) {
 	for _, name := range natsServices {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv("SERVER_NAME", f.Services[name].Environment["SERVER_NAME"])
+			for _, v := range natsCredentialVars {
+				t.Setenv(v, samplePassword)
+			}
 			opts, err := server.ProcessConfigFile(repoPath("deploy", "compose", "nats.conf"))
 			if err != nil {
 				t.Fatalf("nats.conf: %v", err)

@@ -84,6 +84,7 @@ type index struct {
 	configMaps  map[string]*corev1.ConfigMap
 	sas         map[string]bool
 	ingresses   []*networkingv1.Ingress
+	policies    []*networkingv1.NetworkPolicy
 	scaled      []*scaledObject
 	secrets     []*corev1.Secret
 }
@@ -111,6 +112,8 @@ func indexObjects(objs []object) (*index, []error) {
 			ix.sas[v.Name] = true
 		case *networkingv1.Ingress:
 			ix.ingresses = append(ix.ingresses, v)
+		case *networkingv1.NetworkPolicy:
+			ix.policies = append(ix.policies, v)
 		case *scaledObject:
 			ix.scaled = append(ix.scaled, v)
 		case *corev1.Secret:
@@ -164,8 +167,15 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 		if !strings.HasPrefix(env["MEDIA_DIR"], "/") {
 			add("ConfigMap %s: MEDIA_DIR=%q must be the absolute path of the media volume", cfg.Name, env["MEDIA_DIR"])
 		}
-		if _, ok := env["DATABASE_URL"]; ok {
-			add("ConfigMap %s: DATABASE_URL holds a password: it belongs in Secret %s", cfg.Name, secretName)
+		for _, k := range append([]string{"DATABASE_URL"}, natsCredentialVars...) {
+			if _, ok := env[k]; ok {
+				add("ConfigMap %s: %s is a credential: it belongs in Secret %s", cfg.Name, k, secretName)
+			}
+		}
+		for _, u := range strings.Split(env["NATS_URL"], ",") {
+			if pu, err := url.Parse(u); err == nil && pu.User != nil {
+				add("ConfigMap %s: NATS_URL %q carries credentials: they belong in Secret %s (NATS_USER, NATS_PASSWORD)", cfg.Name, u, secretName)
+			}
 		}
 	}
 
@@ -367,9 +377,18 @@ func checkPodSpec(t *testing.T, what string, spec *corev1.PodSpec, role string, 
 			}
 		}
 	}
-	db, ok := vars["DATABASE_URL"]
-	if !ok || db.ValueFrom == nil || db.ValueFrom.SecretKeyRef == nil || db.ValueFrom.SecretKeyRef.Key != "DATABASE_URL" {
-		add("DATABASE_URL must come from Secret %s, key DATABASE_URL", secretName)
+	// The roles connect to NATS, which requires the user and password of
+	// the Secret (the migration only reaches PostgreSQL).
+	need := []string{"DATABASE_URL"}
+	if role != "migrate" {
+		need = append(need, natsCredentialVars...)
+	}
+	for _, name := range need {
+		e, ok := vars[name]
+		if !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Key != name ||
+			(e.ValueFrom.SecretKeyRef.Optional != nil && *e.ValueFrom.SecretKeyRef.Optional) {
+			add("%s must come from Secret %s, key %s (not optional)", name, secretName, name)
+		}
 	}
 
 	// Volumes: a read-only root needs writable DATA_DIR and /tmp (except

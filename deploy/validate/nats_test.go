@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -42,11 +43,23 @@ func (v helmValues) get(path string) (any, bool) {
 	return cur, true
 }
 
-func TestNATSHelmValues(t *testing.T) {
+func loadNATSValues(t *testing.T) helmValues {
+	t.Helper()
 	var v helmValues
 	if err := yaml.Unmarshal([]byte(readRepoFile(t, "deploy", "k8s", "nats", "values.yaml")), &v); err != nil {
 		t.Fatalf("deploy/k8s/nats/values.yaml: %v", err)
 	}
+	return v
+}
+
+func TestNATSHelmValues(t *testing.T) {
+	report(t, "deploy/k8s/nats/values.yaml", checkNATSValues(t, loadNATSValues(t)))
+}
+
+// checkNATSValues judges the chart's values: known keys, the cluster and
+// JetStream mediapipe needs, max_payload, a pinned supported image and
+// authentication with the credentials of Secret mediapipe-secrets.
+func checkNATSValues(t *testing.T, v helmValues) []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	for k := range v {
@@ -91,7 +104,96 @@ func TestNATSHelmValues(t *testing.T) {
 	} else if n, _ := parsed["max_payload"].(int64); n < 1<<20+64<<10 {
 		add("config.merge.max_payload %v (%d bytes) is too small for a 1 MiB webhook and its headers", mp, n)
 	}
-	report(t, "deploy/k8s/nats/values.yaml", errs)
+
+	// The image: pinned here (not left to the chart's default) at a
+	// release mediapipe supports.
+	repo, _ := v.get("container.image.repository")
+	tag, _ := v.get("container.image.tag")
+	if d, _ := v.get("container.image.digest"); d != nil && d != "" {
+		add("container.image.digest %v: pin the tag, whose version these checks read", d)
+	}
+	if _, err := natsImageVersion(fmt.Sprintf("%v:%v", repo, tag), minNATSVersion(t)); repo == nil || tag == nil || err != nil {
+		add("container.image %v:%v: %v", repo, tag, err)
+	}
+
+	// Authentication: config.merge.authorization, rendered as the chart
+	// does and loaded by NATS's parser, requires a user and password that
+	// come from the container's environment, which reads them from
+	// mediapipe-secrets (the keys the mediapipe pods read).
+	merge, _ := v.get("config.merge")
+	mergeMap, _ := merge.(map[string]any)
+	for _, name := range natsCredentialVars {
+		ref, _ := v.get("container.env." + name + ".valueFrom.secretKeyRef")
+		m, _ := ref.(map[string]any)
+		if m == nil || m["name"] != secretName || m["key"] != name {
+			add("container.env.%s must come from Secret %s, key %s (the key the mediapipe pods read)", name, secretName, name)
+		}
+	}
+	auth, _ := mergeMap["authorization"].(map[string]any)
+	if auth == nil {
+		add("config.merge.authorization is unset: any client that reaches the port reads every webhook and can publish forged ones")
+		return errs
+	}
+	for key, name := range map[string]string{"user": "NATS_USER", "password": "NATS_PASSWORD"} {
+		if auth[key] != "<< $"+name+" >>" {
+			add("config.merge.authorization.%s = %v, want << $%s >> (from the Secret, never a literal)", key, auth[key], name)
+		}
+	}
+	o, err := renderChartConfig(t, mergeMap, map[string]string{"NATS_USER": "mediapipe", "NATS_PASSWORD": samplePassword})
+	if err != nil {
+		add("config.merge as the chart renders it: %v", err)
+	} else {
+		errs = append(errs, checkAuthOpts("config.merge", o)...)
+	}
+	return errs
+}
+
+// set changes one value (a nil value deletes it), creating the maps on
+// the way.
+func (v helmValues) set(path string, value any) {
+	cur := map[string]any(v)
+	parts := strings.Split(path, ".")
+	for _, k := range parts[:len(parts)-1] {
+		next, ok := cur[k].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			cur[k] = next
+		}
+		cur = next
+	}
+	if value == nil {
+		delete(cur, parts[len(parts)-1])
+	} else {
+		cur[parts[len(parts)-1]] = value
+	}
+}
+
+// TestNATSHelmValuesCatchMistakes breaks the values in one place at a time
+// and requires checkNATSValues to name the problem.
+func TestNATSHelmValuesCatchMistakes(t *testing.T) {
+	for _, c := range []struct {
+		name, path string
+		value      any
+		want       string
+	}{
+		{"no authorization", "config.merge.authorization", nil, "config.merge.authorization is unset"},
+		{"a literal password", "config.merge.authorization.password", "secret", "never a literal"},
+		{"a password from nowhere", "container.env.NATS_PASSWORD", nil, "container.env.NATS_PASSWORD must come from Secret"},
+		{"a password from another Secret", "container.env.NATS_PASSWORD.valueFrom.secretKeyRef.name", "nats-auth", "container.env.NATS_PASSWORD must come from Secret"},
+		{"anonymous clients let in as a user", "config.merge.no_auth_user", "mediapipe", "no_auth_user"},
+		{"Debian's NATS", "container.image.tag", "2.9.10-alpine", "older than 2.10.0"},
+		{"the chart's default image", "container.image.tag", nil, "container.image"},
+		{"an unversioned image", "container.image.tag", "latest", "pin a release tag"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := loadNATSValues(t)
+			v.set(c.path, c.value)
+			err := errors.Join(checkNATSValues(t, v)...)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("want a problem mentioning %q, got: %v", c.want, err)
+			}
+		})
+	}
 }
 
 // TestNATSKustomization: the chart is pinned, and the release name and

@@ -2,6 +2,7 @@ package validate
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,6 +116,28 @@ func TestRulesCatchMistakes(t *testing.T) {
 		}},
 		{"Service selects nothing", "selects no Deployment", false, func(o []object) []object {
 			find(o, "Service", "mediapipe-ingest").(*corev1.Service).Spec.Selector["app.kubernetes.io/component"] = "ingester"
+			return o
+		}},
+		{"a role without the NATS password", "NATS_PASSWORD must come from Secret", false, func(o []object) []object {
+			c := container(o, "mediapipe-downloader")
+			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "NATS_PASSWORD" })
+			return o
+		}},
+		{"the NATS password optional", "NATS_PASSWORD must come from Secret", false, func(o []object) []object {
+			for _, e := range container(o, "mediapipe-ingest").Env {
+				if e.Name == "NATS_PASSWORD" {
+					optional := true
+					e.ValueFrom.SecretKeyRef.Optional = &optional
+				}
+			}
+			return o
+		}},
+		{"the NATS password in the ConfigMap", "NATS_PASSWORD is a credential", false, func(o []object) []object {
+			config(o).Data["NATS_PASSWORD"] = "n0123"
+			return o
+		}},
+		{"credentials in NATS_URL", "carries credentials", false, func(o []object) []object {
+			config(o).Data["NATS_URL"] = "nats://mediapipe:n0123@nats:4222"
 			return o
 		}},
 	}
