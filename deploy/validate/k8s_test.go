@@ -141,6 +141,10 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 		}
 	}
 
+	if overlay {
+		errs = append(errs, checkNetworkPolicies(ix, namespace, keda)...)
+	}
+
 	// The shared configuration.
 	var cfg *corev1.ConfigMap
 	for name, cm := range ix.configMaps {

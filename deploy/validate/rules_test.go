@@ -9,7 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestRulesCatchMistakes breaks the production build in one place at a time
@@ -138,6 +140,58 @@ func TestRulesCatchMistakes(t *testing.T) {
 		}},
 		{"credentials in NATS_URL", "carries credentials", false, func(o []object) []object {
 			config(o).Data["NATS_URL"] = "nats://mediapipe:n0123@nats:4222"
+			return o
+		}},
+		{"no NetworkPolicy", "no NetworkPolicy selects a NATS server", false, func(o []object) []object {
+			return slices.DeleteFunc(o, func(x object) bool { return x.GVK.Kind == "NetworkPolicy" })
+		}},
+		{"the policy selects another NATS release", "no NetworkPolicy selects a NATS server", false, func(o []object) []object {
+			find(o, "NetworkPolicy", "nats").(*networkingv1.NetworkPolicy).Spec.PodSelector.MatchLabels["app.kubernetes.io/instance"] = "nats-old"
+			return o
+		}},
+		{"NATS clients from anywhere", "another pod of namespace mediapipe reaches a NATS server on 4222", false, func(o []object) []object {
+			find(o, "NetworkPolicy", "nats").(*networkingv1.NetworkPolicy).Spec.Ingress[0].From = nil
+			return o
+		}},
+		{"NATS routes open to mediapipe", "reaches the NATS servers on 6222", false, func(o []object) []object {
+			p := find(o, "NetworkPolicy", "nats").(*networkingv1.NetworkPolicy)
+			p.Spec.Ingress[0].Ports = append(p.Spec.Ingress[0].Ports, p.Spec.Ingress[1].Ports...)
+			return o
+		}},
+		{"NATS monitoring from every namespace", "a pod of another namespace reaches a NATS server on 8222", false, func(o []object) []object {
+			p := find(o, "NetworkPolicy", "nats").(*networkingv1.NetworkPolicy)
+			for i := range p.Spec.Ingress {
+				for _, port := range p.Spec.Ingress[i].Ports {
+					if port.Port.IntValue() == 8222 {
+						p.Spec.Ingress[i].From = []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
+					}
+				}
+			}
+			return o
+		}},
+		{"NATS routes closed", "cannot reach each other's routes", false, func(o []object) []object {
+			p := find(o, "NetworkPolicy", "nats").(*networkingv1.NetworkPolicy)
+			p.Spec.Ingress = slices.Delete(p.Spec.Ingress, 1, 2)
+			return o
+		}},
+		{"KEDA locked out of NATS monitoring", "KEDA's operator (namespace keda) cannot read", true, func(o []object) []object {
+			p := find(o, "NetworkPolicy", "nats").(*networkingv1.NetworkPolicy)
+			p.Spec.Ingress = slices.DeleteFunc(p.Spec.Ingress, func(r networkingv1.NetworkPolicyIngressRule) bool {
+				return len(r.Ports) == 1 && r.Ports[0].Port.IntValue() == 8222
+			})
+			return o
+		}},
+		{"PostgreSQL open to other namespaces", "a pod with mediapipe's labels in another namespace reaches PostgreSQL on 5432", false, func(o []object) []object {
+			find(o, "NetworkPolicy", "postgres").(*networkingv1.NetworkPolicy).Spec.Ingress[0].From[0].NamespaceSelector = &metav1.LabelSelector{}
+			return o
+		}},
+		{"PostgreSQL closed to mediapipe", "cannot reach PostgreSQL on 5432", false, func(o []object) []object {
+			find(o, "NetworkPolicy", "postgres").(*networkingv1.NetworkPolicy).Spec.Ingress[0].From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] = "mediapipe-old"
+			return o
+		}},
+		{"PostgreSQL through an address block", "reaches PostgreSQL on 5432", false, func(o []object) []object {
+			p := find(o, "NetworkPolicy", "postgres").(*networkingv1.NetworkPolicy)
+			p.Spec.Ingress[0].From = append(p.Spec.Ingress[0].From, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.0/8"}})
 			return o
 		}},
 	}
