@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/conf"
+	"github.com/nats-io/nats-server/v2/server"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
@@ -129,23 +130,42 @@ func checkNATSValues(t *testing.T, v helmValues) []error {
 			add("container.env.%s must come from Secret %s, key %s (the key the mediapipe pods read)", name, secretName, name)
 		}
 	}
-	auth, _ := mergeMap["authorization"].(map[string]any)
-	if auth == nil {
+	if _, ok := mergeMap["authorization"].(map[string]any); !ok {
 		add("config.merge.authorization is unset: any client that reaches the port reads every webhook and can publish forged ones")
 		return errs
 	}
-	for key, name := range map[string]string{"user": "NATS_USER", "password": "NATS_PASSWORD"} {
-		if auth[key] != "<< $"+name+" >>" {
-			add("config.merge.authorization.%s = %v, want << $%s >> (from the Secret, never a literal)", key, auth[key], name)
+	// Rendered twice with different credentials in the environment, the
+	// server must accept exactly those each time: they come from the
+	// Secret, never from a literal in the values.
+	for i, cred := range [][2]string{{"mediapipe", samplePassword}, {"other", "n" + strings.Repeat("f", 48)}} {
+		user, pass := cred[0], cred[1]
+		o, err := renderChartConfig(t, mergeMap, map[string]string{"NATS_USER": user, "NATS_PASSWORD": pass})
+		if err != nil {
+			add("config.merge as the chart renders it: %v", err)
+			break
+		}
+		if i == 0 {
+			errs = append(errs, checkAuthOpts("config.merge", o)...)
+		}
+		if got, ok := passwordOf(o, user); !ok || got != pass {
+			add("config.merge.authorization does not take the user and password from NATS_USER and NATS_PASSWORD (<< $NATS_USER >>, << $NATS_PASSWORD >>): never a literal")
+			break
 		}
 	}
-	o, err := renderChartConfig(t, mergeMap, map[string]string{"NATS_USER": "mediapipe", "NATS_PASSWORD": samplePassword})
-	if err != nil {
-		add("config.merge as the chart renders it: %v", err)
-	} else {
-		errs = append(errs, checkAuthOpts("config.merge", o)...)
-	}
 	return errs
+}
+
+// passwordOf returns the password a NATS configuration requires of user.
+func passwordOf(o *server.Options, user string) (string, bool) {
+	if o.Username == user {
+		return o.Password, true
+	}
+	for _, u := range o.Users {
+		if u.Username == user {
+			return u.Password, true
+		}
+	}
+	return "", false
 }
 
 // set changes one value (a nil value deletes it), creating the maps on
@@ -184,6 +204,7 @@ func TestNATSHelmValuesCatchMistakes(t *testing.T) {
 		{"Debian's NATS", "container.image.tag", "2.9.10-alpine", "older than 2.10.0"},
 		{"the chart's default image", "container.image.tag", nil, "container.image"},
 		{"an unversioned image", "container.image.tag", "latest", "pin a release tag"},
+		{"a literal user in a users list", "config.merge.authorization", map[string]any{"users": []any{map[string]any{"user": "mediapipe", "password": "<< $NATS_PASSWORD >>"}}}, "never a literal"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			v := loadNATSValues(t)
@@ -234,4 +255,22 @@ func TestNATSKustomization(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestNATSHelmValuesAcceptASystemAccount: the system account recipe of
+// deploy/README.md (the user in a users list, a SYS account beside it)
+// passes the checks, and the mediapipe user keeps JetStream with it.
+func TestNATSHelmValuesAcceptASystemAccount(t *testing.T) {
+	v := loadNATSValues(t)
+	v.set("config.merge.authorization", map[string]any{"users": []any{map[string]any{"user": "<< $NATS_USER >>", "password": "<< $NATS_PASSWORD >>"}}})
+	v.set("config.merge.accounts", map[string]any{"SYS": map[string]any{"users": []any{map[string]any{"user": "sys", "password": "<< $NATS_SYS_PASSWORD >>"}}}})
+	v.set("config.merge.system_account", "SYS")
+	t.Setenv("NATS_SYS_PASSWORD", "n"+strings.Repeat("e", 48))
+	report(t, "values with a system account", checkNATSValues(t, v))
+	merge, _ := v.get("config.merge")
+	o, err := renderChartConfig(t, merge.(map[string]any), map[string]string{"NATS_USER": "mediapipe", "NATS_PASSWORD": samplePassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proveAuth(t, startNATS(t, o), "mediapipe", samplePassword)
 }
