@@ -11,9 +11,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -56,6 +55,12 @@ type Options struct {
 	// Fetch, when set, adjusts the downloader's fetch options after they
 	// were built from the configuration (tests: short timeouts).
 	Fetch func(*fetch.Options)
+	// JoinEmbedded, without NATS_URL, joins the embedded server of the
+	// `mediapipe run` using the same DATA_DIR, and fails when there is none:
+	// such a process never starts a server of its own (the single roles).
+	JoinEmbedded bool
+	// NATSWaitLogEvery is how often the wait for NATS is logged; zero: 5 s.
+	NATSWaitLogEvery time.Duration
 }
 
 // App is a running mediapipe process.
@@ -72,22 +77,39 @@ type App struct {
 	embedded *server.Server
 	listener net.Listener
 	secrets  *ingest.SecretCache
+
+	unlockEmbedded func()       // releases DATA_DIR's embedded server lock
+	srv            *http.Server // serves listener from Open on
+	handler        atomic.Pointer[http.Handler]
+	serveErr       chan error             // what srv.Serve returned, unless closed
+	starting       atomic.Pointer[string] // what Open waits for
+	secretsLoaded  atomic.Bool
+	readyMu        sync.Mutex
+	readyChecks    []readyCheck
 }
 
 // Open prepares every dependency of the roles; Run starts them. On error,
-// whatever was opened is closed again.
-func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) (a *App, err error) {
-	a = &App{Cfg: cfg, Log: log, opts: opts, Metrics: metrics.New()}
+// whatever was opened is closed again, and the error is one line naming the
+// setting or dependency at fault and what to do. From its start until Run
+// takes over, HTTP_ADDR answers /healthz (200) and /readyz (503, saying what
+// the process waits for); every other route answers 503, so that no webhook
+// is taken before NATS is there. Once Open returns, the process's routes
+// are served.
+func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options) (_ *App, err error) {
+	a := &App{Cfg: cfg, Log: log, opts: opts, Metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			a.Close()
-			a = nil
 		}
 	}()
+	if err := a.serveStartup(); err != nil {
+		return nil, err
+	}
+	a.setStarting("connecting to PostgreSQL")
 	if opts.CreateDB {
 		created, err := catalog.EnsureDatabase(ctx, cfg.DatabaseURL)
 		if err != nil {
-			return nil, err
+			return nil, describeDBError(cfg.DatabaseURL, err)
 		}
 		if created {
 			log.Info("created the database")
@@ -96,54 +118,37 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 	if opts.Migrate {
 		applied, version, err := catalog.Migrate(ctx, cfg.DatabaseURL)
 		if err != nil {
-			return nil, err
+			return nil, describeDBError(cfg.DatabaseURL, err)
 		}
 		log.Info("schema ready", zap.Int("applied", len(applied)), zap.Int64("version", version))
 	}
 	if a.Store, err = catalog.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, describeDBError(cfg.DatabaseURL, err)
+	}
+	if err := a.connectNATS(ctx); err != nil {
 		return nil, err
 	}
-	a.NATSURL = cfg.NATSURL
-	if a.NATSURL == "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("creating DATA_DIR: %w", err)
-		}
-		a.embedded, a.NATSURL, err = bus.StartEmbedded(bus.EmbeddedOptions{
-			StoreDir: filepath.Join(cfg.DataDir, "nats"), Logger: log.Named("nats"),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("starting the embedded NATS server: %w", err)
-		}
-		log.Info("embedded NATS server started", zap.String("url", a.NATSURL))
-		if err := os.WriteFile(urlFile(cfg), []byte(a.NATSURL+"\n"), 0o600); err != nil {
-			log.Warn("recording the embedded NATS URL", zap.Error(err))
-		}
-	}
-	if a.NC, a.JS, err = bus.Connect(ctx, a.NATSURL, "mediapipe", log); err != nil {
-		return nil, err
-	}
+	a.setStarting("setting up the JetStream streams")
 	topo := bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes}
 	if opts.Topology != nil {
 		topo = *opts.Topology
 	}
 	if err := bus.SetupLogged(ctx, a.JS, topo, log); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: setting up the JetStream streams: %w", a.natsSetting(), err)
 	}
 	a.Metrics.WatchConsumers(a.JS, map[string]string{
 		bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads,
 	})
 	if opts.Roles.Ingest {
+		a.setStarting("loading the webhook secrets")
 		a.secrets = ingest.NewSecretCache(a.Store.InstanceSecretHashes, log)
 		if err := a.secrets.Refresh(ctx); err != nil {
-			return nil, fmt.Errorf("loading webhook secrets: %w", err)
+			return nil, describeDBError(cfg.DatabaseURL, fmt.Errorf("loading webhook secrets: %w", err))
 		}
+		a.secretsLoaded.Store(true)
 	}
-	a.listener = opts.Listener
-	if a.listener == nil {
-		if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-			return nil, fmt.Errorf("listening on HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
-		}
-	}
+	a.addDefaultReadyChecks()
+	a.setHandler(a.Handler()) // every dependency is there: the real routes
 	return a, nil
 }
 
@@ -153,10 +158,7 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 // Handler returns the process's HTTP routes.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	if a.opts.Roles.Ingest {
@@ -174,25 +176,6 @@ func (a *App) Handler() http.Handler {
 	}
 	mux.Handle("/admin/", a.Metrics.HTTP("admin", admin.New(admin.Options{Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin")})))
 	return mux
-}
-
-func (a *App) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	var problems []string
-	if a.NC.Status() != nats.CONNECTED {
-		problems = append(problems, "nats: "+a.NC.Status().String())
-	}
-	if err := a.Store.Ping(ctx); err != nil {
-		problems = append(problems, "postgres: unreachable")
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if len(problems) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = fmt.Fprintf(w, `{"status":"unavailable","problems":%q}`+"\n", problems)
-		return
-	}
-	_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 }
 
 // NewHTTPServer returns the HTTP server of a process serving h, with the
@@ -215,7 +198,7 @@ func NewHTTPServer(h http.Handler, log *zap.Logger) *http.Server {
 // (or hand back) their messages, and connections close.
 func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
-	srv := NewHTTPServer(a.Handler(), a.Log)
+	srv := a.srv
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
@@ -241,11 +224,6 @@ func (a *App) Run(ctx context.Context) error {
 	if a.opts.Roles.Analyzer || a.opts.Roles.Downloader {
 		start("stats compaction", a.compactStats)
 	}
-	go func() {
-		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("http: %w", err)
-		}
-	}()
 	a.Log.Info("mediapipe started", zap.String("http", a.Addr()), zap.Bool("ingest", a.opts.Roles.Ingest),
 		zap.Bool("analyzer", a.opts.Roles.Analyzer), zap.Bool("downloader", a.opts.Roles.Downloader))
 
@@ -253,6 +231,9 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+		a.Log.Error("stopping after an error", zap.Error(runErr))
+	case err := <-a.serveErr:
+		runErr = fmt.Errorf("http: %w", err)
 		a.Log.Error("stopping after an error", zap.Error(runErr))
 	}
 	a.Log.Info("shutting down")
@@ -375,14 +356,24 @@ func (a *App) runDownloader(ctx context.Context) error {
 
 // Close releases everything Open acquired. It is safe to call twice.
 func (a *App) Close() {
+	if a.srv != nil {
+		// Run shut it down gracefully already; after a failed Open it only
+		// served the start-up routes.
+		_ = a.srv.Close()
+	}
 	if a.NC != nil {
 		a.NC.Close()
 		a.NC = nil
 	}
 	if a.embedded != nil {
-		_ = os.Remove(urlFile(a.Cfg))
+		// nats.url stays: the lock tells whether it is live, and the next
+		// run reuses its port.
 		bus.ShutdownEmbedded(a.embedded)
 		a.embedded = nil
+	}
+	if a.unlockEmbedded != nil {
+		a.unlockEmbedded()
+		a.unlockEmbedded = nil
 	}
 	if a.Store != nil {
 		a.Store.Close()

@@ -2,11 +2,10 @@ package app
 
 import (
 	"context"
-	"os"
+	"errors"
+	"fmt"
 	"path/filepath"
-	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -15,57 +14,59 @@ import (
 )
 
 // urlFile is where a process running the embedded NATS server leaves its
-// client URL, so that commands run beside it (reprocess) reach the same
-// server.
+// client URL, so that commands run beside it (reprocess, the single roles)
+// reach the same server, with the credentials of DATA_DIR.
 func urlFile(cfg config.Config) string { return filepath.Join(cfg.DataDir, "nats.url") }
 
-// ConnectBus connects a command to JetStream: NATS_URL when set; else the
-// embedded server of a `mediapipe run` using the same DATA_DIR; else an
-// embedded server of its own on DATA_DIR (jobs published then wait for the
-// next run). close releases whatever it opened.
+// ConnectBus connects a command to JetStream: NATS_URL when set (with
+// NATS_USER/NATS_PASSWORD or NATS_CREDS); else the embedded server of a
+// `mediapipe run` using the same DATA_DIR, with DATA_DIR's credentials; else
+// an embedded server of its own on DATA_DIR (jobs published then wait for
+// the next run), holding DATA_DIR's lock meanwhile so that no run starts a
+// second server on the store. close releases whatever it opened.
 func ConnectBus(ctx context.Context, cfg config.Config, log *zap.Logger) (js jetstream.JetStream, close func(), err error) {
-	url := cfg.NATSURL
+	url, copts := cfg.NATSURL, connectOptions(cfg)
+	release := func() {}
+	setting := "NATS_URL"
 	if url == "" {
-		if b, err := os.ReadFile(urlFile(cfg)); err == nil {
-			url = strings.TrimSpace(string(b))
-			nc, err := nats.Connect(url, nats.Name("mediapipe-cli"))
-			if err == nil {
-				js, err := jetstream.New(nc)
-				if err == nil {
-					return js, nc.Close, nil
-				}
-				nc.Close()
+		setting = "DATA_DIR=" + cfg.DataDir + " (embedded NATS)"
+		if bus.EmbeddedRunning(cfg.DataDir) {
+			if url, err = joinEmbedded(ctx, cfg, &copts); err != nil {
+				return nil, nil, err
 			}
-			url = ""
+		} else {
+			unlock, err := bus.LockEmbedded(cfg.DataDir)
+			if errors.Is(err, bus.ErrEmbeddedRunning) { // a run started just now
+				return ConnectBus(ctx, cfg, log)
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("DATA_DIR=%s: %w", cfg.DataDir, err)
+			}
+			srv, u, creds, err := startLockedEmbedded(cfg, log.Named("nats"))
+			if err != nil {
+				unlock()
+				return nil, nil, err
+			}
+			url, copts.User, copts.Password = u, creds.User, creds.Password
+			release = func() {
+				bus.ShutdownEmbedded(srv)
+				unlock()
+			}
+			log.Info("no running pipeline found: using an embedded NATS server on DATA_DIR; jobs run at the next `mediapipe run`")
 		}
 	}
-	var stopServer func()
-	if url == "" {
-		srv, u, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(cfg.DataDir, "nats")})
-		if err != nil {
-			return nil, nil, err
-		}
-		url, stopServer = u, func() { bus.ShutdownEmbedded(srv) }
-		log.Info("no running pipeline found: using an embedded NATS server on DATA_DIR; jobs run at the next `mediapipe run`")
-	}
-	nc, js, err := bus.Connect(ctx, url, "mediapipe-cli", log)
+	nc, js, err := bus.ConnectWith(ctx, url, "mediapipe-cli", log, copts)
 	if err != nil {
-		if stopServer != nil {
-			stopServer()
-		}
-		return nil, nil, err
+		release()
+		return nil, nil, fmt.Errorf("%s: %w%s", setting, err, natsAdvice(err))
 	}
 	if err := bus.SetupLogged(ctx, js, bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes}, log); err != nil {
 		nc.Close()
-		if stopServer != nil {
-			stopServer()
-		}
-		return nil, nil, err
+		release()
+		return nil, nil, fmt.Errorf("%s: setting up the JetStream streams: %w", setting, err)
 	}
 	return js, func() {
 		nc.Close()
-		if stopServer != nil {
-			stopServer()
-		}
+		release()
 	}, nil
 }

@@ -26,6 +26,27 @@ const MinServerVersion = "2.10.0"
 // MinServerVersion.
 var ErrServerTooOld = errors.New("NATS server too old")
 
+// ErrCredentialsRefused is wrapped by Connect's error when the server
+// refused the credentials (or their absence).
+var ErrCredentialsRefused = errors.New("NATS server refused the credentials")
+
+type refusedError struct {
+	url string
+	err error
+}
+
+func (e refusedError) Error() string {
+	return fmt.Sprintf("the NATS server at %s refused the credentials (%v)", e.url, e.err)
+}
+func (e refusedError) Unwrap() []error { return []error{ErrCredentialsRefused, e.err} }
+
+type versionError struct{ found string }
+
+func (e versionError) Error() string {
+	return fmt.Sprintf("it is version %s; mediapipe needs %s or newer", e.found, MinServerVersion)
+}
+func (e versionError) Is(target error) bool { return target == ErrServerTooOld }
+
 // ConnectOptions adds credentials and tuning to Connect.
 type ConnectOptions struct {
 	// User and Password authenticate with a user name and password
@@ -162,7 +183,7 @@ func connectError(url string, nc *nats.Conn, last *error) error {
 		err = nats.ErrConnectionClosed
 	}
 	if isAuthError(err) {
-		return fmt.Errorf("the NATS server at %s refused the credentials (%w)", RedactURL(url), err)
+		return refusedError{RedactURL(url), err}
 	}
 	return fmt.Errorf("connecting to NATS at %s: %w", RedactURL(url), err)
 }
@@ -179,12 +200,12 @@ func CheckServerVersion(v string) error {
 	have, ok := parseVersion(v)
 	want, _ := parseVersion(MinServerVersion)
 	if !ok {
-		return fmt.Errorf("%w: cannot read its version %q; mediapipe needs %s or newer", ErrServerTooOld, v, MinServerVersion)
+		return versionError{fmt.Sprintf("%q (unreadable)", v)}
 	}
 	for i := range have {
 		if have[i] != want[i] {
 			if have[i] < want[i] {
-				return fmt.Errorf("%w: it is version %s; mediapipe needs %s or newer: upgrade the server", ErrServerTooOld, v, MinServerVersion)
+				return versionError{v}
 			}
 			break
 		}

@@ -67,6 +67,7 @@ func TestEmbeddedServerRequiresCredentials(t *testing.T) {
 		defer cancel()
 		start := time.Now()
 		_, _, err := bus.ConnectWith(ctx, url, "intruder", nil, bus.ConnectOptions{User: creds.User, Password: "guess", WaitLogEvery: 50 * time.Millisecond})
+		require.ErrorIs(t, err, bus.ErrCredentialsRefused)
 		require.ErrorContains(t, err, "refused the credentials")
 		require.NotContains(t, err.Error(), "guess")
 		require.Less(t, time.Since(start), 10*time.Second)
@@ -205,4 +206,3 @@ func TestRedactURL(t *testing.T) {
 	require.Equal(t, "nats://redacted@a:4222,nats://b:4222", bus.RedactURL("nats://u:pw@a:4222,nats://b:4222"))
 	require.Equal(t, "nats://redacted@a:4222", bus.RedactURL("nats://token@a:4222"))
 }
-

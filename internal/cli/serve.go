@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -13,14 +14,19 @@ import (
 	"github.com/multichat/mediapipe/internal/logging"
 )
 
-// loadConfig reads and validates the configuration, reporting every problem.
+// loadConfig reads and validates the configuration, reporting every problem
+// on one line, each naming its variable.
 func loadConfig(io IO) (config.Config, error) {
 	cfg, errs := config.Load(io.Getenv)
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return cfg, fmt.Errorf("configuration:\n%w", err)
+		problems := strings.Split(err.Error(), "\n")
+		if len(problems) == 1 {
+			return cfg, fmt.Errorf("configuration: %s", problems[0])
+		}
+		return cfg, fmt.Errorf("configuration (%d problems): %s", len(problems), strings.Join(problems, "; "))
 	}
 	return cfg, nil
 }
@@ -44,8 +50,9 @@ func newLogger(cfg config.Config) (*zap.Logger, error) {
 }
 
 const serveEnvHelp = `
-Configuration comes from the environment: DATABASE_URL, NATS_URL (empty: an
-embedded NATS server under DATA_DIR), HTTP_ADDR, DATA_DIR, MEDIA_DIR,
+Configuration comes from the environment: DATABASE_URL, NATS_URL (empty: the
+embedded NATS server under DATA_DIR, which ` + "`run`" + ` starts and the single roles
+join), NATS_USER, NATS_PASSWORD, NATS_CREDS, HTTP_ADDR, DATA_DIR, MEDIA_DIR,
 WHATSAPP_MEDIA_HOSTS, WHATSAPP_CDN_BASE_URL, WAPI_BASE_URL, MAX_MEDIA_BYTES,
 LOG_LEVEL, LOG_FORMAT (see README). SIGTERM or Ctrl-C stops it gracefully.`
 
@@ -64,11 +71,28 @@ func serve(ctx context.Context, io IO, args []string, name, synopsis string, rol
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	a, err := app.Open(ctx, cfg, log, app.Options{Roles: roles, CreateDB: *migrate, Migrate: *migrate})
+	a, err := app.Open(ctx, cfg, log, app.Options{
+		Roles: roles, CreateDB: *migrate, Migrate: *migrate,
+		// A single role never starts an embedded server: it joins the
+		// run's on the same DATA_DIR, or refuses.
+		JoinEmbedded: roles != app.All,
+	})
 	if err != nil {
+		if ctx.Err() != nil { // SIGTERM or Ctrl-C during a wait: a requested stop
+			log.Info("stopped while starting", zap.NamedError("interrupted", err))
+			return nil
+		}
+		return oneLine(err)
+	}
+	return oneLine(a.Run(ctx))
+}
+
+// oneLine keeps a start-up error on one line of stderr.
+func oneLine(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "\n") {
 		return err
 	}
-	return a.Run(ctx)
+	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
 }
 
 func runRun(ctx context.Context, io IO, args []string) error {
