@@ -65,6 +65,9 @@ type Options struct {
 	// TrustedProxies are the proxies whose X-Forwarded-For names the
 	// client (TRUSTED_PROXIES).
 	TrustedProxies []netip.Prefix
+	// Replicas of the JetStream bucket of logged-out sessions (use
+	// STREAM_REPLICAS); 0 takes 1.
+	Replicas int
 }
 
 // DefaultSessionTTL is how long a login lasts.
@@ -120,7 +123,7 @@ func New(o Options) http.Handler {
 		mux:      http.NewServeMux(),
 	}
 	h.sessions = newSessions(o.Token, ttl, func() time.Time { return h.now() })
-	h.revoked = newRevocations(o.JS, ttl, h.refusals)
+	h.revoked = newRevocations(o.JS, ttl, max(o.Replicas, 1), h.refusals)
 
 	static, err := fs.Sub(assets, "static")
 	if err != nil {

@@ -172,23 +172,26 @@ const maxLocalRevocations = 10_000
 // the revocation in revokedBucket and looks every other session up there,
 // so a logout on one process ends the session on all of them.
 type revocations struct {
-	js   jetstream.JetStream // nil: this process only
-	ttl  time.Duration
-	warn *authlimit.Sampler
+	js       jetstream.JetStream // nil: this process only
+	ttl      time.Duration
+	replicas int
+	warn     *authlimit.Sampler
+
+	kvMu sync.Mutex // held while the bucket is opened
+	kv   jetstream.KeyValue
 
 	mu    sync.Mutex
-	kv    jetstream.KeyValue
 	local map[string]time.Time
 }
 
-func newRevocations(js jetstream.JetStream, ttl time.Duration, warn *authlimit.Sampler) *revocations {
-	return &revocations{js: js, ttl: ttl, warn: warn, local: map[string]time.Time{}}
+func newRevocations(js jetstream.JetStream, ttl time.Duration, replicas int, warn *authlimit.Sampler) *revocations {
+	return &revocations{js: js, ttl: ttl, replicas: replicas, warn: warn, local: map[string]time.Time{}}
 }
 
 // bucket returns the revocations bucket, creating it on first use.
 func (v *revocations) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	v.kvMu.Lock()
+	defer v.kvMu.Unlock()
 	if v.kv != nil {
 		return v.kv, nil
 	}
@@ -196,6 +199,7 @@ func (v *revocations) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = v.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket: revokedBucket, Description: "admin sessions ended by a logout", TTL: v.ttl, History: 1,
+			Replicas: v.replicas,
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) { // another process was faster
 			kv, err = v.js.KeyValue(ctx, revokedBucket)
