@@ -336,11 +336,8 @@ func (p *proxy) restore(t *testing.T) { p.listen(t, p.addr) }
 func TestAppReadinessFollowsPostgreSQL(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	u, err := url.Parse(b.dbURL)
-	require.NoError(t, err)
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
-	a := open(t, b.config(t, t.TempDir(), map[string]string{"DATABASE_URL": u.String()}), options())
+	p, dbURL := b.proxiedDB(t)
+	a := open(t, b.config(t, t.TempDir(), map[string]string{"DATABASE_URL": dbURL}), options())
 	run(t, a)
 
 	code, body := get(t, a, "/readyz")

@@ -32,17 +32,25 @@ func readiness(t *testing.T, a *app.App) (int, string, []string) {
 	return code, out.Status, out.Problems
 }
 
+// proxiedDB returns a proxy to the test's PostgreSQL, to cut and restore,
+// and the database URL through it.
+func (b *testBundle) proxiedDB(t *testing.T) (*proxy, string) {
+	t.Helper()
+	u, err := url.Parse(b.dbURL)
+	require.NoError(t, err)
+	p := startProxy(t, u.Host)
+	u.Host = p.addr
+	return p, u.String()
+}
+
 // TestReadinessWithTwoDependenciesDown cuts PostgreSQL and NATS at once:
 // /readyz is still valid JSON and names both.
 func TestReadinessWithTwoDependenciesDown(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	u, err := url.Parse(b.dbURL)
-	require.NoError(t, err)
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
+	p, dbURL := b.proxiedDB(t)
 	srv, natsURL := startNATS(t, t.TempDir(), 0)
-	a := open(t, b.config(t, t.TempDir(), map[string]string{"DATABASE_URL": u.String(), "NATS_URL": natsURL}), options())
+	a := open(t, b.config(t, t.TempDir(), map[string]string{"DATABASE_URL": dbURL, "NATS_URL": natsURL}), options())
 	run(t, a)
 	code, status, problems := readiness(t, a)
 	require.Equal(t, http.StatusOK, code)
@@ -67,14 +75,11 @@ func TestReadinessWithTwoDependenciesDown(t *testing.T) {
 func TestIngestReadinessIgnoresPostgreSQL(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	u, err := url.Parse(b.dbURL)
-	require.NoError(t, err)
-	p := startProxy(t, u.Host)
-	u.Host = p.addr
+	p, dbURL := b.proxiedDB(t)
 	_, natsURL := startNATS(t, t.TempDir(), 0)
 	opts := options()
 	opts.Roles = app.Roles{Ingest: true}
-	a := open(t, b.config(t, t.TempDir(), map[string]string{"DATABASE_URL": u.String(), "NATS_URL": natsURL}), opts)
+	a := open(t, b.config(t, t.TempDir(), map[string]string{"DATABASE_URL": dbURL, "NATS_URL": natsURL}), opts)
 	run(t, a)
 	p.cut()
 	code, status, problems := readiness(t, a)

@@ -162,8 +162,9 @@ func ConnectWith(ctx context.Context, url, name string, log *zap.Logger, o Conne
 		}
 	}
 	if err := CheckServerVersion(nc.ConnectedServerVersion()); err != nil {
+		server := nc.ConnectedUrlRedacted()
 		nc.Close()
-		return nil, nil, fmt.Errorf("NATS server at %s: %w", nc.ConnectedUrlRedacted(), err)
+		return nil, nil, fmt.Errorf("NATS server at %s: %w", server, err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -108,12 +108,9 @@ func Load(getenv func(string) string) (Config, []error) {
 	c.MediaDir = get("MEDIA_DIR", filepath.Join(c.DataDir, "media"))
 	if hosts := get("WHATSAPP_MEDIA_HOSTS", ""); hosts != "" {
 		for _, h := range strings.Split(hosts, ",") {
-			h = strings.ToLower(strings.TrimSpace(h))
-			if err := checkHostPattern(h); err != nil {
-				bad("WHATSAPP_MEDIA_HOSTS", hosts, err)
-				continue
+			if h = strings.ToLower(strings.TrimSpace(h)); h != "" { // a stray comma is harmless
+				c.MediaHosts = append(c.MediaHosts, h)
 			}
-			c.MediaHosts = append(c.MediaHosts, h)
 		}
 	} else {
 		c.MediaHosts = append([]string(nil), DefaultMediaHosts...)
@@ -236,6 +233,11 @@ func (c Config) Validate() error {
 	if len(c.MediaHosts) == 0 {
 		add("WHATSAPP_MEDIA_HOSTS is empty")
 	}
+	for _, h := range c.MediaHosts {
+		if err := checkHostPattern(h); err != nil {
+			add("WHATSAPP_MEDIA_HOSTS: %v", err)
+		}
+	}
 	if c.MaxMedia <= 0 {
 		add("MAX_MEDIA_BYTES must be positive")
 	}
@@ -322,7 +324,7 @@ func checkListenAddr(addr string) error {
 // IP address, or "*." followed by a host name of two labels or more.
 func checkHostPattern(h string) error {
 	if h == "" {
-		return errors.New("an empty host (stray comma?)")
+		return errors.New("an empty host")
 	}
 	if strings.Contains(h, "://") || strings.ContainsAny(h, "/?#@:") {
 		if _, err := netip.ParseAddr(h); err == nil {

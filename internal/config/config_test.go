@@ -98,12 +98,16 @@ func TestConfigRules(t *testing.T) {
 			check: func(t *testing.T, c config.Config) {
 				require.Equal(t, []string{"mmg.whatsapp.net", "*.cdn.whatsapp.net", "127.0.0.1", "localhost", "::1"}, c.MediaHosts)
 			}},
-		{name: "host star alone", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "*"}, want: []string{"WHATSAPP_MEDIA_HOSTS", "wildcard", "WHATSAPP_MEDIA_HOSTS is empty"}},
-		{name: "host star dot", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "*."}, want: []string{"WHATSAPP_MEDIA_HOSTS", "WHATSAPP_MEDIA_HOSTS is empty"}},
+		{name: "host star alone", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "*"}, want: []string{`WHATSAPP_MEDIA_HOSTS: "*": a wildcard may only be a leading "*."`}},
+		{name: "host star dot", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "*."}, want: []string{`WHATSAPP_MEDIA_HOSTS: "*.": a wildcard needs a domain`}},
+		{name: "only commas", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": " , "}, want: []string{"WHATSAPP_MEDIA_HOSTS is empty"}},
 		{name: "host wildcard on a TLD", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net,*.net"}, want: []string{`"*.net": a wildcard needs a domain`}},
 		{name: "host inner wildcard", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.*.net"}, want: []string{"a wildcard may only be a leading"}},
 		{name: "host empty label", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg..whatsapp.net"}, want: []string{"not a valid host name"}},
-		{name: "host empty entry", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net,,media.whatsapp.net"}, want: []string{"an empty host"}},
+		{name: "host stray comma", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net,,media.whatsapp.net,"},
+			check: func(t *testing.T, c config.Config) {
+				require.Equal(t, []string{"mmg.whatsapp.net", "media.whatsapp.net"}, c.MediaHosts)
+			}},
 		{name: "host with scheme", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "https://mmg.whatsapp.net"}, want: []string{"without scheme, port or path"}},
 		{name: "host with path", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net/v"}, want: []string{"without scheme, port or path"}},
 		{name: "host with port", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net:443"}, want: []string{"without scheme, port or path"}},

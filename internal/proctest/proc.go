@@ -214,3 +214,18 @@ func (p *Proc) LogEntries(msg string) []map[string]any {
 	}
 	return out
 }
+
+// Wait waits up to timeout for the process to exit by itself and returns
+// its exit code (-1 when a signal ended it); a process still running after
+// timeout is killed and fails the test.
+func (p *Proc) Wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Fatalf("%s still ran after %s\n%s", p.Name, timeout, Tail(p.Log.String(), 4000))
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
