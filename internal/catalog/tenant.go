@@ -7,11 +7,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/multichat/mediapipe/internal/blob"
 )
 
 // Secret prefixes: they make a leaked secret recognisable (and greppable).
@@ -61,6 +64,7 @@ type TenantResult struct {
 	InstanceID      string
 	InstanceCreated bool // false: the instance existed, its secret was rotated
 	WebhookSecret   string
+	Disabled        bool // the instance existed and is disabled: it stays so
 }
 
 // AddTenant registers an instance for a cliente, creating the cliente when it
@@ -101,7 +105,7 @@ func (s *Store) AddTenant(ctx context.Context, clienteName, instanceID, wapiToke
 			ON CONFLICT (id) DO UPDATE
 			SET wapi_token = EXCLUDED.wapi_token, webhook_secret_hash = EXCLUDED.webhook_secret_hash, updated_at = now()
 			WHERE instances.cliente_id = EXCLUDED.cliente_id
-			RETURNING xmax = 0`, instanceID, res.ClienteID, wapiToken, secretHash[:]).Scan(&res.InstanceCreated)
+			RETURNING xmax = 0, disabled_at IS NOT NULL`, instanceID, res.ClienteID, wapiToken, secretHash[:]).Scan(&res.InstanceCreated, &res.Disabled)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: %s", ErrInstanceOwned, instanceID)
 		}
@@ -134,8 +138,9 @@ type TenantInstance struct {
 	CreatedAt        time.Time
 	UpdatedAt        time.Time // when its webhook secret or W-API token last changed
 	HasWebhookSecret bool
-	HasWAPIToken     bool  // false for an instance restored from a backup without secrets
-	Media            int64 // media rows
+	HasWAPIToken     bool       // false for an instance restored from a backup without secrets
+	Media            int64      // media rows
+	DisabledAt       *time.Time // nil: enabled; else the ingests refuse its webhooks
 }
 
 // ListTenants returns every cliente by name with its instances by id. The
@@ -144,7 +149,7 @@ type TenantInstance struct {
 func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
 	rows, _ := s.Pool.Query(ctx, `
 		SELECT c.id, c.name, c.created_at, c.api_token_hash IS NOT NULL, COALESCE(d.bytes, 0),
-			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0)
+			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0), i.disabled_at
 		FROM clientes c
 		LEFT JOIN (SELECT cliente_id, sum(bytes)::bigint AS bytes FROM stored_bytes GROUP BY 1) d ON d.cliente_id = c.id
 		LEFT JOIN instances i ON i.cliente_id = c.id
@@ -159,10 +164,11 @@ func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
 			created, updated    *time.Time
 			hasSecret, hasToken *bool
 			media               int64
+			disabledAt          *time.Time
 		}
 	)
 	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.CreatedAt, &c.HasAPIToken, &c.DiskBytes,
-		&inst.id, &inst.created, &inst.updated, &inst.hasSecret, &inst.hasToken, &inst.media}, func() error {
+		&inst.id, &inst.created, &inst.updated, &inst.hasSecret, &inst.hasToken, &inst.media, &inst.disabledAt}, func() error {
 		if n := len(tenants); n == 0 || tenants[n-1].ID != c.ID {
 			c.Instances = []TenantInstance{}
 			tenants = append(tenants, c)
@@ -174,7 +180,7 @@ func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
 		t.Media += inst.media
 		t.Instances = append(t.Instances, TenantInstance{
 			ID: *inst.id, CreatedAt: *inst.created, UpdatedAt: *inst.updated,
-			HasWebhookSecret: *inst.hasSecret, HasWAPIToken: *inst.hasToken, Media: inst.media,
+			HasWebhookSecret: *inst.hasSecret, HasWAPIToken: *inst.hasToken, Media: inst.media, DisabledAt: inst.disabledAt,
 		})
 		return nil
 	})
@@ -252,10 +258,12 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, instanceID string) (Sec
 	return res, nil
 }
 
-// InstanceSecretHashes returns the webhook secret hash of every instance, for
-// the ingest's periodically refreshed cache.
+// InstanceSecretHashes returns the webhook secret hash of every enabled
+// instance, for the ingest's periodically refreshed cache: a disabled
+// instance (SetInstanceDisabled) is left out, so the ingests refuse its
+// webhooks as they refuse an unknown instance's.
 func (s *Store) InstanceSecretHashes(ctx context.Context) (map[string][32]byte, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, webhook_secret_hash FROM instances`)
+	rows, err := s.Pool.Query(ctx, `SELECT id, webhook_secret_hash FROM instances WHERE disabled_at IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("reading instance secrets: %w", err)
 	}
@@ -335,4 +343,247 @@ func (c *InstanceCache) Cliente(ctx context.Context, instanceID string) (int64, 
 	c.m[instanceID] = id
 	c.mu.Unlock()
 	return id, nil
+}
+
+// ErrHasMedia is returned by RemoveInstance and RemoveCliente, without
+// --with-media, while media rows of what they would remove exist.
+var ErrHasMedia = errors.New("media rows exist")
+
+// InstanceState is what SetInstanceDisabled did.
+type InstanceState struct {
+	InstanceID  string
+	ClienteName string
+	DisabledAt  *time.Time // nil: enabled
+	Changed     bool       // false: the instance already was in that state
+}
+
+// SetInstanceDisabled disables (disabled true) or enables an instance. The
+// ingests refuse a disabled instance's webhooks once they reload the secrets
+// (InstanceSecretHashes leaves it out); media already accepted are still
+// analysed and downloaded, and its secret, W-API token and media are kept.
+// Disabling a disabled instance keeps its first disabled_at. An unknown
+// instance is ErrNotFound.
+func (s *Store) SetInstanceDisabled(ctx context.Context, instanceID string, disabled bool) (InstanceState, error) {
+	if err := ValidateInstanceID(instanceID); err != nil {
+		return InstanceState{}, err
+	}
+	st := InstanceState{InstanceID: instanceID}
+	var was bool
+	// RETURNING sees the new row; the subquery, locking it, the old one.
+	err := s.Pool.QueryRow(ctx, `
+		UPDATE instances i SET disabled_at = CASE WHEN $2 THEN COALESCE(i.disabled_at, now()) END
+		FROM clientes c, (SELECT id, disabled_at IS NOT NULL AS was FROM instances WHERE id = $1 FOR UPDATE) old
+		WHERE i.id = old.id AND c.id = i.cliente_id
+		RETURNING c.name, i.disabled_at, old.was`, instanceID, disabled).Scan(&st.ClienteName, &st.DisabledAt, &was)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return InstanceState{}, fmt.Errorf("instance %s: %w", instanceID, ErrNotFound)
+	}
+	if err != nil {
+		return InstanceState{}, fmt.Errorf("changing the state of instance %s: %w", instanceID, err)
+	}
+	st.Changed = was != disabled
+	return st, nil
+}
+
+// Removal is what RemoveInstance or RemoveCliente did. When it was refused
+// with ErrHasMedia, Media counts the rows that stood in the way.
+type Removal struct {
+	ClienteID      int64
+	ClienteName    string
+	Instances      []string // removed, by id
+	ClienteRemoved bool
+	Media          int64 // media rows deleted
+	Files          int64 // stored files deleted
+	Bytes          int64 // their size on disk
+	Missing        int64 // files of deleted rows already missing from disk
+	KeptFiles      int64 // files of deleted rows that rows of other instances use: kept
+	// Raced counts rows of another instance of the cliente that recorded a
+	// deleted file while it was being deleted (a download of the same
+	// content in that instant): their file is gone, so they are marked as
+	// cleanup marks them (file_path NULL, file_deleted_at set).
+	Raced int64
+	// Undeleted lists stored files that could not be deleted (their rows
+	// are gone): delete them by hand. The error says why.
+	Undeleted []string
+}
+
+// RemoveInstance removes an instance, its chats and, with withMedia, its
+// media rows and the stored files no other row uses. Without withMedia an
+// instance that has media rows is refused with ErrHasMedia. The cliente
+// stays, even without instances. An unknown instance is ErrNotFound.
+func (s *Store) RemoveInstance(ctx context.Context, files blob.Store, instanceID string, withMedia bool) (Removal, error) {
+	if err := ValidateInstanceID(instanceID); err != nil {
+		return Removal{}, err
+	}
+	return s.remove(ctx, files, withMedia, func(tx pgx.Tx, r *Removal) error {
+		err := tx.QueryRow(ctx, `
+			SELECT c.id, c.name FROM instances i JOIN clientes c ON c.id = i.cliente_id
+			WHERE i.id = $1 FOR UPDATE OF i`, instanceID).Scan(&r.ClienteID, &r.ClienteName)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("instance %s: %w", instanceID, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("locking instance %s: %w", instanceID, err)
+		}
+		r.Instances = []string{instanceID}
+		return nil
+	})
+}
+
+// RemoveCliente removes a cliente with every instance and chat of it and,
+// with withMedia, every media row and stored file of it. Without withMedia a
+// cliente that has media rows is refused with ErrHasMedia. An unknown
+// cliente is ErrNotFound.
+func (s *Store) RemoveCliente(ctx context.Context, files blob.Store, clienteName string, withMedia bool) (Removal, error) {
+	return s.remove(ctx, files, withMedia, func(tx pgx.Tx, r *Removal) error {
+		err := tx.QueryRow(ctx, `SELECT id, name FROM clientes WHERE name = $1 FOR UPDATE`, clienteName).Scan(&r.ClienteID, &r.ClienteName)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("cliente %q: %w", clienteName, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("locking cliente %q: %w", clienteName, err)
+		}
+		rows, _ := tx.Query(ctx, `SELECT id FROM instances WHERE cliente_id = $1 ORDER BY id FOR UPDATE`, r.ClienteID)
+		r.Instances, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("locking the instances of cliente %q: %w", clienteName, err)
+		}
+		r.ClienteRemoved = true
+		return nil
+	})
+}
+
+// remove runs a removal: lock selects (and locks) what goes, then one
+// transaction deletes the rows; the stored files that no remaining row uses
+// are deleted after it commits. Locking the instances (and the cliente)
+// makes writers that would add rows for them wait, then fail on the foreign
+// key.
+func (s *Store) remove(ctx context.Context, files blob.Store, withMedia bool, lock func(pgx.Tx, *Removal) error) (Removal, error) {
+	var (
+		r       Removal
+		orphans []string // stored files no remaining row uses
+	)
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		r = Removal{}
+		if err := lock(tx, &r); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM media_files WHERE instance_id = ANY($1)`, r.Instances).Scan(&r.Media); err != nil {
+			return fmt.Errorf("counting media rows: %w", err)
+		}
+		if r.Media > 0 && !withMedia {
+			return ErrHasMedia
+		}
+		if r.Media > 0 {
+			rows, _ := tx.Query(ctx, `
+				WITH gone AS (
+					DELETE FROM media_files WHERE instance_id = ANY($1) RETURNING file_path
+				)
+				SELECT DISTINCT file_path FROM gone WHERE file_path IS NOT NULL`, r.Instances)
+			paths, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return fmt.Errorf("deleting media rows: %w", err)
+			}
+			// A second statement: the first one's snapshot still has the
+			// deleted rows.
+			rows, _ = tx.Query(ctx, `
+				SELECT p, NOT EXISTS (SELECT FROM media_files m WHERE m.cliente_id = $1 AND m.file_path = p)
+				FROM unnest($2::text[]) p ORDER BY 1`, r.ClienteID, paths)
+			var (
+				path   string
+				orphan bool
+			)
+			_, err = pgx.ForEachRow(rows, []any{&path, &orphan}, func() error {
+				if orphan {
+					orphans = append(orphans, path)
+				} else {
+					r.KeptFiles++
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("looking for other rows using the files: %w", err)
+			}
+		}
+		for _, q := range []struct{ what, sql string }{
+			{"chats", `DELETE FROM chats WHERE instance_id = ANY($1)`},
+			// The triggers left these at zero items.
+			{"statistics", `DELETE FROM media_stats WHERE instance_id = ANY($1)`},
+			{"instances", `DELETE FROM instances WHERE id = ANY($1)`},
+		} {
+			if _, err := tx.Exec(ctx, q.sql, r.Instances); err != nil {
+				return fmt.Errorf("deleting %s: %w", q.what, err)
+			}
+		}
+		if !r.ClienteRemoved {
+			return nil
+		}
+		for _, q := range []struct{ what, sql string }{
+			{"statistics", `DELETE FROM media_stats WHERE cliente_id = $1`},
+			{"stored file counts", `DELETE FROM stored_files WHERE cliente_id = $1`},
+			{"disk use", `DELETE FROM stored_bytes WHERE cliente_id = $1`},
+			{"the cliente", `DELETE FROM clientes WHERE id = $1`},
+		} {
+			if _, err := tx.Exec(ctx, q.sql, r.ClienteID); err != nil {
+				return fmt.Errorf("deleting %s: %w", q.what, err)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, ErrHasMedia) {
+		return r, fmt.Errorf("%w: %d", ErrHasMedia, r.Media)
+	}
+	if err != nil {
+		return Removal{}, err
+	}
+	if len(orphans) == 0 {
+		return r, nil
+	}
+	return r, s.removeFiles(ctx, files, &r, orphans)
+}
+
+// removeFiles deletes the stored files of removed rows that no other row
+// used, then marks rows that recorded one of them meanwhile.
+func (s *Store) removeFiles(ctx context.Context, files blob.Store, r *Removal, paths []string) error {
+	var (
+		firstErr error
+		deleted  []string
+	)
+	for _, p := range paths {
+		st, err := files.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, blob.ErrInvalidPath):
+			// A path the file store could not have built names no file.
+			r.Missing++
+			continue
+		case err == nil:
+			err = files.Remove(p)
+		}
+		if err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("deleting stored file %s: %w", p, err)
+			}
+			r.Undeleted = append(r.Undeleted, p)
+			continue
+		}
+		r.Files++
+		r.Bytes += st.Size
+		deleted = append(deleted, p)
+	}
+	if len(deleted) > 0 && !r.ClienteRemoved {
+		clientes := make([]int64, len(deleted))
+		for i := range clientes {
+			clientes[i] = r.ClienteID
+		}
+		// Every row marked here raced: the zero cutoff counts them all.
+		_, raced, err := s.markFilesDeleted(ctx, time.Time{}, clientes, deleted)
+		r.Raced = raced
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil && len(r.Undeleted) > 0 {
+		return fmt.Errorf("%d stored file(s) could not be deleted (their rows are gone): %w", len(r.Undeleted), firstErr)
+	}
+	return firstErr
 }

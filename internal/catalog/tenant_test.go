@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -280,4 +282,190 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, tenants[0].HasAPIToken)
 	require.False(t, tenants[0].Instances[0].HasWAPIToken, "rotate-secret does not invent a W-API token")
+}
+
+func TestSetInstanceDisabled(t *testing.T) {
+	b := setup(t)
+	other, err := b.store.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "t")
+	require.NoError(t, err)
+
+	st, err := b.store.SetInstanceDisabled(b.ctx, b.instance, true)
+	require.NoError(t, err)
+	require.True(t, st.Changed)
+	require.Equal(t, "acme", st.ClienteName)
+	require.NotNil(t, st.DisabledAt)
+	hashes, err := b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.NotContains(t, hashes, b.instance, "the ingests refuse a disabled instance")
+	require.Contains(t, hashes, other.InstanceID)
+
+	// Disabling again changes nothing and keeps the first moment.
+	again, err := b.store.SetInstanceDisabled(b.ctx, b.instance, true)
+	require.NoError(t, err)
+	require.False(t, again.Changed)
+	require.True(t, st.DisabledAt.Equal(*again.DisabledAt))
+
+	// Listing shows it; tenant add keeps it disabled (and says so).
+	tenants, err := b.store.ListTenants(b.ctx)
+	require.NoError(t, err)
+	for _, i := range tenants[0].Instances {
+		require.Equal(t, i.ID == b.instance, i.DisabledAt != nil, i.ID)
+	}
+	res, err := b.store.AddTenant(b.ctx, "acme", b.instance, "new-token")
+	require.NoError(t, err)
+	require.True(t, res.Disabled)
+	hashes, err = b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.NotContains(t, hashes, b.instance)
+
+	// Enabling restores its (latest) secret.
+	en, err := b.store.SetInstanceDisabled(b.ctx, b.instance, false)
+	require.NoError(t, err)
+	require.True(t, en.Changed)
+	require.Nil(t, en.DisabledAt)
+	hashes, err = b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
+	en, err = b.store.SetInstanceDisabled(b.ctx, b.instance, false)
+	require.NoError(t, err)
+	require.False(t, en.Changed)
+
+	_, err = b.store.SetInstanceDisabled(b.ctx, "NOPE-1", true)
+	require.ErrorIs(t, err, catalog.ErrNotFound)
+	_, err = b.store.SetInstanceDisabled(b.ctx, "a b", true)
+	require.ErrorIs(t, err, catalog.ErrInvalidInstanceID)
+}
+
+// second is the other instance of cliente "acme" in the removal tests.
+const second = "LITE-8NDQT1-UWX43P"
+
+// removalSetup returns a bundle whose cliente "acme" has a second instance,
+// a file store, and another cliente "globex".
+func removalSetup(t *testing.T) (*testBundle, *blob.Local, catalog.TenantResult) {
+	t.Helper()
+	b := setup(t)
+	files, err := blob.NewLocal(filepath.Join(t.TempDir(), "media"))
+	require.NoError(t, err)
+	_, err = b.store.AddTenant(b.ctx, "acme", second, "t")
+	require.NoError(t, err)
+	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	require.NoError(t, err)
+	return b, files, globex
+}
+
+// TestRemoveInstance removes an instance with its media: a stored file is
+// deleted only when no row of another instance uses it.
+func TestRemoveInstance(t *testing.T) {
+	b, files, globex := removalSetup(t)
+
+	own := storeFile(t, files, b.clienteID, "only the removed instance's")
+	b.succeeded(t, b.instance, own, time.Hour)
+	b.succeeded(t, b.instance, own, time.Hour) // a forward: two rows, one file
+	shared := storeFile(t, files, b.clienteID, "forwarded to the other instance too")
+	b.succeeded(t, b.instance, shared, time.Hour)
+	kept := b.succeeded(t, second, shared, time.Hour)
+	gone := storeFile(t, files, b.clienteID, "already deleted by hand")
+	b.succeeded(t, b.instance, gone, time.Hour)
+	require.NoError(t, files.Remove(gone.Path))
+	b.recordOne(t, descriptor(wamedia.Video)) // pending: no file
+	theirs := storeFile(t, files, globex.ClienteID, "only the removed instance's")
+	b.succeeded(t, globex.InstanceID, theirs, time.Hour)
+
+	// Without --with-media it is refused, and nothing changes.
+	r, err := b.store.RemoveInstance(b.ctx, files, b.instance, false)
+	require.ErrorIs(t, err, catalog.ErrHasMedia)
+	require.EqualValues(t, 5, r.Media)
+	hashes, err := b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Contains(t, hashes, b.instance)
+
+	r, err = b.store.RemoveInstance(b.ctx, files, b.instance, true)
+	require.NoError(t, err)
+	require.Equal(t, catalog.Removal{
+		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance},
+		Media: 5, Files: 1, Bytes: own.Size, Missing: 1, KeptFiles: 1,
+	}, r)
+	for path, want := range map[string]bool{own.Path: false, shared.Path: true, theirs.Path: true} {
+		require.Equal(t, want, files.Exists(path), path)
+	}
+	require.NotNil(t, b.fileRow(t, kept).Path, "the other instance's row keeps its file (and stays a success)")
+
+	var rows, chats, instances int
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT
+		(SELECT count(*) FROM media_files WHERE instance_id = $1),
+		(SELECT count(*) FROM chats WHERE instance_id = $1),
+		(SELECT count(*) FROM instances WHERE id = $1)`, b.instance).Scan(&rows, &chats, &instances))
+	require.Zero(t, rows+chats+instances)
+	hashes, err = b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.NotContains(t, hashes, b.instance)
+
+	// The statistics follow: the cliente's disk use is the shared file's.
+	st, err := b.store.Stats(b.ctx, b.clienteID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, st.Total)
+	require.Equal(t, shared.Size, st.DiskBytes)
+	require.NotContains(t, st.ByInstance, b.instance)
+	tenants, err := b.store.ListTenants(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, tenants, 2, "the cliente stays")
+
+	// An instance without media goes without --with-media.
+	r, err = b.store.RemoveInstance(b.ctx, files, second, false)
+	require.ErrorIs(t, err, catalog.ErrHasMedia)
+	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE instance_id = $1`, second)
+	require.NoError(t, err)
+	r, err = b.store.RemoveInstance(b.ctx, files, second, false)
+	require.NoError(t, err)
+	require.Zero(t, r.Media)
+
+	_, err = b.store.RemoveInstance(b.ctx, files, b.instance, true)
+	require.ErrorIs(t, err, catalog.ErrNotFound)
+}
+
+// TestRemoveCliente removes a cliente with every instance and file of it,
+// and nothing of another cliente.
+func TestRemoveCliente(t *testing.T) {
+	b, files, globex := removalSetup(t)
+	shared := storeFile(t, files, b.clienteID, "in both instances")
+	b.succeeded(t, b.instance, shared, time.Hour)
+	b.succeeded(t, second, shared, time.Hour)
+	theirs := storeFile(t, files, globex.ClienteID, "in both instances")
+	b.succeeded(t, globex.InstanceID, theirs, time.Hour)
+
+	r, err := b.store.RemoveCliente(b.ctx, files, "acme", false)
+	require.ErrorIs(t, err, catalog.ErrHasMedia)
+	require.EqualValues(t, 2, r.Media)
+
+	r, err = b.store.RemoveCliente(b.ctx, files, "acme", true)
+	require.NoError(t, err)
+	require.Equal(t, catalog.Removal{
+		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance, second}, ClienteRemoved: true,
+		Media: 2, Files: 1, Bytes: shared.Size,
+	}, r)
+	require.False(t, files.Exists(shared.Path))
+	require.True(t, files.Exists(theirs.Path), "another cliente's file is never touched")
+
+	tenants, err := b.store.ListTenants(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, tenants, 1)
+	require.Equal(t, "globex", tenants[0].Name)
+	require.Equal(t, theirs.Size, tenants[0].DiskBytes)
+	var left int
+	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT
+		(SELECT count(*) FROM media_stats WHERE cliente_id = $1) + (SELECT count(*) FROM stored_files WHERE cliente_id = $1) +
+		(SELECT count(*) FROM stored_bytes WHERE cliente_id = $1)`, b.clienteID).Scan(&left))
+	require.Zero(t, left, "no aggregate of the cliente is left")
+	all, err := b.store.Stats(b.ctx, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, all.Total)
+
+	// A cliente without media goes without --with-media; its name is free.
+	_, err = b.store.AddTenant(b.ctx, "initech", "INITECH-1", "t")
+	require.NoError(t, err)
+	r, err = b.store.RemoveCliente(b.ctx, files, "initech", false)
+	require.NoError(t, err)
+	require.True(t, r.ClienteRemoved)
+	_, err = b.store.RemoveCliente(b.ctx, files, "acme", true)
+	require.ErrorIs(t, err, catalog.ErrNotFound)
 }
