@@ -61,11 +61,13 @@ func silentListener(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	var conns []net.Conn
+	done := make(chan []net.Conn)
 	go func() {
+		var conns []net.Conn
 		for {
 			c, err := ln.Accept()
 			if err != nil {
+				done <- conns
 				return
 			}
 			conns = append(conns, c)
@@ -73,7 +75,7 @@ func silentListener(t *testing.T) string {
 	}()
 	t.Cleanup(func() {
 		ln.Close()
-		for _, c := range conns {
+		for _, c := range <-done {
 			c.Close()
 		}
 	})
