@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/progress"
@@ -47,15 +46,11 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 	if *cliente < 0 {
 		return usagef("--cliente must be a positive id")
 	}
-	store, cfg, err := openStore(ctx, io)
+	store, _, files, err := openStoreAndFiles(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	files, err := blob.NewLocal(cfg.MediaDir)
-	if err != nil {
-		return err
-	}
 
 	label := "cleaning up"
 	if *dryRun {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/multichat/mediapipe/internal/api"
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 )
@@ -26,6 +27,9 @@ Subcommands:
   list             list the clientes and their instances (never their secrets)
   rotate-token     issue a new API token for a cliente
   rotate-secret    issue a new webhook secret (and URL) for an instance
+  disable          refuse an instance's webhooks (its data is kept)
+  enable           accept a disabled instance's webhooks again
+  remove           remove an instance or a whole cliente
 
 Run 'mediapipe tenant <subcommand> --help' for its flags.
 `
@@ -44,11 +48,17 @@ func runTenant(ctx context.Context, io IO, args []string) error {
 		return runTenantRotateToken(ctx, io, args[1:])
 	case "rotate-secret":
 		return runTenantRotateSecret(ctx, io, args[1:])
+	case "disable":
+		return runTenantSetDisabled(ctx, io, args[1:], true)
+	case "enable":
+		return runTenantSetDisabled(ctx, io, args[1:], false)
+	case "remove":
+		return runTenantRemove(ctx, io, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(io.Stderr, tenantUsage)
 		return flag.ErrHelp
 	}
-	return usagef("unknown subcommand %q (want add, list, rotate-token or rotate-secret)", args[0])
+	return usagef("unknown subcommand %q (want add, list, rotate-token, rotate-secret, disable, enable or remove)", args[0])
 }
 
 func runTenantAdd(ctx context.Context, io IO, args []string) error {
@@ -120,6 +130,9 @@ is refused.`)
 	} else {
 		fmt.Fprintf(w, "Instance %s existed: its webhook secret was rotated (the previous webhook URL no longer works) and its W-API token replaced.\n", res.InstanceID)
 	}
+	if res.Disabled {
+		fmt.Fprintf(w, "Instance %s is disabled: its webhooks are refused until 'mediapipe tenant enable --instance %s'.\n", res.InstanceID, res.InstanceID)
+	}
 	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API):\n  %s/webhooks/wapi?token=%s\n",
 		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
 	if res.ClienteCreated {
@@ -130,9 +143,9 @@ is refused.`)
 
 func runTenantList(ctx context.Context, io IO, args []string) error {
 	fs := newFlags(io, "tenant list", "[--json]", `
-Lists every cliente with its instances: ids, names, when they were created
-(and an instance last given a new secret or W-API token), whether the secrets
-are set, and media counts. Tokens, secrets and their hashes are never printed.`)
+Lists every cliente with its instances: ids, names, whether an instance is
+disabled, when they were created (and an instance last given a new secret or
+W-API token), whether the secrets are set, and media counts. Tokens, secrets and their hashes are never printed.`)
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -167,12 +180,14 @@ type clienteJSON struct {
 }
 
 type instanceJSON struct {
-	ID               string    `json:"id"`
-	CreatedAt        time.Time `json:"createdAt"`
-	UpdatedAt        time.Time `json:"updatedAt"`
-	HasWebhookSecret bool      `json:"hasWebhookSecret"`
-	HasWAPIToken     bool      `json:"hasWapiToken"`
-	Media            int64     `json:"media"`
+	ID               string     `json:"id"`
+	CreatedAt        time.Time  `json:"createdAt"`
+	UpdatedAt        time.Time  `json:"updatedAt"`
+	HasWebhookSecret bool       `json:"hasWebhookSecret"`
+	HasWAPIToken     bool       `json:"hasWapiToken"`
+	Media            int64      `json:"media"`
+	Disabled         bool       `json:"disabled"`
+	DisabledAt       *time.Time `json:"disabledAt,omitempty"`
 }
 
 func tenantsJSON(tenants []catalog.Tenant) tenantListJSON {
@@ -181,8 +196,13 @@ func tenantsJSON(tenants []catalog.Tenant) tenantListJSON {
 		c := clienteJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), HasAPIToken: t.HasAPIToken,
 			Media: t.Media, DiskBytes: t.DiskBytes, Instances: make([]instanceJSON, 0, len(t.Instances))}
 		for _, i := range t.Instances {
-			c.Instances = append(c.Instances, instanceJSON{ID: i.ID, CreatedAt: i.CreatedAt.UTC(), UpdatedAt: i.UpdatedAt.UTC(),
-				HasWebhookSecret: i.HasWebhookSecret, HasWAPIToken: i.HasWAPIToken, Media: i.Media})
+			ij := instanceJSON{ID: i.ID, CreatedAt: i.CreatedAt.UTC(), UpdatedAt: i.UpdatedAt.UTC(),
+				HasWebhookSecret: i.HasWebhookSecret, HasWAPIToken: i.HasWAPIToken, Media: i.Media, Disabled: i.DisabledAt != nil}
+			if i.DisabledAt != nil {
+				at := i.DisabledAt.UTC()
+				ij.DisabledAt = &at
+			}
+			c.Instances = append(c.Instances, ij)
 		}
 		doc.Clientes = append(doc.Clientes, c)
 	}
@@ -217,9 +237,13 @@ func printTenants(w io.Writer, tenants []catalog.Tenant) error {
 			fmt.Fprintln(tw, "  no instances")
 			continue
 		}
-		fmt.Fprintln(tw, "  INSTANCE\tCREATED\tUPDATED\tWEBHOOK SECRET\tW-API TOKEN\tMEDIA")
+		fmt.Fprintln(tw, "  INSTANCE\tSTATE\tCREATED\tUPDATED\tWEBHOOK SECRET\tW-API TOKEN\tMEDIA")
 		for _, i := range t.Instances {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\n", i.ID, listTime(i.CreatedAt), listTime(i.UpdatedAt),
+			state := "enabled"
+			if i.DisabledAt != nil {
+				state = "disabled since " + listTime(*i.DisabledAt)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\n", i.ID, state, listTime(i.CreatedAt), listTime(i.UpdatedAt),
 				setOrNone(i.HasWebhookSecret), setOrNone(i.HasWAPIToken), i.Media)
 			if !i.HasWAPIToken {
 				noWAPIToken++
@@ -299,11 +323,8 @@ ingests next reload them. Set the new URL in W-API right away.`)
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	if *instance == "" {
-		return usagef("--instance is required")
-	}
-	if err := catalog.ValidateInstanceID(*instance); err != nil {
-		return usagef("--instance: %v", err)
+	if err := checkInstanceFlag(*instance); err != nil {
+		return err
 	}
 	cfg, base, err := configAndBase(io, *publicURL)
 	if err != nil {
@@ -331,6 +352,158 @@ ingests next reload them. Set the new URL in W-API right away.`)
 	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API). Store it now: it is shown only this once.\n  %s/webhooks/wapi?token=%s\n",
 		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
 	return nil
+}
+
+func runTenantSetDisabled(ctx context.Context, io IO, args []string, disable bool) error {
+	name, help := "tenant enable", `
+Accepts a disabled instance's webhooks again, with the secret it had (the
+ingests reload the secrets within about `+secretRefresh+`).`
+	if disable {
+		name, help = "tenant disable", `
+Disables an instance: the ingests refuse its webhooks (401, as for an unknown
+instance) once they reload the secrets, within about `+secretRefresh+`. Media
+already accepted are still analysed and downloaded. Its secret, W-API token
+and media are kept: 'mediapipe tenant enable' undoes it.`
+	}
+	fs := newFlags(io, name, "--instance ID", help)
+	instance := fs.String("instance", "", "the W-API instance `id` (required)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	if err := checkInstanceFlag(*instance); err != nil {
+		return err
+	}
+	store, _, err := openStore(ctx, io)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	st, err := store.SetInstanceDisabled(ctx, *instance, disable)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them): nothing was changed", *instance)
+	}
+	if err != nil {
+		return err
+	}
+	w := io.Stdout
+	switch {
+	case disable && !st.Changed:
+		fmt.Fprintf(w, "Instance %s of cliente %q was already disabled (since %s): nothing was changed.\n", st.InstanceID, st.ClienteName, listTime(*st.DisabledAt))
+	case disable:
+		fmt.Fprintf(w, "Instance %s of cliente %q is disabled: the ingests refuse its webhooks within about %s. Media already accepted are still downloaded; its data is kept ('mediapipe tenant enable --instance %s' undoes it).\n",
+			st.InstanceID, st.ClienteName, secretRefresh, st.InstanceID)
+	case !st.Changed:
+		fmt.Fprintf(w, "Instance %s of cliente %q was not disabled: nothing was changed.\n", st.InstanceID, st.ClienteName)
+	default:
+		fmt.Fprintf(w, "Instance %s of cliente %q is enabled: the ingests accept its webhooks again within about %s.\n", st.InstanceID, st.ClienteName, secretRefresh)
+	}
+	return nil
+}
+
+func runTenantRemove(ctx context.Context, io IO, args []string) error {
+	fs := newFlags(io, "tenant remove", "(--instance ID | --cliente NAME) [--with-media]", `
+Removes an instance (with its chats), or a cliente with all its instances.
+While media rows of what would be removed exist it refuses, unless
+--with-media: then it deletes those rows too, and every stored file no other
+row uses (a file forwarded to another instance of the cliente stays). Nothing
+can be undone: take a backup first ('mediapipe export --include-secrets').
+
+The ingests refuse the removed instances' webhooks once they reload the
+secrets, within about `+secretRefresh+`. 'mediapipe tenant disable' stops
+new media first, while you decide.`)
+	instance := fs.String("instance", "", "the W-API instance `id` to remove")
+	cliente := fs.String("cliente", "", "the `name` of the cliente to remove, with all its instances")
+	withMedia := fs.Bool("with-media", false, "also delete the media rows and their stored files")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(*cliente)
+	if (*instance == "") == (name == "") {
+		return usagef("give exactly one of --instance and --cliente")
+	}
+	if *instance != "" {
+		if err := checkInstanceFlag(*instance); err != nil {
+			return err
+		}
+	}
+	store, cfg, files, err := openStoreAndFiles(ctx, io)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	what := "instance " + *instance
+	var r catalog.Removal
+	if *instance != "" {
+		r, err = store.RemoveInstance(ctx, files, *instance, *withMedia)
+	} else {
+		what = fmt.Sprintf("cliente %q", name)
+		r, err = store.RemoveCliente(ctx, files, name, *withMedia)
+	}
+	switch {
+	case errors.Is(err, catalog.ErrNotFound):
+		return fmt.Errorf("%s is not registered ('mediapipe tenant list' lists them): nothing was removed", what)
+	case errors.Is(err, catalog.ErrHasMedia):
+		return fmt.Errorf("%s has %d media row(s): nothing was removed. Pass --with-media to delete them and their stored files too", what, r.Media)
+	}
+	w := io.Stdout
+	if r.ClienteName != "" {
+		if r.ClienteRemoved {
+			fmt.Fprintf(w, "Cliente %q (id %d) removed", r.ClienteName, r.ClienteID)
+			if len(r.Instances) > 0 {
+				fmt.Fprintf(w, " with its instance(s) %s", strings.Join(r.Instances, ", "))
+			}
+			fmt.Fprintln(w, ".")
+		} else {
+			fmt.Fprintf(w, "Instance %s of cliente %q removed (the cliente stays).\n", *instance, r.ClienteName)
+		}
+		fmt.Fprintf(w, "Media rows deleted: %d; stored files deleted: %d (%s)", r.Media, r.Files, humanBytes(r.Bytes))
+		if r.KeptFiles > 0 {
+			fmt.Fprintf(w, "; kept because other rows of the cliente use them: %d", r.KeptFiles)
+		}
+		if r.Missing > 0 {
+			fmt.Fprintf(w, "; already missing: %d", r.Missing)
+		}
+		fmt.Fprintln(w, ".")
+		if r.Raced > 0 {
+			fmt.Fprintf(w, "%d row(s) of another instance recorded a deleted file meanwhile: they are marked like cleaned rows.\n", r.Raced)
+		}
+		if r.Media > 0 || len(r.Instances) > 0 {
+			fmt.Fprintf(w, "The ingests refuse the removed instances' webhooks within about %s.\n", secretRefresh)
+		}
+	}
+	if len(r.Undeleted) > 0 {
+		fmt.Fprintf(io.Stderr, "These stored files could not be deleted (their rows are gone); delete them by hand under %s:\n", cfg.MediaDir)
+		for _, p := range r.Undeleted {
+			fmt.Fprintf(io.Stderr, "  %s\n", p)
+		}
+	}
+	return err
+}
+
+// checkInstanceFlag checks a required --instance flag.
+func checkInstanceFlag(id string) error {
+	if id == "" {
+		return usagef("--instance is required")
+	}
+	if err := catalog.ValidateInstanceID(id); err != nil {
+		return usagef("--instance: %v", err)
+	}
+	return nil
+}
+
+// openStoreAndFiles opens the catalogue and the file store (MEDIA_DIR).
+// Close the store when done.
+func openStoreAndFiles(ctx context.Context, io IO) (*catalog.Store, config.Config, *blob.Local, error) {
+	store, cfg, err := openStore(ctx, io)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	files, err := blob.NewLocal(cfg.MediaDir)
+	if err != nil {
+		store.Close()
+		return nil, cfg, nil, err
+	}
+	return store, cfg, files, nil
 }
 
 // configAndBase loads the configuration and the public base URL of the

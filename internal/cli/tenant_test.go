@@ -96,7 +96,16 @@ func TestTenantCommandUsage(t *testing.T) {
 	}{
 		{[]string{"tenant"}, cli.ExitUsage, "Usage: mediapipe tenant"},
 		{[]string{"tenant", "--help"}, cli.ExitOK, "Usage: mediapipe tenant"},
-		{[]string{"tenant", "remove"}, cli.ExitUsage, "unknown subcommand"},
+		{[]string{"tenant", "frobnicate"}, cli.ExitUsage, "unknown subcommand"},
+		{[]string{"tenant", "disable", "--help"}, cli.ExitOK, "Usage: mediapipe tenant disable"},
+		{[]string{"tenant", "disable"}, cli.ExitUsage, "--instance is required"},
+		{[]string{"tenant", "disable", "--instance", "bad.id"}, cli.ExitUsage, "invalid instance id"},
+		{[]string{"tenant", "enable", "--help"}, cli.ExitOK, "Usage: mediapipe tenant enable"},
+		{[]string{"tenant", "enable", "I-1", "extra"}, cli.ExitUsage, "unexpected argument"},
+		{[]string{"tenant", "remove", "--help"}, cli.ExitOK, "Usage: mediapipe tenant remove"},
+		{[]string{"tenant", "remove"}, cli.ExitUsage, "give exactly one of --instance and --cliente"},
+		{[]string{"tenant", "remove", "--instance", "I-1", "--cliente", "a"}, cli.ExitUsage, "give exactly one of --instance and --cliente"},
+		{[]string{"tenant", "remove", "--instance", "bad.id"}, cli.ExitUsage, "invalid instance id"},
 		{[]string{"tenant", "add", "--help"}, cli.ExitOK, "Usage: mediapipe tenant add"},
 		{[]string{"tenant", "add", "--instance", "I-1", "--wapi-token", "t"}, cli.ExitUsage, "--cliente is required"},
 		{[]string{"tenant", "add", "--cliente", "a", "--wapi-token", "t"}, cli.ExitUsage, "--instance is required"},
@@ -179,9 +188,9 @@ func TestTenantListCommand(t *testing.T) {
 	require.Equal(t, cli.ExitOK, code, errOut)
 	requireNoSecrets(t, out+errOut, secrets...)
 	require.Regexp(t, `Cliente "acme" \(id \d+\), created \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: API token set, 2 media`, out)
-	require.Regexp(t, `(?m)^  INSTANCE +CREATED +UPDATED +WEBHOOK SECRET +W-API TOKEN +MEDIA$`, out)
-	require.Regexp(t, `(?m)^  LITE-8NDQT1-UWX43P +\S+ \S+ UTC +\S+ \S+ UTC +set +set +2$`, out)
-	require.Regexp(t, `(?m)^  GLOBEX-1 +\S+ \S+ UTC +\S+ \S+ UTC +set +none +0$`, out)
+	require.Regexp(t, `(?m)^  INSTANCE +STATE +CREATED +UPDATED +WEBHOOK SECRET +W-API TOKEN +MEDIA$`, out)
+	require.Regexp(t, `(?m)^  LITE-8NDQT1-UWX43P +enabled +\S+ \S+ UTC +\S+ \S+ UTC +set +set +2$`, out)
+	require.Regexp(t, `(?m)^  GLOBEX-1 +enabled +\S+ \S+ UTC +\S+ \S+ UTC +set +none +0$`, out)
 	require.Contains(t, out, `Cliente "initech"`)
 	require.Contains(t, out, "API token none")
 	require.Contains(t, out, "no instances")
@@ -207,6 +216,7 @@ func TestTenantListCommand(t *testing.T) {
 				HasWebhookSecret bool      `json:"hasWebhookSecret"`
 				HasWAPIToken     bool      `json:"hasWapiToken"`
 				Media            int64     `json:"media"`
+				Disabled         bool      `json:"disabled"`
 			} `json:"instances"`
 		} `json:"clientes"`
 	}
