@@ -42,6 +42,32 @@ func NewLocal(root string) (*Local, error) {
 // Root is the absolute directory of the store.
 func (l *Local) Root() string { return l.root }
 
+// Probe reports whether the store takes writes: it creates, writes, syncs
+// and removes a small file under the root. A read-only or full disk, or a
+// root that is gone, gives an error wrapping ErrWrite. Readiness checks and
+// the downloader's store gate call it.
+func (l *Local) Probe() error {
+	f, err := os.CreateTemp(l.root, ".probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: probing %s: %w", ErrWrite, l.root, err)
+	}
+	name := f.Name()
+	_, err = f.Write([]byte("mediapipe store probe\n"))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("%w: probing %s: %w", ErrWrite, l.root, err)
+	}
+	return nil
+}
+
 // Create starts a temporary file MEDIA_DIR/<cliente_id>/.tmp/.<random>.part.
 // The writer holds an exclusive lock (flock) on it until it is committed or
 // aborted, which tells CleanTemp that it is not an orphan.

@@ -42,6 +42,9 @@ type DeadLetter struct {
 	MsgID     string    `json:"msg_id,omitempty"` // the original's Nats-Msg-Id
 	Exhausted bool      `json:"exhausted"`
 	Time      time.Time `json:"time"`
+	// About names what the message was about, e.g. a media item's
+	// media_id, cliente_id, instance_id and message_id.
+	About map[string]any `json:"about,omitempty"`
 
 	// Seq is the record's own sequence in DEADLETTER, set by DeadLetters.
 	Seq uint64 `json:"-"`

@@ -9,12 +9,16 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/multichat/mediapipe/internal/reason"
 )
 
 // permanentError marks a failure that no retry can fix.
 type permanentError struct {
-	reason string
-	err    error
+	reason    string
+	err       error
+	exhausted bool // the handler's own retries ran out
 }
 
 func (e *permanentError) Error() string {
@@ -26,6 +30,9 @@ func (e *permanentError) Error() string {
 
 func (e *permanentError) Unwrap() error  { return e.err }
 func (e *permanentError) Reason() string { return e.reason }
+
+// FailureReason implements reason.Carrier.
+func (e *permanentError) FailureReason() (reason.Reason, bool) { return reason.Reason(e.reason), false }
 
 // retryAfterError asks for a redelivery after a fixed delay.
 type retryAfterError struct {
@@ -52,6 +59,37 @@ func (e *reasonError) Error() string  { return e.err.Error() }
 func (e *reasonError) Unwrap() error  { return e.err }
 func (e *reasonError) Reason() string { return e.reason }
 
+// FailureReason implements reason.Carrier.
+func (e *reasonError) FailureReason() (reason.Reason, bool) { return reason.Reason(e.reason), true }
+
+// fieldsError carries log fields naming what a message is about.
+type fieldsError struct {
+	fields []zap.Field
+	err    error
+}
+
+func (e *fieldsError) Error() string { return e.err.Error() }
+func (e *fieldsError) Unwrap() error { return e.err }
+
+// WithFields attaches fields naming what the message is about (a media
+// item's ids) to err: Settle adds them to its redelivery and dead-letter log
+// lines and to the dead-letter record (About). Keep secrets out of them.
+func WithFields(err error, fields ...zap.Field) error {
+	if err == nil || len(fields) == 0 {
+		return err
+	}
+	return &fieldsError{fields: fields, err: err}
+}
+
+// FieldsOf returns the fields attached to err with WithFields.
+func FieldsOf(err error) []zap.Field {
+	var f *fieldsError
+	if errors.As(err, &f) {
+		return f.fields
+	}
+	return nil
+}
+
 // Permanent marks err as a permanent failure with a stable reason (e.g.
 // "malformed_webhook"): the message is terminated and dead-lettered instead
 // of retried. An empty reason becomes "permanent"; err may be nil.
@@ -60,6 +98,16 @@ func Permanent(reason string, err error) error {
 		reason = "permanent"
 	}
 	return &permanentError{reason: reason, err: err}
+}
+
+// Exhausted marks err as the end of a message whose handler ran out of its
+// own retries (and recorded the outcome): like Permanent, with a
+// dead-letter record that says exhausted=true.
+func Exhausted(reason string, err error) error {
+	if reason == "" {
+		reason = "exhausted"
+	}
+	return &permanentError{reason: reason, err: err, exhausted: true}
 }
 
 // RetryAfter asks for the message to be redelivered after d (e.g. an HTTP
@@ -78,21 +126,28 @@ func WithReason(reason string, err error) error {
 	return &reasonError{reason: reason, err: err}
 }
 
-// ReasonOf returns the reason of the first error in err's chain that has a
-// Reason() string method (Permanent, WithReason, or a caller's own type), or
-// "" when there is none.
+// ReasonOf returns the reason of the first error in err's chain that carries
+// one (Permanent, WithReason, reason.Permanent, reason.Retry, a fetch
+// error, or a caller's own type with a Reason() string method), or "" when
+// there is none.
 func ReasonOf(err error) string {
-	var r interface{ Reason() string }
-	if errors.As(err, &r) {
-		return r.Reason()
-	}
-	return ""
+	r, _ := reason.Of(err)
+	return string(r)
 }
 
-// IsPermanent reports whether err's chain holds a Permanent error.
+// IsPermanent reports whether err's chain holds a Permanent error, or its
+// first reason.Carrier says no retry can fix it.
 func IsPermanent(err error) bool {
 	var p *permanentError
-	return errors.As(err, &p)
+	if errors.As(err, &p) {
+		return true
+	}
+	var c reason.Carrier
+	if errors.As(err, &c) {
+		_, transient := c.FailureReason()
+		return !transient
+	}
+	return false
 }
 
 // Settler holds what Settle needs besides the message and the handler's
@@ -114,6 +169,15 @@ type Settler struct {
 	// is written (the downloader marks its row failed there). It handles
 	// its own errors.
 	OnExhausted func(ctx context.Context, msg jetstream.Msg, err error)
+	// RecordExhausted is OnExhausted returning the reason it recorded,
+	// which the dead-letter record then names too ("": the error's), so
+	// that both say the same. When set, it is called instead of OnExhausted.
+	RecordExhausted func(ctx context.Context, msg jetstream.Msg, err error) (reason string)
+	// Describe, when set, names what a message is about (log fields such as
+	// a media item's ids) for the redelivery and dead-letter lines and the
+	// dead-letter record, when the handler's error carries no fields of its
+	// own (WithFields).
+	Describe func(msg jetstream.Msg) []zap.Field
 	// Logger records retries and dead-letters; nil discards them.
 	Logger *zap.Logger
 }
@@ -152,29 +216,39 @@ func Settle(ctx context.Context, msg jetstream.Msg, handlerErr error, s Settler)
 		}
 		return nil
 	}
+	about := FieldsOf(handlerErr)
+	if len(about) == 0 && s.Describe != nil {
+		about = s.Describe(msg)
+	}
 	log := s.logger().With(zap.String("stream", meta.Stream), zap.Uint64("stream_seq", meta.Sequence.Stream),
-		zap.Uint64("deliveries", meta.NumDelivered))
+		zap.Uint64("deliveries", meta.NumDelivered)).With(about...)
 	last := s.MaxDeliver > 0 && meta.NumDelivered >= uint64(s.MaxDeliver)
 
 	if IsPermanent(handlerErr) {
-		return s.deadLetter(ctx, msg, meta, handlerErr, ReasonOf(handlerErr), false, last, log)
+		var p *permanentError
+		exhausted := errors.As(handlerErr, &p) && p.exhausted
+		return s.deadLetter(ctx, msg, meta, handlerErr, string(reason.OrInternal(handlerErr)), exhausted, last, about, log)
 	}
 	if last {
-		if s.OnExhausted != nil {
+		r := ""
+		switch {
+		case s.RecordExhausted != nil:
+			r = s.RecordExhausted(ctx, msg, handlerErr)
+		case s.OnExhausted != nil:
 			s.OnExhausted(ctx, msg, handlerErr)
 		}
-		reason := ReasonOf(handlerErr)
-		if reason == "" {
-			reason = "max_deliveries"
+		if r == "" {
+			r = string(reason.OrInternal(handlerErr))
 		}
-		return s.deadLetter(ctx, msg, meta, handlerErr, reason, true, true, log)
+		return s.deadLetter(ctx, msg, meta, handlerErr, r, true, true, about, log)
 	}
 	delay := s.backoff(meta.NumDelivered)
 	var ra *retryAfterError
 	if errors.As(handlerErr, &ra) {
 		delay = ra.after
 	}
-	log.Info("message will be redelivered", zap.Duration("delay", delay), zap.Error(handlerErr))
+	log.Info("message will be redelivered", zap.Duration("delay", delay),
+		zap.String("reason", string(reason.OrInternal(handlerErr))), zap.Error(handlerErr))
 	if err := msg.NakWithDelay(delay); err != nil {
 		return fmt.Errorf("nak'ing %s #%d: %w", meta.Stream, meta.Sequence.Stream, err)
 	}
@@ -182,8 +256,9 @@ func Settle(ctx context.Context, msg jetstream.Msg, handlerErr error, s Settler)
 }
 
 func (s Settler) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, handlerErr error,
-	reason string, exhausted, last bool, log *zap.Logger) error {
+	reason string, exhausted, last bool, about []zap.Field, log *zap.Logger) error {
 	rec := newDeadLetter(msg, meta, handlerErr, reason, exhausted)
+	rec.About = aboutMap(about)
 	if err := publishDeadLetter(ctx, s.JS, rec); err != nil {
 		err = fmt.Errorf("dead-lettering %s #%d (%s): %w", meta.Stream, meta.Sequence.Stream, reason, err)
 		if last {
@@ -229,4 +304,16 @@ func backoff(n int, base, ceiling time.Duration) time.Duration {
 		return 0
 	}
 	return rand.N(limit + 1)
+}
+
+// aboutMap renders log fields as the About map of a dead-letter record.
+func aboutMap(fields []zap.Field) map[string]any {
+	if len(fields) == 0 {
+		return nil
+	}
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range fields {
+		f.AddTo(enc)
+	}
+	return enc.Fields
 }

@@ -9,8 +9,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/bus"
+	"github.com/multichat/mediapipe/internal/reason"
 )
 
 func testSettler(b testBundle) bus.Settler {
@@ -213,4 +215,69 @@ func TestBackoffIsExponentialWithFullJitter(t *testing.T) {
 		require.Greater(t, len(seen), 100, "attempt %d: jittered", n)
 	}
 	require.Equal(t, time.Duration(0), bus.Backoff(5, 0, 0))
+}
+
+// TestSettleReasonEverywhere: a handler's own exhausted verdict, a
+// reason.Permanent error and an OnExhausted that recorded a better reason
+// each give the dead-letter record the reason the handler named, and the
+// fields the error carries (or Describe gives) name the message in it.
+func TestSettleReasonEverywhere(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		err       error
+		describe  bool
+		onExh     string // what OnExhausted recorded; "" when not called
+		reason    string
+		exhausted bool
+		about     map[string]any
+	}{
+		{name: "handler exhausted its own retries",
+			err:    bus.WithFields(bus.Exhausted("enc_hash_mismatch", errors.New("corrupt 8 times")), zap.Int64("media_id", 7)),
+			reason: "enc_hash_mismatch", exhausted: true, about: map[string]any{"media_id": float64(7)}},
+		{name: "reason.Permanent is permanent",
+			err:    reason.Permanent(reason.MACMismatch, errors.New("bad mac")),
+			reason: "mac_mismatch"},
+		{name: "a permanent fetch-like carrier without fields: Describe names the message",
+			err: reason.Permanent(reason.HTTPError, errors.New("400")), describe: true,
+			reason: "http_error", about: map[string]any{"media_id": float64(42)}},
+		{name: "last delivery: OnExhausted's recorded reason wins over the error's",
+			err: reason.Retry(reason.HTTPError, errors.New("500")), onExh: "enc_hash_mismatch",
+			reason: "enc_hash_mismatch", exhausted: true},
+		{name: "last delivery of an unclassified error: internal",
+			err: errors.New("disk on fire"), onExh: "-", reason: "internal", exhausted: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, testTopology())
+			ctx := testCtx(t)
+			b.publishWebhook(t, "inst1", "x")
+			s := testSettler(b)
+			called := false
+			if c.onExh != "" {
+				s.MaxDeliver = 1
+				s.RecordExhausted = func(context.Context, jetstream.Msg, error) string {
+					called = true
+					if c.onExh == "-" {
+						return ""
+					}
+					return c.onExh
+				}
+			}
+			if c.describe {
+				s.Describe = func(jetstream.Msg) []zap.Field { return []zap.Field{zap.Int64("media_id", 42)} }
+			}
+			m := fetchOne(t, b.analyzer(t), 2*time.Second)
+			require.NotNil(t, m)
+			require.NoError(t, bus.Settle(ctx, m, c.err, s))
+			require.Equal(t, c.onExh != "", called)
+			dls, err := bus.DeadLetters(ctx, b.js, 10)
+			require.NoError(t, err)
+			require.Len(t, dls, 1)
+			require.Equal(t, c.reason, dls[0].Reason)
+			require.Equal(t, c.exhausted, dls[0].Exhausted)
+			require.Equal(t, c.about, dls[0].About)
+		})
+	}
 }

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 )
 
-// Stream, consumer and subject names (architecture.md).
+// Stream, consumer and subject names.
 const (
 	StreamWebhooks   = "WEBHOOKS"
 	StreamDownloads  = "DOWNLOADS"
@@ -41,7 +41,14 @@ type Topology struct {
 
 	// DownloaderAckWait must comfortably exceed the KeepAlive period used
 	// by long downloads.
-	DownloaderAckWait       time.Duration
+	DownloaderAckWait time.Duration
+	// DownloaderMaxDeliver is unlimited (-1) by default: the downloader
+	// decides itself when a media item has been retried enough (a time
+	// horizon for outages, a count for blobs that fail verification), and
+	// waits for a full disk or an open circuit without spending deliveries.
+	// Zero takes the default; any negative value means unlimited; a
+	// positive value is a backstop after which the downloader's OnExhausted
+	// records the most informative reason seen.
 	DownloaderMaxDeliver    int
 	DownloaderMaxAckPending int
 }
@@ -57,7 +64,7 @@ func DefaultTopology() Topology {
 		AnalyzerMaxDeliver:      10,
 		AnalyzerMaxAckPending:   10_000,
 		DownloaderAckWait:       60 * time.Second,
-		DownloaderMaxDeliver:    8,
+		DownloaderMaxDeliver:    -1,
 		DownloaderMaxAckPending: 1_000,
 	}
 }
@@ -87,7 +94,12 @@ func (t Topology) withDefaults() Topology {
 	setInt(&t.AnalyzerMaxDeliver, d.AnalyzerMaxDeliver)
 	setInt(&t.AnalyzerMaxAckPending, d.AnalyzerMaxAckPending)
 	setDur(&t.DownloaderAckWait, d.DownloaderAckWait)
-	setInt(&t.DownloaderMaxDeliver, d.DownloaderMaxDeliver)
+	switch {
+	case t.DownloaderMaxDeliver == 0:
+		t.DownloaderMaxDeliver = d.DownloaderMaxDeliver
+	case t.DownloaderMaxDeliver < 0:
+		t.DownloaderMaxDeliver = -1
+	}
 	setInt(&t.DownloaderMaxAckPending, d.DownloaderMaxAckPending)
 	return t
 }

@@ -57,6 +57,15 @@ func TestSetupIsIdempotentAndUpdates(t *testing.T) {
 	cons, err := b.js.Consumer(ctx, bus.StreamDownloads, bus.ConsumerDownloader)
 	require.NoError(t, err)
 	require.Equal(t, 2*time.Second, cons.CachedInfo().Config.AckWait)
+	require.Equal(t, 3, cons.CachedInfo().Config.MaxDeliver)
+
+	// The downloader's default is unlimited deliveries (it enforces its own
+	// retry horizon); an existing consumer with a bound is updated to it.
+	topo.DownloaderMaxDeliver = 0
+	require.NoError(t, bus.Setup(ctx, b.js, topo))
+	cons, err = b.js.Consumer(ctx, bus.StreamDownloads, bus.ConsumerDownloader)
+	require.NoError(t, err)
+	require.Equal(t, -1, cons.CachedInfo().Config.MaxDeliver)
 }
 
 func TestFullStreamRefusesPublishes(t *testing.T) {

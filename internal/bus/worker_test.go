@@ -341,7 +341,7 @@ func TestWorkerExhaustsAFailingMessageOnce(t *testing.T) {
 	require.Len(t, dls, 1)
 	require.Equal(t, seq, dls[0].StreamSeq)
 	require.True(t, dls[0].Exhausted)
-	require.Equal(t, "max_deliveries", dls[0].Reason)
+	require.Equal(t, "internal", dls[0].Reason, "an error nobody classified is ours")
 }
 
 func TestKeepAliveHoldsOffRedelivery(t *testing.T) {

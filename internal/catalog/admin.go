@@ -189,14 +189,15 @@ func (s *Store) MediaPerDay(ctx context.Context, clienteID int64, since time.Tim
 }
 
 // ResetMediaForReprocess sets media row id back to pending and clears its
-// failure reason, for its download job to be published again, as
+// failure reason and retry state, for its download job to be published again, as
 // ResetForReprocess does for many rows. A success, or a failure for missing
 // fields, is left alone with ErrNotReprocessable; an unknown id gives
 // ErrNotFound.
 func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (JobRef, error) {
 	var ref JobRef
 	err := s.Pool.QueryRow(ctx, `
-		UPDATE media_files SET download_status = 'pending', failure_reason = NULL, updated_at = now()
+		UPDATE media_files SET download_status = 'pending', failure_reason = NULL,
+			first_attempt_at = NULL, next_attempt_at = NULL, last_reason = NULL, best_reason = NULL, verify_failures = 0, updated_at = now()
 		WHERE id = $1 AND download_status <> 'success' AND failure_reason IS DISTINCT FROM 'missing_fields'
 		RETURNING id, media_type`, id).Scan(&ref.ID, &ref.Type)
 	if err == nil {

@@ -64,6 +64,8 @@ var backupColumns = []column{
 	{name: "file_sha256"}, {name: "file_enc_sha256"}, {name: "media_key_timestamp"},
 	{name: "failure_reason"}, {name: "attempts", def: "0"}, {name: "file_size"},
 	{name: "download_timestamp"}, {name: "file_deleted_at"},
+	{name: "first_attempt_at"}, {name: "next_attempt_at"}, {name: "last_reason"}, {name: "best_reason"},
+	{name: "verify_failures", def: "0"},
 	{name: "created_at", def: "now()"}, {name: "updated_at", def: "now()"},
 }
 

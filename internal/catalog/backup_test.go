@@ -268,7 +268,8 @@ func TestExport_EveryColumn(t *testing.T) {
 		UPDATE media_files SET sender_id = 's', sender_name = 'n', message_timestamp = now(), mimetype = 'x/y',
 			file_name = 'f', caption = 'c', title = 't', page_count = 1, width = 1, height = 1, duration_seconds = 1,
 			failure_reason = 'timeout', file_path = '1/aa/bb/x.bin', file_size = 1, download_timestamp = now(),
-			file_deleted_at = now(), event = 'e', message_kind = 'k'
+			file_deleted_at = now(), event = 'e', message_kind = 'k',
+			first_attempt_at = now(), next_attempt_at = now(), last_reason = 'timeout', best_reason = 'timeout', verify_failures = 1
 		WHERE id = $1`, id)
 	require.NoError(t, err)
 	var buf bytes.Buffer

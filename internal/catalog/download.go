@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,6 +20,14 @@ type Job struct {
 	WAPIToken  string // secret: for W-API's download-media fallback only
 	Status     string
 	Attempts   int
+	// FirstAttempt is when the first attempt started (zero before it): a
+	// retry horizon counts from it.
+	FirstAttempt time.Time
+	// LastReason and BestReason are the reason of the latest failed attempt
+	// and the most informative one seen; VerifyFailures counts the failed
+	// attempts whose blob may be at fault. See RecordRetry.
+	LastReason, BestReason string
+	VerifyFailures         int
 	// Descriptor is rebuilt from the row (without the thumbnail), with
 	// Check already run.
 	Descriptor wamedia.Descriptor
@@ -29,8 +38,10 @@ func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 	j := &Job{MediaID: id}
 	d := &j.Descriptor
 	var mediaKeyTS int64
+	var first *time.Time
 	err := s.Pool.QueryRow(ctx, `
 		SELECT m.cliente_id, m.instance_id, m.message_id, i.wapi_token, m.download_status, m.attempts,
+			m.first_attempt_at, COALESCE(m.last_reason, ''), COALESCE(m.best_reason, ''), m.verify_failures,
 			m.media_type, COALESCE(m.message_kind, ''), COALESCE(m.declared_mimetype, ''),
 			COALESCE(m.url, ''), COALESCE(m.direct_path, ''),
 			m.media_key, m.file_sha256, m.file_enc_sha256,
@@ -41,6 +52,7 @@ func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 		FROM media_files m JOIN instances i ON i.id = m.instance_id
 		WHERE m.id = $1`, id).Scan(
 		&j.ClienteID, &j.InstanceID, &j.MessageID, &j.WAPIToken, &j.Status, &j.Attempts,
+		&first, &j.LastReason, &j.BestReason, &j.VerifyFailures,
 		&d.Type, &d.Kind, &d.Mimetype,
 		&d.URL, &d.DirectPath,
 		&d.MediaKey, &d.FileSHA256, &d.FileEncSHA256,
@@ -54,19 +66,24 @@ func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading media row %d: %w", id, err)
 	}
+	if first != nil {
+		j.FirstAttempt = *first
+	}
 	d.MediaKeyTimestamp = mediaKeyTS
 	d.Class = wamedia.ClassOf(d.Type)
 	d.Check()
 	return j, nil
 }
 
-// StartDownload marks row id as downloading and counts the attempt. When the
+// StartDownload marks row id as downloading, counts the attempt and sets
+// its first attempt time if it had none. When the
 // row is already a success it changes nothing and proceed is false: the job
 // is a redelivery and must just be acknowledged. Unknown ids give
 // ErrNotFound.
 func (s *Store) StartDownload(ctx context.Context, id int64) (attempts int, proceed bool, err error) {
 	err = s.Pool.QueryRow(ctx, `
-		UPDATE media_files SET download_status = 'downloading', attempts = attempts + 1, updated_at = now()
+		UPDATE media_files SET download_status = 'downloading', attempts = attempts + 1,
+			first_attempt_at = COALESCE(first_attempt_at, now()), updated_at = now()
 		WHERE id = $1 AND download_status <> 'success'
 		RETURNING attempts`, id).Scan(&attempts)
 	if err == nil {
@@ -122,7 +139,8 @@ func (s *Store) Succeed(ctx context.Context, id int64, st Stored) error {
 	return s.finish(ctx, "recording success", id, `
 		UPDATE media_files
 		SET download_status = 'success', file_path = $2, file_size = $3, mimetype = COALESCE(NULLIF($4, ''), mimetype),
-			file_sha256 = COALESCE($5, file_sha256), download_timestamp = now(), failure_reason = NULL, updated_at = now()
+			file_sha256 = COALESCE($5, file_sha256), download_timestamp = now(), failure_reason = NULL,
+			next_attempt_at = NULL, updated_at = now()
 		WHERE id = $1 AND download_status <> 'success'`,
 		id, st.Path, st.Size, st.Mimetype, st.SHA256)
 }
@@ -138,9 +156,70 @@ func (s *Store) Fail(ctx context.Context, id int64, status, reason string) error
 		return errors.New("recording failure: empty reason")
 	}
 	return s.finish(ctx, "recording failure", id, `
-		UPDATE media_files SET download_status = $2, failure_reason = $3, updated_at = now()
+		UPDATE media_files SET download_status = $2, failure_reason = $3, next_attempt_at = NULL, updated_at = now()
 		WHERE id = $1 AND download_status <> 'success'`,
 		id, status, reason)
+}
+
+// FailExhausted records that row id ran out of deliveries: failed, with the
+// most informative reason its attempts saw (best_reason), else reason. It
+// returns the reason recorded; a success row is left as it is (and its
+// reason is ""). Unknown ids give ErrNotFound.
+func (s *Store) FailExhausted(ctx context.Context, id int64, reason string) (string, error) {
+	if reason == "" {
+		return "", errors.New("recording exhausted download: empty reason")
+	}
+	var recorded string
+	err := s.Pool.QueryRow(ctx, `
+		UPDATE media_files SET download_status = 'failed', failure_reason = COALESCE(best_reason, $2),
+			next_attempt_at = NULL, updated_at = now()
+		WHERE id = $1 AND download_status <> 'success'
+		RETURNING failure_reason`, id, reason).Scan(&recorded)
+	if err == nil {
+		return recorded, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("recording exhausted download of media row %d: %w", id, err)
+	}
+	return "", s.mustExist(ctx, "recording exhausted download", id)
+}
+
+// Retry is what RecordRetry and Defer write on a row that will be tried
+// again.
+type Retry struct {
+	Next   time.Time // when the next attempt is due
+	Reason string    // the reason of this failure; "" keeps last_reason
+	Best   string    // the most informative reason seen, this one included; "" keeps best_reason
+	// Verify counts the failure among those whose blob may be at fault.
+	Verify bool
+}
+
+// RecordRetry records a failed attempt of row id that will be retried at
+// r.Next: the row goes back to pending with next_attempt_at, last_reason and
+// best_reason set. The attempt stays counted. A success or a final row is
+// left as it is. Unknown ids give ErrNotFound.
+func (s *Store) RecordRetry(ctx context.Context, id int64, r Retry) error {
+	return s.finish(ctx, "recording a retry", id, `
+		UPDATE media_files SET download_status = 'pending', next_attempt_at = $2,
+			last_reason = COALESCE(NULLIF($3, ''), last_reason), best_reason = COALESCE(NULLIF($4, ''), best_reason),
+			verify_failures = verify_failures + CASE WHEN $5 THEN 1 ELSE 0 END, updated_at = now()
+		WHERE id = $1 AND download_status IN ('pending', 'downloading')`,
+		id, r.Next, r.Reason, r.Best, r.Verify)
+}
+
+// Defer puts row id back to pending until r.Next without counting an
+// attempt: the attempt (if started) failed for a reason that is not the
+// media's (the file store unwritable, a CDN host whose circuit is open), so
+// it gives the attempt started for it back. r.Best and r.Verify are
+// ignored; r.Reason, when set, becomes last_reason. uncount says whether an
+// attempt was started (StartDownload) and must be given back.
+func (s *Store) Defer(ctx context.Context, id int64, r Retry, uncount bool) error {
+	return s.finish(ctx, "deferring a download", id, `
+		UPDATE media_files SET download_status = 'pending', next_attempt_at = $2,
+			last_reason = COALESCE(NULLIF($3, ''), last_reason),
+			attempts = CASE WHEN $4 THEN greatest(attempts - 1, 0) ELSE attempts END, updated_at = now()
+		WHERE id = $1 AND download_status IN ('pending', 'downloading')`,
+		id, r.Next, r.Reason, uncount)
 }
 
 // finish runs an update of row id guarded against success rows; when it
@@ -153,6 +232,11 @@ func (s *Store) finish(ctx context.Context, what string, id int64, sql string, a
 	if tag.RowsAffected() > 0 {
 		return nil
 	}
+	return s.mustExist(ctx, what, id)
+}
+
+// mustExist returns ErrNotFound when row id does not exist.
+func (s *Store) mustExist(ctx context.Context, what string, id int64) error {
 	var exists bool
 	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return fmt.Errorf("%s of media row %d: %w", what, id, err)

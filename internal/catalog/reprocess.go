@@ -29,7 +29,8 @@ type JobRef struct {
 const reprocessChunk = 1000
 
 // ResetForReprocess sets the rows the filter selects back to pending, clears
-// their failure reason and returns them, for their jobs to be published
+// their failure reason and retry state (a replay gets a fresh retry
+// horizon) and returns them, for their jobs to be published
 // again. Rows failed with missing_fields are left alone (there is nothing to
 // download) and so is every success. It works in chunks of its own
 // transactions: after an error, the chunks already reset stay reset, and
@@ -63,7 +64,8 @@ func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]Job
 	// The update re-checks the condition: a row may have changed (to a
 	// success, say) since the select.
 	updateSQL := fmt.Sprintf(`
-		UPDATE media_files SET download_status = 'pending', failure_reason = NULL, updated_at = now()
+		UPDATE media_files SET download_status = 'pending', failure_reason = NULL,
+			first_attempt_at = NULL, next_attempt_at = NULL, last_reason = NULL, best_reason = NULL, verify_failures = 0, updated_at = now()
 		WHERE id = ANY($%d) AND %s
 		RETURNING id, media_type`, len(args), cond)
 

@@ -3,7 +3,9 @@
 // the expired path), verifies and decrypts it in one streaming pass into a
 // temporary file, commits the file to the content-addressed store and records
 // the outcome on the media_files row. The returned error is the control flow:
-// nil acks, bus.Permanent terminates and dead-letters, anything else retries.
+// nil acks, a permanent or exhausted failure terminates and dead-letters, a
+// retry names its delay. Every failure names one reason of internal/reason,
+// the same in the row, the dead-letter record, the metric and the log line.
 package downloader
 
 import (
@@ -24,16 +26,14 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/fetch"
 	"github.com/multichat/mediapipe/internal/job"
+	"github.com/multichat/mediapipe/internal/reason"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
-// Statuses and reasons the downloader writes (architecture.md).
+// Statuses the downloader writes.
 const (
 	StatusFailed  = "failed"
 	StatusExpired = "expired"
-
-	ReasonExpired   = "expired"
-	ReasonHTTPError = "http_error"
 )
 
 // largeMedia is the declared size from which a download uses three
@@ -41,6 +41,18 @@ const (
 const largeMedia = 16 << 20
 
 // Downloader fetches, verifies and stores media.
+//
+// Retries are its own decision, not JetStream's MaxDeliver (the DOWNLOADS
+// consumer delivers without limit): a failure an outage explains (network,
+// timeout, 5xx, 429) is retried with capped exponential backoff and jitter
+// until RetryHorizon after the first attempt, never past the CDN expiry of
+// the media's URL; a blob that fails its encrypted hash or comes truncated
+// is retried MaxVerifyFailures times; other failures end at once. While
+// retrying, the row is pending with attempts, next_attempt_at and
+// last_reason; when the retries run out it is failed with the most
+// informative reason its attempts saw. Faults that are not the media's (the
+// file store unwritable, a CDN host whose circuit is open) make the job
+// wait without counting an attempt.
 type Downloader struct {
 	Store     *catalog.Store
 	Blobs     blob.Store
@@ -55,6 +67,24 @@ type Downloader struct {
 	// "deduplicated", or the failure reason) and the bytes stored.
 	Observe func(outcome string, bytes int64, took time.Duration)
 
+	// RetryHorizon is how long after its first attempt a media item is
+	// retried through an outage (DOWNLOAD_RETRY_HORIZON); default 24h.
+	RetryHorizon time.Duration
+	// BackoffBase and BackoffMax bound the delay between attempts
+	// (DOWNLOAD_BACKOFF_MAX); defaults 1s and 15m.
+	BackoffBase, BackoffMax time.Duration
+	// MaxVerifyFailures is how many attempts may fail with a blob that
+	// does not match its encrypted hash or is cut short; default 8.
+	MaxVerifyFailures int
+	// StoreRetry is how long a job waits while the file store does not
+	// take writes; the store is probed every StoreRetry/2. Default 5s.
+	StoreRetry time.Duration
+	// FallbackAfter is the number of consecutive transfer failures from
+	// which an attempt also tries the W-API fallback (at once when the
+	// CDN's circuit is open or the retries are about to run out); default 3.
+	FallbackAfter int
+
+	gate    storeGate
 	mu      sync.Mutex
 	flights map[string]chan struct{} // content being downloaded in this process
 }
@@ -63,91 +93,170 @@ type Downloader struct {
 func (d *Downloader) Handle(ctx context.Context, msg jetstream.Msg) error {
 	j, err := job.Decode(msg.Data())
 	if err != nil {
-		return bus.Permanent("malformed_job", err)
+		d.Log.Warn("malformed download job", zap.Error(err))
+		return bus.Permanent(string(reason.MalformedJob), err)
 	}
 	stop := bus.KeepAlive(ctx, msg, d.HeartBeat)
 	defer stop()
 	start := time.Now()
-	outcome, size, err := d.download(ctx, j.MediaID)
+	outcome, size, err := d.download(ctx, j)
 	if d.Observe != nil {
 		if err != nil && outcome == "" {
-			outcome = reasonOf(err)
+			outcome = string(reason.OrInternal(err))
 		}
 		d.Observe(outcome, size, time.Since(start))
 	}
 	return err
 }
 
-// OnExhausted records the last reason when a job ran out of deliveries.
-func (d *Downloader) OnExhausted(ctx context.Context, msg jetstream.Msg, last error) {
+// Describe names the media item of a job message, for the bus's
+// redelivery and dead-letter lines when the handler could not load its row
+// (Settler.Describe).
+func (d *Downloader) Describe(msg jetstream.Msg) []zap.Field {
 	j, err := job.Decode(msg.Data())
 	if err != nil {
-		return
+		return nil
 	}
-	if err := d.Store.Fail(ctx, j.MediaID, StatusFailed, reasonOf(last)); err != nil {
-		d.Log.Error("recording exhausted download", zap.Int64("media_id", j.MediaID), zap.String("instance_id", j.InstanceID), zap.Error(err))
-	}
+	return []zap.Field{zap.Int64("media_id", j.MediaID), zap.Int64("cliente_id", j.ClienteID), zap.String("instance_id", j.InstanceID)}
 }
 
-func (d *Downloader) download(ctx context.Context, id int64) (outcome string, size int64, err error) {
+// OnExhausted is RecordExhausted for a bus.Settler's OnExhausted.
+func (d *Downloader) OnExhausted(ctx context.Context, msg jetstream.Msg, last error) {
+	d.RecordExhausted(ctx, msg, last)
+}
+
+// RecordExhausted records a job that ran out of JetStream deliveries (only
+// when the consumer has a MaxDeliver): failed, with the most informative
+// reason its attempts saw. It returns that reason for the dead-letter
+// record (bus.Settler.RecordExhausted).
+func (d *Downloader) RecordExhausted(ctx context.Context, msg jetstream.Msg, last error) string {
+	j, err := job.Decode(msg.Data())
+	if err != nil {
+		return ""
+	}
+	r, err := d.Store.FailExhausted(ctx, j.MediaID, string(reason.OrInternal(last)))
+	if err != nil {
+		d.Log.Error("recording exhausted download", zap.Int64("media_id", j.MediaID), zap.Int64("cliente_id", j.ClienteID),
+			zap.String("instance_id", j.InstanceID), zap.Error(err))
+		return ""
+	}
+	if r != "" {
+		d.Log.Warn("download failed for good: deliveries exhausted", zap.Int64("media_id", j.MediaID),
+			zap.Int64("cliente_id", j.ClienteID), zap.String("instance_id", j.InstanceID), zap.String("reason", r), zap.Error(last))
+	}
+	return r
+}
+
+// attempt is one job's download of its row.
+type attempt struct {
+	d       *Downloader
+	row     *catalog.Job
+	log     *zap.Logger
+	started bool // StartDownload counted an attempt
+}
+
+func mediaFields(row *catalog.Job) []zap.Field {
+	return []zap.Field{zap.Int64("media_id", row.MediaID), zap.Int64("cliente_id", row.ClienteID),
+		zap.String("instance_id", row.InstanceID), zap.String("message_id", row.MessageID)}
+}
+
+func (d *Downloader) download(ctx context.Context, j job.Download) (outcome string, size int64, err error) {
+	id := j.MediaID
 	row, err := d.Store.LoadJob(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return "gone", 0, bus.Permanent("unknown_media", fmt.Errorf("media %d no longer exists", id))
+		return "gone", 0, bus.Permanent(string(reason.UnknownMedia), fmt.Errorf("media %d no longer exists", id))
 	}
 	if err != nil {
-		return "", 0, fmt.Errorf("loading media %d: %w", id, err)
+		// The database, not the media: the bus backs off and retries.
+		return string(reason.Internal), 0, reason.Retry(reason.Internal, fmt.Errorf("loading media %d: %w", id, err))
 	}
+	fields := mediaFields(row)
+	defer func() { err = bus.WithFields(err, fields...) }()
 	if row.Status == catalog.StatusSuccess {
 		return "already_done", 0, nil
 	}
-	log := d.Log.With(zap.Int64("media_id", id), zap.String("instance_id", row.InstanceID),
-		zap.String("message_id", row.MessageID), zap.String("media_type", string(row.Descriptor.Type)))
+	a := &attempt{d: d, row: row, log: d.Log.With(fields...).With(zap.String("media_type", string(row.Descriptor.Type)))}
+	return a.run(ctx)
+}
+
+func (a *attempt) run(ctx context.Context) (string, int64, error) {
+	d, row, log := a.d, a.row, a.log
+	id := row.MediaID
+	desc := row.Descriptor
+
+	// Waits that are not the media's fault and cost no attempt.
+	if err := d.storeUp(); err != nil {
+		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, err)
+	}
+	if wait, host, blocked := d.Fetcher.CDNBlocked(&desc); blocked {
+		if !row.FirstAttempt.IsZero() && !time.Now().Before(d.deadline(row, time.Now())) {
+			cause := fmt.Errorf("CDN host %s unreachable until the retry horizon passed", host)
+			return a.exhaust(ctx, reason.HTTPError, cause)
+		}
+		return a.wait(ctx, wait+jitter(min(wait, 5*time.Second)), "", &fetch.Error{Kind: fetch.ErrCircuitOpen, URL: host})
+	}
+
 	if _, proceed, err := d.Store.StartDownload(ctx, id); err != nil {
-		return "", 0, fmt.Errorf("marking media %d downloading: %w", id, err)
+		return string(reason.Internal), 0, reason.Retry(reason.Internal, fmt.Errorf("marking media %d downloading: %w", id, err))
 	} else if !proceed {
 		return "already_done", 0, nil
 	}
-	desc := row.Descriptor
+	a.started = true
 
 	// One download per content at a time: a forward of the same media in
 	// several messages waits for the first and then finds it stored.
 	release, err := d.claim(ctx, row.ClienteID, desc.Type, desc.FileSHA256)
 	if err != nil {
-		return "", 0, err
+		return a.wait(ctx, 0, "", err)
 	}
 	defer release()
 
 	// Content already stored and verified for this cliente: point at it.
 	if st, ok, err := d.Store.FindStored(ctx, row.ClienteID, desc.Type, desc.FileSHA256); err != nil {
-		return "", 0, fmt.Errorf("looking up stored content: %w", err)
+		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("looking up stored content: %w", err))
 	} else if ok && d.Blobs.Exists(st.Path) {
 		if err := d.Store.Succeed(ctx, id, st); err != nil {
-			return "", 0, fmt.Errorf("recording deduplicated media %d: %w", id, err)
+			return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("recording deduplicated media %d: %w", id, err))
 		}
 		return "deduplicated", 0, nil
 	}
 
 	body, _, err := d.Fetcher.Open(ctx, &desc)
 	fallback := false
-	if errors.Is(err, fetch.ErrExpired) {
+	switch {
+	case errors.Is(err, fetch.ErrExpired):
 		log.Info("media gone from the CDN, trying the W-API fallback")
 		body, _, err = d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
 		if err != nil {
-			log.Warn("fallback download failed", zap.Error(err))
-			return d.fail(ctx, id, StatusExpired, ReasonExpired, err)
+			log.Warn("fallback download failed", zap.String("reason", string(reason.Expired)), zap.Error(err))
+			return a.fail(ctx, StatusExpired, reason.Expired, err)
 		}
 		fallback = true
+	case errors.Is(err, fetch.ErrCircuitOpen):
+		ra, _ := fetch.RetryAfter(err)
+		return a.wait(ctx, ra+jitter(min(ra, 5*time.Second)), "", err)
+	case err != nil && fetch.Outage(err) && ctx.Err() == nil && a.tryFallback(&desc):
+		log.Info("CDN unreachable, trying the W-API fallback", zap.Error(err))
+		fb, _, ferr := d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
+		if ferr != nil {
+			log.Info("W-API fallback failed too; the CDN will be retried", zap.Error(ferr))
+		} else {
+			body, err, fallback = fb, nil, true
+		}
+	}
+	if err != nil {
+		return a.failed(ctx, err)
+	}
+	defer body.Close()
+	if fallback {
 		// The fallback serves the file already decrypted: verify it as plain.
 		desc.MediaKey, desc.FileEncSHA256 = nil, nil
 	}
-	if err != nil {
-		return d.settleError(ctx, id, err)
-	}
-	defer body.Close()
 
 	pending, err := d.Blobs.Create(row.ClienteID)
 	if err != nil {
-		return "", 0, fmt.Errorf("creating temporary file: %w", err)
+		d.storeFault(err)
+		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("creating temporary file: %w", err))
 	}
 	// A large file keeps both cores busy: the ciphertext is hashed on one
 	// goroutine and the plain file written on another while this one
@@ -176,29 +285,137 @@ func (d *Downloader) download(ctx context.Context, id int64) (outcome string, si
 		}
 	}
 	if errors.Is(err, blob.ErrWrite) {
-		// The disk, not the media: retry later, record nothing.
+		// The disk, not the media: wait, count nothing, record nothing.
 		pending.Abort()
-		log.Error("writing temporary file", zap.Error(err))
-		return "storage_error", 0, fmt.Errorf("media %d: %w", id, err)
+		d.storeFault(err)
+		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("media %d: %w", id, err))
 	}
 	if err != nil {
 		pending.Abort()
-		if fallback && !wamedia.Transient(err) && fetch.Reason(err) == "" {
-			log.Warn("fallback file failed verification", zap.String("reason", reasonOf(err)))
+		if fallback {
+			log.Warn("fallback file failed verification", zap.Error(err))
 		}
-		return d.settleError(ctx, id, err)
+		return a.failed(ctx, err)
 	}
 	stored, err := pending.Commit(res.PlainSHA256, res.Extension)
 	if err != nil {
-		return "", 0, fmt.Errorf("storing media %d: %w", id, err)
+		if !errors.Is(err, blob.ErrInvalidPath) {
+			d.storeFault(err)
+		}
+		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("storing media %d: %w", id, err))
 	}
 	if err := d.Store.Succeed(ctx, id, catalog.Stored{
 		Path: stored.Path, Size: stored.Size, Mimetype: res.Mimetype, SHA256: res.PlainSHA256,
 	}); err != nil {
-		return "", 0, fmt.Errorf("recording media %d: %w", id, err)
+		// The file is stored: the next attempt finds it (FindStored).
+		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("recording media %d: %w", id, err))
 	}
-	log.Debug("media stored", zap.String("path", stored.Path), zap.Int64("bytes", stored.Size), zap.Bool("fallback", fallback))
+	log.Debug("media stored", zap.String("path", stored.Path), zap.Int64("bytes", stored.Size), zap.Bool("fallback", fallback),
+		zap.Int("attempts", row.Attempts+1))
 	return "success", stored.Size, nil
+}
+
+// tryFallback reports whether an attempt whose CDN fetch failed with a
+// transfer failure should also try the W-API fallback: the CDN host's
+// circuit is open, the item failed that way FallbackAfter times in a row,
+// or its retries are about to run out.
+func (a *attempt) tryFallback(desc *wamedia.Descriptor) bool {
+	d, row := a.d, a.row
+	if d.Fetcher.CDNOpen(desc) {
+		return true
+	}
+	if row.Attempts+1 >= d.fallbackAfter() && (row.Attempts == 0 || transfer(row.LastReason)) {
+		return true
+	}
+	now := time.Now()
+	return !now.Add(d.backoff(row.Attempts + 1)).Before(d.deadline(row, now))
+}
+
+// failed settles an attempt that failed with err: a stop hands the job back
+// at once, a final failure ends the item, a transient one retries it until
+// its budget runs out.
+func (a *attempt) failed(ctx context.Context, err error) (string, int64, error) {
+	if ctx.Err() != nil {
+		// A stop cut the attempt short: no verdict on the media.
+		return a.wait(ctx, 0, "", err)
+	}
+	r, c := classify(err)
+	if c == final {
+		return a.fail(ctx, StatusFailed, r, err)
+	}
+	return a.retry(ctx, r, c, err)
+}
+
+// retry records a failed attempt and schedules the next one, or ends the
+// item when its retry budget is spent.
+func (a *attempt) retry(ctx context.Context, r reason.Reason, c class, cause error) (string, int64, error) {
+	d, row, log := a.d, a.row, a.log
+	now := time.Now()
+	deadline := d.deadline(row, now)
+	n := row.Attempts + 1
+	delay := d.backoff(n)
+	if ra, ok := fetch.RetryAfter(cause); ok && ra > delay {
+		delay = ra
+	}
+	if c == verify && row.VerifyFailures+1 >= d.maxVerify() {
+		return a.exhaust(ctx, r, cause)
+	}
+	if !now.Before(deadline) {
+		return a.exhaust(ctx, r, cause)
+	}
+	if now.Add(delay).After(deadline) {
+		delay = deadline.Sub(now) // one last attempt at the deadline
+	}
+	best := reason.MoreInformative(reason.Reason(row.BestReason), r)
+	next := now.Add(delay)
+	if err := d.Store.RecordRetry(context.WithoutCancel(ctx), row.MediaID, catalog.Retry{
+		Next: next, Reason: string(r), Best: string(best), Verify: c == verify,
+	}); err != nil {
+		log.Warn("recording a retry", zap.Error(err))
+	}
+	log.Info("download failed; will retry", zap.String("reason", string(r)), zap.Int("attempts", n),
+		zap.Duration("delay", delay), zap.Time("next_attempt_at", next), zap.Time("retry_until", deadline), zap.Error(cause))
+	return string(r), 0, bus.RetryAfter(delay, reason.Retry(r, cause))
+}
+
+// exhaust ends an item whose retries ran out: failed, with the most
+// informative reason its attempts saw (this one included).
+func (a *attempt) exhaust(ctx context.Context, r reason.Reason, cause error) (string, int64, error) {
+	best := reason.MoreInformative(reason.Reason(a.row.BestReason), r)
+	if err := a.d.Store.Fail(context.WithoutCancel(ctx), a.row.MediaID, StatusFailed, string(best)); err != nil {
+		return a.wait(ctx, jitter(a.d.storeRetry()), reason.Internal, fmt.Errorf("recording failure of media %d: %w", a.row.MediaID, err))
+	}
+	a.log.Warn("download failed for good: retries exhausted", zap.String("reason", string(best)), zap.String("last_reason", string(r)),
+		zap.Int("attempts", a.row.Attempts+1), zap.Error(cause))
+	return string(best), 0, bus.Exhausted(string(best), cause)
+}
+
+// fail ends an item with a failure no retry can fix.
+func (a *attempt) fail(ctx context.Context, status string, r reason.Reason, cause error) (string, int64, error) {
+	if status == StatusFailed {
+		r = reason.MoreInformative(reason.Reason(a.row.BestReason), r)
+	}
+	if err := a.d.Store.Fail(context.WithoutCancel(ctx), a.row.MediaID, status, string(r)); err != nil {
+		return a.wait(ctx, jitter(a.d.storeRetry()), reason.Internal, fmt.Errorf("recording failure of media %d: %w", a.row.MediaID, err))
+	}
+	a.log.Warn("download failed", zap.String("status", status), zap.String("reason", string(r)), zap.Error(cause))
+	return string(r), 0, reason.Permanent(r, cause)
+}
+
+// wait hands the job back for a redelivery after delay without counting an
+// attempt: the fault is not the media's (the store, the database, a CDN
+// circuit open, a stop). r, when set, becomes the row's last_reason; the
+// returned error names r, else cause's reason.
+func (a *attempt) wait(ctx context.Context, delay time.Duration, r reason.Reason, cause error) (string, int64, error) {
+	next := time.Now().Add(delay)
+	if err := a.d.Store.Defer(context.WithoutCancel(ctx), a.row.MediaID, catalog.Retry{Next: next, Reason: string(r)}, a.started); err != nil {
+		a.log.Debug("recording a deferred download", zap.Error(err))
+	}
+	if r == "" {
+		r = reason.OrInternal(cause)
+	}
+	a.log.Debug("download waits; no attempt counted", zap.String("reason", string(r)), zap.Duration("delay", delay), zap.Error(cause))
+	return string(r), 0, bus.RetryAfter(delay, reason.Retry(r, cause))
 }
 
 // claim waits until no other download of this process fetches the same
@@ -229,44 +446,4 @@ func (d *Downloader) claim(ctx context.Context, cliente int64, typ wamedia.Media
 			return nil, fmt.Errorf("waiting for a download of the same content: %w", ctx.Err())
 		}
 	}
-}
-
-// settleError classifies a fetch or verification error: transient ones are
-// returned for a retry (the bus backs off; OnExhausted records the last
-// reason), permanent ones are recorded on the row and terminated.
-func (d *Downloader) settleError(ctx context.Context, id int64, err error) (string, int64, error) {
-	if fetch.Transient(err) || wamedia.Transient(err) {
-		if after, ok := fetch.RetryAfter(err); ok {
-			return reasonOf(err), 0, bus.RetryAfter(after, err)
-		}
-		return reasonOf(err), 0, err
-	}
-	return d.fail(ctx, id, StatusFailed, reasonOf(err), err)
-}
-
-func (d *Downloader) fail(ctx context.Context, id int64, status, reason string, cause error) (string, int64, error) {
-	if err := d.Store.Fail(ctx, id, status, reason); err != nil {
-		return "", 0, fmt.Errorf("recording failure of media %d: %w", id, err)
-	}
-	return reason, 0, bus.Permanent(reason, cause)
-}
-
-// reasonOf maps an error to a stable failure reason of architecture.md.
-func reasonOf(err error) string {
-	if r := wamedia.Reason(err); r != "" {
-		return r
-	}
-	if r := fetch.Reason(err); r != "" {
-		return r
-	}
-	if r := bus.ReasonOf(err); r != "" {
-		return r
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "timeout"
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "truncated"
-	}
-	return ReasonHTTPError
 }

@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/multichat/mediapipe/internal/reason"
 )
 
 // The kinds of fetch failure. Every error the package returns is an *Error
 // whose Kind is one of these, so errors.Is(err, ErrExpired) and friends work
 // through any wrapping; Reason and Transient map a kind to the stable reasons
-// of architecture.md and to the retry decision.
+// (internal/reason) and to the retry decision.
 var (
 	// ErrExpired means the CDN answered 403, 404 or 410: the media is expired
 	// or gone. The caller tries the W-API fallback once, then marks `expired`.
@@ -50,6 +52,11 @@ var (
 	// ErrFallbackFailed wraps whatever made the W-API download-media
 	// fallback fail. Reason `expired`; never retried.
 	ErrFallbackFailed = errors.New("W-API fallback failed")
+	// ErrCircuitOpen means the host failed too many times in a row and the
+	// fetcher does not try it again until its cool-down passed (see
+	// Breaker); RetryAfter says when. Reason `http_error`; transient. No
+	// request was sent.
+	ErrCircuitOpen = errors.New("host unreachable: circuit open")
 )
 
 // Error is a classified fetch failure.
@@ -84,33 +91,53 @@ func (e *Error) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
-func classOf(kind error) (reason string, transient bool) {
+// FailureReason implements reason.Carrier: the stable reason of the kind
+// and whether a later attempt may succeed.
+func (e *Error) FailureReason() (reason.Reason, bool) { return classOf(e.Kind) }
+
+func classOf(kind error) (r reason.Reason, transient bool) {
 	switch kind {
 	case ErrExpired, ErrFallbackFailed:
-		return "expired", false
+		return reason.Expired, false
 	case ErrNoLocation:
-		return "missing_fields", false
+		return reason.MissingFields, false
 	case ErrTooLarge:
-		return "too_large", false
+		return reason.TooLarge, false
 	case ErrTimeout:
-		return "timeout", true
+		return reason.Timeout, true
 	case ErrTruncated:
-		return "truncated", true
-	case ErrRateLimited, ErrServer, ErrNetwork:
-		return "http_error", true
+		return reason.Truncated, true
+	case ErrRateLimited, ErrServer, ErrNetwork, ErrCircuitOpen:
+		return reason.HTTPError, true
 	}
-	return "http_error", false // ErrForbiddenHost, ErrStatus
+	return reason.HTTPError, false // ErrForbiddenHost, ErrStatus
 }
 
-// Reason returns the stable failure reason of err (architecture.md), or ""
-// when err did not come from this package.
+// Reason returns the stable failure reason of err, or "" when err did not
+// come from this package.
 func Reason(err error) string {
 	var e *Error
 	if !errors.As(err, &e) {
 		return ""
 	}
 	r, _ := classOf(e.Kind)
-	return r
+	return string(r)
+}
+
+// Outage reports whether err says the host could not be reached or did not
+// answer properly (a network error, a timeout, a 5xx, a 429, an open
+// circuit): a failure of the way to the media, never of the media, that an
+// outage of minutes or hours explains.
+func Outage(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Kind {
+	case ErrNetwork, ErrTimeout, ErrServer, ErrRateLimited, ErrCircuitOpen:
+		return true
+	}
+	return false
 }
 
 // Transient reports whether err is a fetch failure worth retrying later:

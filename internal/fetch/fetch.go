@@ -4,7 +4,7 @@
 // content, so it owns the SSRF defence (a host allowlist checked on every URL
 // and redirect, a dial hook that refuses non-public addresses), every timeout,
 // the size cap, and the classification of failures into the stable reasons
-// of architecture.md (see Reason, Transient and RetryAfter).
+// of internal/reason (see Reason, Transient and RetryAfter).
 //
 // Bodies are streamed, never buffered: the caller verifies and decrypts while
 // reading.
@@ -64,6 +64,12 @@ type Options struct {
 	// Default 120s.
 	FallbackTimeout time.Duration
 
+	// BreakerThreshold and BreakerCooldown tune the per-host circuit
+	// breaker (see Breaker): consecutive transport failures that open a
+	// host, and how long it stays open. Defaults 5 and 30s.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+
 	UserAgent string // default "mediapipe"
 	Logger    *zap.Logger
 }
@@ -106,12 +112,14 @@ type Fetcher struct {
 	wapiBase string // without trailing slash; "" when not configured
 	cdn      *policy
 	wapi     *policy
+	breaker  *Breaker
 }
 
 // New builds a Fetcher. It reports a malformed CDNBase or WAPIBase.
 func New(opts Options) (*Fetcher, error) {
 	opts.defaults()
-	f := &Fetcher{opts: opts, log: opts.Logger}
+	f := &Fetcher{opts: opts, log: opts.Logger,
+		breaker: &Breaker{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown}}
 	cdnEP, cdnBase, err := parseBase("CDN base URL", opts.CDNBase)
 	if err != nil {
 		return nil, err
@@ -189,6 +197,34 @@ func (f *Fetcher) Open(ctx context.Context, d *wamedia.Descriptor) (io.ReadClose
 	return f.get(ctx, raw, f.cdn, h, d.FileLength)
 }
 
+// CDNBlocked reports whether the host d's blob would be fetched from has
+// its circuit open (see Breaker), and for how long yet: the caller waits
+// instead of spending an attempt. Descriptors without a usable location are
+// never blocked (Open reports their problem).
+func (f *Fetcher) CDNBlocked(d *wamedia.Descriptor) (wait time.Duration, host string, blocked bool) {
+	raw, err := f.location(d)
+	if err != nil {
+		return 0, "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 0, "", false
+	}
+	wait, blocked = f.breaker.Blocked(u.Host)
+	return wait, u.Host, blocked
+}
+
+// CDNOpen reports whether the circuit of the host of d's blob is open: the
+// host failed Threshold times in a row and has not answered since.
+func (f *Fetcher) CDNOpen(d *wamedia.Descriptor) bool {
+	raw, err := f.location(d)
+	if err != nil {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && f.breaker.Open(u.Host)
+}
+
 // location picks the URL of d's blob.
 func (f *Fetcher) location(d *wamedia.Descriptor) (string, error) {
 	if d.DirectPath != "" {
@@ -260,7 +296,7 @@ func (f *Fetcher) get(ctx context.Context, raw string, pol *policy, h http.Heade
 	total := f.opts.BaseDeadline + time.Duration(float64(size)/float64(f.opts.MinRate)*float64(time.Second))
 	g.after(time.Until(start.Add(total)), &timeoutCause{what: "overall download deadline passed", d: total})
 	idle := &timeoutCause{what: "no progress while reading the body", d: f.opts.IdleTimeout}
-	b := &body{rc: resp.Body, g: g, max: f.opts.MaxBytes, url: raw, idleD: f.opts.IdleTimeout}
+	b := &body{rc: resp.Body, g: g, max: f.opts.MaxBytes, url: raw, idleD: f.opts.IdleTimeout, f: f, host: req.URL.Host}
 	b.idle = g.after(f.opts.IdleTimeout, idle)
 	f.log.Debug("fetching media", zap.String("host", req.URL.Host), zap.Int64("content_length", resp.ContentLength))
 	return b, info, nil
@@ -272,6 +308,11 @@ func (f *Fetcher) send(ctx context.Context, req *http.Request, pol *policy, head
 	if err := pol.permit(req.URL); err != nil {
 		return nil, nil, err
 	}
+	host := req.URL.Host
+	if wait, ok := f.breaker.Allow(host); !ok {
+		return nil, nil, &Error{Kind: ErrCircuitOpen, URL: req.URL.Redacted(), retryAfter: wait, hasRetryAfter: true,
+			Err: fmt.Errorf("%s failed repeatedly; next try in %s", host, wait.Round(time.Millisecond))}
+	}
 	g := newGuard(context.WithValue(ctx, policyKey{}, pol))
 	req = req.WithContext(g.ctx)
 	req.Header.Set("User-Agent", f.opts.UserAgent)
@@ -282,9 +323,23 @@ func (f *Fetcher) send(ctx context.Context, req *http.Request, pol *policy, head
 	if err != nil {
 		e := g.explain(err, req.URL.Redacted())
 		g.stop()
+		f.observe(ctx, host, e)
 		return nil, nil, e
 	}
+	if resp.StatusCode >= 500 {
+		f.observe(ctx, host, &Error{Kind: ErrServer})
+	} else {
+		f.breaker.Success(host)
+	}
 	return resp, g, nil
+}
+
+// observe counts a transport failure of host in the breaker.
+func (f *Fetcher) observe(ctx context.Context, host string, err *Error) {
+	if breakerFailure(ctx, err) && f.breaker.Failure(host) {
+		f.log.Warn("host failing repeatedly: circuit open, requests to it wait", zap.String("host", host),
+			zap.Duration("cooldown", f.breaker.cooldown()), zap.Error(err))
+	}
 }
 
 // discard drains a little of an error body so the connection can be reused.
@@ -330,6 +385,8 @@ type body struct {
 	n     int64
 	url   string
 	err   error // sticky
+	f     *Fetcher
+	host  string
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -353,8 +410,10 @@ func (b *body) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		b.g.stop()
 	case err != nil:
-		b.err = b.g.explain(err, b.url)
+		e := b.g.explain(err, b.url)
+		b.err = e
 		b.g.stop()
+		b.f.observe(b.g.parent, b.host, e)
 		return n, b.err
 	}
 	return n, err

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/multichat/mediapipe/internal/bus"
+	"github.com/multichat/mediapipe/internal/reason"
 )
 
 // Metrics holds the registry and every metric of the process.
@@ -63,7 +64,7 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
 		}, []string{"stage"}),
 		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediapipe_failures_total", Help: "Messages a stage's handler failed, by reason (\"transient\" for retried errors without one).",
+			Name: "mediapipe_failures_total", Help: "Messages a stage's handler failed, by reason (the failure reason the row and the dead-letter record name; \"internal\" for failures that are ours).",
 		}, []string{"stage", "reason"}),
 		HTTPSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mediapipe_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route and status code.",
@@ -123,11 +124,7 @@ func (m *Metrics) observeFailure(stage string, err error) {
 	if err == nil {
 		return
 	}
-	reason := bus.ReasonOf(err)
-	if reason == "" {
-		reason = "transient"
-	}
-	m.Failures.WithLabelValues(stage, reason).Inc()
+	m.Failures.WithLabelValues(stage, string(reason.OrInternal(err))).Inc()
 }
 
 // HTTP wraps an HTTP handler with the request duration histogram of route.

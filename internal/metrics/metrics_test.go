@@ -121,7 +121,7 @@ func TestMetrics(t *testing.T) {
 		`mediapipe_handler_duration_seconds_count{stage="analyzer"}`:                     "1",
 		`mediapipe_handler_duration_seconds_count{stage="downloader"}`:                   "1",
 		`mediapipe_failures_total{reason="unknown_instance",stage="analyzer"}`:           "1",
-		`mediapipe_failures_total{reason="transient",stage="analyzer"}`:                  "1",
+		`mediapipe_failures_total{reason="internal",stage="analyzer"}`:                   "1",
 		`mediapipe_failures_total{reason="mac_mismatch",stage="downloader"}`:             "1",
 		`mediapipe_http_request_duration_seconds_count{code="202",route="webhooks"}`:     "1",
 		`mediapipe_consumer_pending_messages{consumer="analyzer",stream="WEBHOOKS"}`:     "2",
