@@ -146,6 +146,10 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 			return nil, describeDBError(cfg.DatabaseURL, fmt.Errorf("loading webhook secrets: %w", err))
 		}
 		a.secretsLoaded.Store(true)
+		// A tenant command's announcement reloads the secrets at once.
+		if _, err := a.secrets.Subscribe(a.NC); err != nil {
+			return nil, fmt.Errorf("%s: %w", a.natsSetting(), err)
+		}
 	}
 	a.addDefaultReadyChecks()
 	a.setHandler(a.Handler()) // every dependency is there: the real routes
@@ -165,16 +169,23 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("/webhooks/wapi", a.Metrics.HTTP("webhooks", &ingest.Handler{
 			JS: a.JS, Secrets: a.secrets, Log: a.Log.Named("ingest"),
 			MaxBody: a.Cfg.MaxBodyBytes, PublishTimeout: 5 * time.Second,
-			Observe:   a.Metrics.ObserveWebhook,
-			AuthLimit: ingest.NewAuthLimiter(a.Log.Named("ingest")),
+			Observe:        a.Metrics.ObserveWebhook,
+			AuthLimit:      &ingest.AuthLimiter{Failures: a.Cfg.WebhookAuthFailures, Log: a.Log.Named("ingest")},
+			TrustedProxies: a.Cfg.TrustedProxies,
 		}))
 	}
 	if blobs, err := blob.NewLocal(a.Cfg.MediaDir); err != nil {
 		a.Log.Error("media API disabled: opening MEDIA_DIR", zap.Error(err))
 	} else {
-		mux.Handle("/v1/", a.Metrics.HTTP("api", api.New(api.Options{Store: a.Store, Blobs: blobs, Log: a.Log.Named("api")})))
+		mux.Handle("/v1/", a.Metrics.HTTP("api", api.New(api.Options{
+			Store: a.Store, Blobs: blobs, Log: a.Log.Named("api"),
+			AuthFailures: a.Cfg.APIAuthFailures, TrustedProxies: a.Cfg.TrustedProxies,
+		})))
 	}
-	mux.Handle("/admin/", a.Metrics.HTTP("admin", admin.New(admin.Options{Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin")})))
+	mux.Handle("/admin/", a.Metrics.HTTP("admin", admin.New(admin.Options{
+		Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin"),
+		AuthFailures: a.Cfg.APIAuthFailures, TrustedProxies: a.Cfg.TrustedProxies, Replicas: a.Cfg.StreamReplicas,
+	})))
 	return mux
 }
 
