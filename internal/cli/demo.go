@@ -20,8 +20,16 @@ func runDemo(ctx context.Context, io IO, args []string) error {
 Runs the whole pipeline on this machine against the built-in W-API and CDN
 simulator (127.0.0.1 only): real encrypted media of every type, a realistic mix
 of webhooks posted to the real ingest, an embedded NATS server, and your
-PostgreSQL (DATABASE_URL; the database is created when missing). It waits until
-every media item is processed, then prints the statistics and where the files are.`)
+PostgreSQL. It waits until every media item is processed, then prints the
+statistics and where the files are.
+
+The demo keeps to a world of its own and never touches the real catalogue:
+the database named after DATABASE_URL's with "_demo" appended (mediapipe_demo
+by default; created when missing, on the same server), DATA_DIR/demo for its
+NATS store and DATA_DIR/demo/media for its files (MEDIA_DIR and NATS_URL are
+not used), and instance ids of its own. Each run empties that database and
+folder first, so its figures are its own; the last run's stay for you to
+look at until the next one.`)
 	n := fs.Int("webhooks", 300, "how many webhooks to post")
 	rate := fs.Float64("rate", 0, "webhooks per second (0: as fast as the ingest takes them)")
 	faults := fs.Bool("faults", true, "inject CDN errors, resets, expired media and a hostile file")
@@ -36,6 +44,9 @@ every media item is processed, then prints the statistics and where the files ar
 	if err != nil {
 		return err
 	}
+	if cfg, err = demo.Isolate(cfg); err != nil {
+		return err
+	}
 	level := "error"
 	if v := io.Getenv("LOG_LEVEL"); v != "" {
 		level = v
@@ -48,10 +59,15 @@ every media item is processed, then prints the statistics and where the files ar
 
 	out := io.Stdout
 	fmt.Fprintf(out, "mediapipe demo: %d webhooks through ingest → JetStream → analyzer → downloader\n", *n)
-	fmt.Fprintf(out, "  database  %s\n", redactURL(cfg.DatabaseURL))
+	data, _ := filepath.Abs(cfg.DataDir)
+	media, _ := filepath.Abs(cfg.MediaDir)
+	fmt.Fprintf(out, "  database  %s (the demo's own, emptied first)\n", redactURL(cfg.DatabaseURL))
+	fmt.Fprintf(out, "  files     %s (the demo's own, emptied first)\n", media)
+	fmt.Fprintf(out, "  NATS      embedded, store under %s\n", filepath.Join(data, "nats"))
+	fmt.Fprintf(out, "  tenants   %s and %s (demo instances)\n", demo.InstancePro, demo.InstanceLite)
 	bar := progress.New(io.Stderr, "media processed", 0)
 	rep, err := demo.Run(ctx, cfg, log, demo.Options{
-		Webhooks: *n, Rate: *rate, Faults: *faults, Timeout: *timeout, Progress: bar,
+		Webhooks: *n, Rate: *rate, Faults: *faults, Timeout: *timeout, Progress: bar, Reset: true,
 	})
 	bar.Finish()
 	if err != nil {
@@ -79,12 +95,13 @@ every media item is processed, then prints the statistics and where the files ar
 	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(s.Bytes))
 	_ = tw.Flush()
 
-	media, _ := filepath.Abs(rep.MediaDir)
 	fmt.Fprintf(out, "\nFiles are under %s (<cliente_id>/<aa>/<bb>/<sha256><ext>), e.g.:\n", media)
 	for _, f := range exampleFiles(media, 6) {
 		fmt.Fprintf(out, "  %s\n", f)
 	}
 	fmt.Fprintln(out, "\nThe expired, type_mismatch and retried items are deliberate: the simulator injects those faults.")
+	fmt.Fprintf(out, "Your DATABASE_URL and MEDIA_DIR were not touched. The demo's catalogue stays until its next run: DATABASE_URL='%s' go run ./cmd/mediapipe stats\n",
+		redactURL(cfg.DatabaseURL))
 	fmt.Fprintln(out, "Next: `go run ./cmd/mediapipe run` serves the same pipeline on HTTP_ADDR; `go run ./cmd/mediapipe analyze pkg/wapi/testdata/image.json` explains one webhook.")
 	if rep.Incomplete {
 		fmt.Fprintf(io.Stderr, "\n%d of %d media items were still in progress after %s\n", int64(rep.Media)-s.Final, rep.Media, *timeout)

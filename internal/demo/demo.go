@@ -4,6 +4,11 @@
 // runs in-process on an embedded NATS server; a batch of webhooks is posted to
 // the real ingest and the demo waits until every media item reached a final
 // status. `mediapipe demo` and the end-to-end tests both use it.
+//
+// The demo lives in a world of its own (Isolate): its own database, media
+// folder and NATS store, and instance ids that no document uses, so running
+// it never touches the catalogue, the files or the tenants of a real
+// installation on the same machine.
 package demo
 
 import (
@@ -11,10 +16,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/app"
@@ -25,6 +33,52 @@ import (
 	"github.com/multichat/mediapipe/internal/wasim"
 )
 
+// The demo's instance ids: no document, example or test fixture uses them,
+// so a user who ran the demo can follow every `tenant add` example. The LITE
+// prefix makes the simulator send the LITE flavour of W-API's webhooks.
+const (
+	InstancePro  = "DEMO-PRO-PADARIA"
+	InstanceLite = "LITE-DEMO-CLINICA"
+)
+
+// Isolate returns cfg pointed at the demo's own world, never the default
+// one: the database DemoDatabase(DATABASE_URL) on the same server (same role
+// and options; created when missing), DATA_DIR/demo for its embedded NATS
+// server's store (and credentials), DATA_DIR/demo/media for its files.
+// NATS_URL and its credentials are dropped: the demo always runs its own
+// embedded server. Run with Options.Reset empties that world before each
+// run.
+func Isolate(cfg config.Config) (config.Config, error) {
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return cfg, errors.New("DATABASE_URL must be a postgres:// URL")
+	}
+	u.Path, u.RawPath = "/"+DemoDatabase(strings.TrimPrefix(u.Path, "/")), ""
+	cfg.DatabaseURL = u.String()
+	cfg.DataDir = filepath.Join(cfg.DataDir, "demo")
+	cfg.MediaDir = filepath.Join(cfg.DataDir, "media")
+	cfg.NATSURL, cfg.NATSUser, cfg.NATSPassword, cfg.NATSCreds = "", "", "", ""
+	return cfg, nil
+}
+
+// DemoDatabase names the demo's database after the configured one: name +
+// "_demo" ("mediapipe" gives "mediapipe_demo"), a name that already ends in
+// "_demo" as is, and "mediapipe_demo" when no database is named. Names stay
+// within PostgreSQL's 63 bytes.
+func DemoDatabase(name string) string {
+	const suffix = "_demo"
+	switch {
+	case name == "":
+		return "mediapipe" + suffix
+	case strings.HasSuffix(name, suffix):
+		return name
+	}
+	if len(name) > 63-len(suffix) {
+		name = strings.ToValidUTF8(name[:63-len(suffix)], "")
+	}
+	return name + suffix
+}
+
 // Options shape a demo run.
 type Options struct {
 	Webhooks    int           // how many webhooks to post
@@ -33,6 +87,10 @@ type Options struct {
 	Timeout     time.Duration // how long to wait for the media to settle
 	Faults      bool          // inject CDN faults and expired media
 	Progress    *progress.Bar // optional: advanced as media settles
+	// Reset empties the catalogue (every table of the database's schema but
+	// the migrations' own) and MEDIA_DIR before the run, so that its figures
+	// are its own. Only for the demo's own world (Isolate).
+	Reset bool
 	// Hold, when set, is called with the running pipeline after the batch
 	// settled and before it stops (tests inspect it there).
 	Hold func(ctx context.Context, a *app.App, sim *wasim.Server) error
@@ -53,7 +111,9 @@ type Report struct {
 }
 
 // Run runs the demo with cfg (its DATABASE_URL, DATA_DIR and MEDIA_DIR are
-// used; the CDN and W-API addresses are replaced by the simulator's).
+// used as given, see Isolate; the CDN and W-API addresses are replaced by
+// the simulator's, and the pipeline runs on an embedded NATS server whose
+// store, DATA_DIR/nats, starts empty).
 func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*Report, error) {
 	if o.Webhooks <= 0 {
 		o.Webhooks = 300
@@ -81,12 +141,16 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		return nil, err
 	}
 	cfg.CDNBaseURL, cfg.WAPIBase = sim.CDNBaseURL(), sim.WAPIBaseURL()
-	// The demo's NATS store is its own and fresh: an earlier demo's jobs
-	// must not mix with this one's.
+	// The demo's NATS store is fresh: an earlier demo's jobs must not mix
+	// with this one's.
 	cfg.NATSURL = ""
-	cfg.DataDir = filepath.Join(cfg.DataDir, "demo")
 	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "nats")); err != nil {
 		return nil, err
+	}
+	if o.Reset {
+		if err := os.RemoveAll(cfg.MediaDir); err != nil {
+			return nil, fmt.Errorf("emptying the demo's media folder: %w", err)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -101,20 +165,25 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		return nil, err
 	}
 	rep.MediaDir, rep.DataDir = cfg.MediaDir, cfg.DataDir
+	if o.Reset {
+		if err := reset(ctx, a.Store); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 
 	secrets := map[string]string{}
-	for _, t := range []struct{ cliente, instance string }{
-		{"Padaria Estrela (demo)", wasim.InstancePro},
-		{"Clínica Sorriso (demo)", wasim.InstanceLite},
-	} {
-		wapiToken := "demo-wapi-token-" + t.instance
-		res, err := a.Store.AddTenant(ctx, t.cliente, t.instance, wapiToken)
+	instances := []string{InstancePro, InstanceLite}
+	for i, cliente := range []string{"Padaria Estrela (demo)", "Clínica Sorriso (demo)"} {
+		instance := instances[i]
+		wapiToken := "demo-wapi-token-" + instance
+		res, err := a.Store.AddTenant(ctx, cliente, instance, wapiToken)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("registering the demo tenants: %w", err)
 		}
-		secrets[t.instance] = res.WebhookSecret
-		sim.AddInstance(t.instance, wapiToken)
+		secrets[instance] = res.WebhookSecret
+		sim.AddInstance(instance, wapiToken)
 	}
 	if err := a.RefreshSecrets(ctx); err != nil {
 		a.Close()
@@ -126,7 +195,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
 
-	hooks := sim.Mix(wasim.MixOptions{N: o.Webhooks, Items: items, Seed: uint64(time.Now().UnixNano()), DuplicateRate: 0.03})
+	hooks := sim.Mix(wasim.MixOptions{N: o.Webhooks, Instances: instances, Items: items, Seed: uint64(time.Now().UnixNano()), DuplicateRate: 0.03})
 	rep.Hooks = hooks
 	seen := map[string]bool{}
 	for _, h := range hooks {
@@ -165,6 +234,31 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	}
 	rep.Took = time.Since(rep.Started)
 	return rep, waitErr
+}
+
+// reset empties every table of the catalogue's schema but goose's version
+// table, one at a time (a trigger of one may empty others), in one
+// transaction.
+func reset(ctx context.Context, store *catalog.Store) error {
+	rows, _ := store.Pool.Query(ctx, `
+		SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+		WHERE schemaname = current_schema() AND tablename <> 'goose_db_version'`)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("listing the demo's tables: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, store.Pool, func(tx pgx.Tx) error {
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, "TRUNCATE "+t+" RESTART IDENTITY CASCADE"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("emptying the demo's database: %w", err)
+	}
+	return nil
 }
 
 // wait polls the catalogue until every media row of this run is final.

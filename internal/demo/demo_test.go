@@ -25,10 +25,10 @@ type row struct {
 	size                           int64
 }
 
-// TestPipelineEndToEnd posts a realistic batch through the real ingest, the
-// embedded JetStream, the analyzer and the downloader against the simulator,
-// and checks every media item's final row and file.
-func TestPipelineEndToEnd(t *testing.T) {
+// testConfig is the configuration of a test's demo run: a schema of its
+// own and a temporary DATA_DIR.
+func testConfig(t *testing.T) config.Config {
+	t.Helper()
 	_, url := pgtest.NewStore(t)
 	dir := t.TempDir()
 	cfg, errs := config.Load(func(k string) string {
@@ -41,6 +41,14 @@ func TestPipelineEndToEnd(t *testing.T) {
 		return ""
 	})
 	require.Empty(t, errs)
+	return cfg
+}
+
+// TestPipelineEndToEnd posts a realistic batch through the real ingest, the
+// embedded JetStream, the analyzer and the downloader against the simulator,
+// and checks every media item's final row and file.
+func TestPipelineEndToEnd(t *testing.T) {
+	cfg := testConfig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -101,7 +109,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 			require.Equal(t, "expired", r.reason)
 		default:
 			require.Equal(t, "success", r.status, "%s (faults %v): reason %s", s.Name, faults, r.reason)
-			f, err := os.Open(filepath.Join(cfg.MediaDir, r.path))
+			f, err := os.Open(filepath.Join(rep.MediaDir, r.path))
 			require.NoError(t, err)
 			got, err := io.ReadAll(f)
 			f.Close()
@@ -117,7 +125,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		require.True(t, checked[s.Name], "sample %s reached success at least once", s.Name)
 	}
 	// No temporary file is left behind.
-	_ = filepath.WalkDir(cfg.MediaDir, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(rep.MediaDir, func(p string, d os.DirEntry, err error) error {
 		require.NoError(t, err)
 		if !d.IsDir() {
 			require.NotContains(t, filepath.Base(p), ".part", "temporary file left: %s", p)
