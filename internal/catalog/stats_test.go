@@ -380,10 +380,12 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	store, err := catalog.Open(ctx, url)
 	require.NoError(t, err)
 	defer store.Close()
-	b := &testBundle{ctx: ctx, store: store, url: url}
-	res, err := store.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
+	// The schema of version 2, by hand: AddTenant knows only the latest.
+	b := &testBundle{ctx: ctx, store: store, url: url, instance: "3B6XIW-ZTS923-GEAY6V"}
+	require.NoError(t, store.Pool.QueryRow(ctx, `INSERT INTO clientes (name) VALUES ('acme') RETURNING id`).Scan(&b.clienteID))
+	_, err = store.Pool.Exec(ctx, `INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, 't', $3)`,
+		b.instance, b.clienteID, make([]byte, 32))
 	require.NoError(t, err)
-	b.clienteID, b.instance = res.ClienteID, res.InstanceID
 	var msgs []catalog.Message
 	for range 30 {
 		msgs = append(msgs, b.message(descriptor(wamedia.Image), descriptor(wamedia.Video)))
@@ -399,7 +401,8 @@ func TestStatsMigrationBackfill(t *testing.T) {
 
 	applied, _, err := catalog.Migrate(ctx, url)
 	require.NoError(t, err)
-	require.Len(t, applied, 1)
+	require.NotEmpty(t, applied)
+	require.EqualValues(t, 3, applied[0].Version, "the aggregates' migration")
 	requireExact(t, ctx, store, "backfilled")
 	st, err := store.Stats(ctx, 0)
 	require.NoError(t, err)
