@@ -313,9 +313,11 @@ func (s *Store) InstanceCliente(ctx context.Context, instanceID string) (int64, 
 }
 
 // InstanceCache remembers which cliente each instance belongs to, asking the
-// store on a miss. An instance never changes cliente (AddTenant refuses), so
-// entries do not go stale. Unknown instances are not remembered. It is safe
-// for concurrent use.
+// store on a miss. AddTenant never moves an instance to another cliente; only
+// removing it (RemoveInstance) and adding it again does, so a cache must not
+// outlive such a change (the pipeline derives the cliente from the instances
+// table instead). Unknown instances are not remembered. It is safe for
+// concurrent use.
 type InstanceCache struct {
 	store *Store
 	mu    sync.RWMutex
