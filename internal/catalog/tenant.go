@@ -395,10 +395,13 @@ type Removal struct {
 	Instances      []string // removed, by id
 	ClienteRemoved bool
 	Media          int64 // media rows deleted
-	Files          int64 // stored files deleted
-	Bytes          int64 // their size on disk
-	Missing        int64 // files of deleted rows already missing from disk
-	KeptFiles      int64 // files of deleted rows that rows of other instances use: kept
+	// Unsettled counts the deleted rows that were pending or downloading: a
+	// download still running for one cannot record its file, which stays.
+	Unsettled int64
+	Files     int64 // stored files deleted
+	Bytes     int64 // their size on disk
+	Missing   int64 // files of deleted rows already missing from disk
+	KeptFiles int64 // files of deleted rows that rows of other instances use: kept
 	// Raced counts rows of another instance of the cliente that recorded a
 	// deleted file while it was being deleted (a download of the same
 	// content in that instant): their file is gone, so they are marked as
@@ -470,7 +473,9 @@ func (s *Store) remove(ctx context.Context, files blob.Store, withMedia bool, lo
 		if err := lock(tx, &r); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM media_files WHERE instance_id = ANY($1)`, r.Instances).Scan(&r.Media); err != nil {
+		if err := tx.QueryRow(ctx, `
+			SELECT count(*), count(*) FILTER (WHERE download_status IN ('pending', 'downloading'))
+			FROM media_files WHERE instance_id = ANY($1)`, r.Instances).Scan(&r.Media, &r.Unsettled); err != nil {
 			return fmt.Errorf("counting media rows: %w", err)
 		}
 		if r.Media > 0 && !withMedia {

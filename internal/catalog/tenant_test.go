@@ -383,7 +383,7 @@ func TestRemoveInstance(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, catalog.Removal{
 		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance},
-		Media: 5, Files: 1, Bytes: own.Size, Missing: 1, KeptFiles: 1,
+		Media: 5, Unsettled: 1, Files: 1, Bytes: own.Size, Missing: 1, KeptFiles: 1,
 	}, r)
 	for path, want := range map[string]bool{own.Path: false, shared.Path: true, theirs.Path: true} {
 		require.Equal(t, want, files.Exists(path), path)

@@ -464,6 +464,9 @@ new media first, while you decide.`)
 			fmt.Fprintf(w, "; already missing: %d", r.Missing)
 		}
 		fmt.Fprintln(w, ".")
+		if r.Unsettled > 0 {
+			fmt.Fprintf(w, "%d of the deleted rows were pending or downloading: a download still running cannot record its file, which may stay under %s.\n", r.Unsettled, cfg.MediaDir)
+		}
 		if r.Raced > 0 {
 			fmt.Fprintf(w, "%d row(s) of another instance recorded a deleted file meanwhile: they are marked like cleaned rows.\n", r.Raced)
 		}
