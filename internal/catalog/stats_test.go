@@ -391,12 +391,16 @@ func TestStatsMigrationBackfill(t *testing.T) {
 		msgs = append(msgs, b.message(descriptor(wamedia.Image), descriptor(wamedia.Video)))
 	}
 	rec := b.record(t, msgs...)
+	// Outcomes by hand too: Fail and Succeed write the latest schema's columns.
 	for i, r := range rec[:40] {
+		var err error
 		if i%3 == 0 {
-			require.NoError(t, store.Fail(ctx, r.MediaID, catalog.StatusExpired, "expired"))
-			continue
+			_, err = store.Pool.Exec(ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired' WHERE id = $1`, r.MediaID)
+		} else {
+			_, err = store.Pool.Exec(ctx, `UPDATE media_files SET download_status = 'success', file_path = $2, file_size = $3, download_timestamp = now() WHERE id = $1`,
+				r.MediaID, storedPath(r.ClienteID, i%6), 10*(i%6))
 		}
-		require.NoError(t, store.Succeed(ctx, r.MediaID, catalog.Stored{Path: storedPath(r.ClienteID, i%6), Size: int64(10 * (i % 6))}))
+		require.NoError(t, err)
 	}
 
 	applied, _, err := catalog.Migrate(ctx, url)
