@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/ingest"
 )
 
 // urlFile is where a process running the embedded NATS server leaves its
@@ -69,4 +74,48 @@ func ConnectBus(ctx context.Context, cfg config.Config, log *zap.Logger) (js jet
 		nc.Close()
 		release()
 	}, nil
+}
+
+// AnnounceSecretsChanged tells the running ingests to reload their webhook
+// secrets now (after a tenant command committed a change): through NATS_URL,
+// or through the embedded server of a `mediapipe run` on the same DATA_DIR.
+// It reports false, with no error, when there is neither (no ingest runs
+// beside this command to tell); an error when NATS did not take the
+// announcement within the context's time. Ingests reload by themselves
+// every 10 s in any case.
+func AnnounceSecretsChanged(ctx context.Context, cfg config.Config) (bool, error) {
+	url, copts := cfg.NATSURL, connectOptions(cfg)
+	if url == "" {
+		if !bus.EmbeddedRunning(cfg.DataDir) {
+			return false, nil
+		}
+		b, err := os.ReadFile(urlFile(cfg))
+		if err != nil {
+			return false, fmt.Errorf("reading the running pipeline's NATS address: %w", err)
+		}
+		creds, err := bus.ReadEmbeddedCredentials(cfg.DataDir)
+		if err != nil {
+			return false, err
+		}
+		url, copts = strings.TrimSpace(string(b)), bus.ConnectOptions{User: creds.User, Password: creds.Password}
+	}
+	opts := []nats.Option{nats.Name("mediapipe-cli")}
+	if deadline, ok := ctx.Deadline(); ok {
+		opts = append(opts, nats.Timeout(time.Until(deadline)))
+	}
+	switch {
+	case copts.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(copts.CredsFile))
+	case copts.User != "":
+		opts = append(opts, nats.UserInfo(copts.User, copts.Password))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return false, fmt.Errorf("NATS at %s: %w", bus.RedactURL(url), err)
+	}
+	defer nc.Close()
+	if err := ingest.AnnounceSecretsChanged(nc); err != nil {
+		return false, err
+	}
+	return true, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/multichat/mediapipe/internal/api"
+	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
@@ -133,6 +134,7 @@ is refused.`)
 	if res.Disabled {
 		fmt.Fprintf(w, "Instance %s is disabled: its webhooks are refused until 'mediapipe tenant enable --instance %s'.\n", res.InstanceID, res.InstanceID)
 	}
+	announceSecrets(ctx, io, cfg)
 	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API):\n  %s/webhooks/wapi?token=%s\n",
 		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
 	if res.ClienteCreated {
@@ -305,9 +307,25 @@ remembers a verified token for that long).`, tokenTTL))
 	return nil
 }
 
-// secretRefresh is how often the ingests reload the webhook secrets (see
-// internal/app).
+// secretRefresh is how often the ingests reload the webhook secrets by
+// themselves (see internal/app), when no announcement reaches them.
 const secretRefresh = "10 seconds"
+
+// announceSecrets tells the running ingests to reload the webhook secrets
+// after a committed change, and says when the change takes effect there.
+func announceSecrets(ctx context.Context, io IO, cfg config.Config) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	told, err := app.AnnounceSecretsChanged(ctx, cfg)
+	switch {
+	case err != nil:
+		fmt.Fprintf(io.Stderr, "Could not tell the running ingests (%v): they apply the change within about %s by themselves.\n", err, secretRefresh)
+	case told:
+		fmt.Fprintln(io.Stdout, "The running ingests were told: the change applies there now.")
+	default:
+		fmt.Fprintf(io.Stdout, "No NATS_URL and no `mediapipe run` on DATA_DIR to tell: ingests elsewhere apply the change within about %s.\n", secretRefresh)
+	}
+}
 
 func runTenantRotateSecret(ctx context.Context, io IO, args []string) error {
 	fs := newFlags(io, "tenant rotate-secret", "--instance ID [--public-url URL]", `
@@ -315,9 +333,10 @@ Issues a new webhook secret for a registered instance and prints its new
 webhook URL, which carries the secret: it is shown only now, so store it at
 once. The instance's W-API token is kept ('tenant add' replaces both).
 
-The new URL works at once (an ingest reloads the secrets when a token does not
-match); the old one stops working within about `+secretRefresh+`, when the
-ingests next reload them. Set the new URL in W-API right away.`)
+The running ingests are told at once (through NATS_URL, or the embedded
+server of a 'mediapipe run' on DATA_DIR): from then on only the new URL works.
+Ingests that cannot be told switch within about `+secretRefresh+`. Set the new
+URL in W-API right away.`)
 	instance := fs.String("instance", "", "the W-API instance `id` (required)")
 	publicURL := fs.String("public-url", "", "the `URL` W-API reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -344,8 +363,8 @@ ingests next reload them. Set the new URL in W-API right away.`)
 	}
 	w := io.Stdout
 	fmt.Fprintf(w, "Instance %s of cliente %q has a new webhook secret; its W-API token was kept.\n", res.InstanceID, res.ClienteName)
-	fmt.Fprintf(w, "The new URL works at once (an ingest reloads the secrets when a token does not match); the old URL stops working within about %s, when the ingests next reload them. Set the new URL in W-API now.\n",
-		secretRefresh)
+	announceSecrets(ctx, io, cfg)
+	fmt.Fprintln(w, "Set the new URL in W-API now.")
 	if !res.HasWAPIToken {
 		fmt.Fprintf(w, "Instance %s has no W-API token, so W-API's download fallback cannot serve it: 'mediapipe tenant add' sets one.\n", res.InstanceID)
 	}
@@ -357,11 +376,12 @@ ingests next reload them. Set the new URL in W-API right away.`)
 func runTenantSetDisabled(ctx context.Context, io IO, args []string, disable bool) error {
 	name, help := "tenant enable", `
 Accepts a disabled instance's webhooks again, with the secret it had (the
-ingests reload the secrets within about `+secretRefresh+`).`
+running ingests are told at once; others follow within about `+secretRefresh+`).`
 	if disable {
 		name, help = "tenant disable", `
 Disables an instance: the ingests refuse its webhooks (401, as for an unknown
-instance) once they reload the secrets, within about `+secretRefresh+`. Media
+instance): the running ingests are told at once, others follow within about
+`+secretRefresh+`. Media
 already accepted are still analysed and downloaded. Its secret, W-API token
 and media are kept: 'mediapipe tenant enable' undoes it.`
 	}
@@ -373,7 +393,7 @@ and media are kept: 'mediapipe tenant enable' undoes it.`
 	if err := checkInstanceFlag(*instance); err != nil {
 		return err
 	}
-	store, _, err := openStore(ctx, io)
+	store, cfg, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
@@ -390,12 +410,14 @@ and media are kept: 'mediapipe tenant enable' undoes it.`
 	case disable && !st.Changed:
 		fmt.Fprintf(w, "Instance %s of cliente %q was already disabled (since %s): nothing was changed.\n", st.InstanceID, st.ClienteName, listTime(*st.DisabledAt))
 	case disable:
-		fmt.Fprintf(w, "Instance %s of cliente %q is disabled: the ingests refuse its webhooks within about %s. Media already accepted are still downloaded; its data is kept ('mediapipe tenant enable --instance %s' undoes it).\n",
-			st.InstanceID, st.ClienteName, secretRefresh, st.InstanceID)
+		fmt.Fprintf(w, "Instance %s of cliente %q is disabled: the ingests refuse its webhooks. Media already accepted are still downloaded; its data is kept ('mediapipe tenant enable --instance %s' undoes it).\n",
+			st.InstanceID, st.ClienteName, st.InstanceID)
+		announceSecrets(ctx, io, cfg)
 	case !st.Changed:
 		fmt.Fprintf(w, "Instance %s of cliente %q was not disabled: nothing was changed.\n", st.InstanceID, st.ClienteName)
 	default:
-		fmt.Fprintf(w, "Instance %s of cliente %q is enabled: the ingests accept its webhooks again within about %s.\n", st.InstanceID, st.ClienteName, secretRefresh)
+		fmt.Fprintf(w, "Instance %s of cliente %q is enabled: the ingests accept its webhooks again.\n", st.InstanceID, st.ClienteName)
+		announceSecrets(ctx, io, cfg)
 	}
 	return nil
 }
@@ -408,8 +430,8 @@ While media rows of what would be removed exist it refuses, unless
 row uses (a file forwarded to another instance of the cliente stays). Nothing
 can be undone: take a backup first ('mediapipe export --include-secrets').
 
-The ingests refuse the removed instances' webhooks once they reload the
-secrets, within about `+secretRefresh+`. 'mediapipe tenant disable' stops
+The running ingests are told at once to refuse the removed instances'
+webhooks; others follow within about `+secretRefresh+`. 'mediapipe tenant disable' stops
 new media first, while you decide.`)
 	instance := fs.String("instance", "", "the W-API instance `id` to remove")
 	cliente := fs.String("cliente", "", "the `name` of the cliente to remove, with all its instances")
@@ -471,7 +493,8 @@ new media first, while you decide.`)
 			fmt.Fprintf(w, "%d row(s) of another instance recorded a deleted file meanwhile: they are marked like cleaned rows.\n", r.Raced)
 		}
 		if r.Media > 0 || len(r.Instances) > 0 {
-			fmt.Fprintf(w, "The ingests refuse the removed instances' webhooks within about %s.\n", secretRefresh)
+			fmt.Fprintln(w, "The ingests refuse the removed instances' webhooks.")
+			announceSecrets(ctx, io, cfg)
 		}
 	}
 	if len(r.Undeleted) > 0 {
