@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/app"
+	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/progress"
@@ -144,6 +145,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	// The demo's NATS store is fresh: an earlier demo's jobs must not mix
 	// with this one's.
 	cfg.NATSURL = ""
+	if bus.EmbeddedRunning(cfg.DataDir) {
+		return nil, fmt.Errorf("DATA_DIR=%s: another demo is running on it: wait for it to finish, or give this one another DATA_DIR", cfg.DataDir)
+	}
 	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "nats")); err != nil {
 		return nil, err
 	}
