@@ -334,6 +334,19 @@ func TestDetail(t *testing.T) {
 	require.Contains(t, resp.body, "120.6 KiB")
 	require.NotContains(t, resp.body, `id="reprocess"`, "a success cannot be reprocessed")
 
+	// A download waiting for its retry says so, in the detail and the list.
+	vid := b.record(t, b.acme, wamedia.Video)
+	_, _, err := b.store.StartDownload(b.ctx, vid)
+	require.NoError(t, err)
+	require.NoError(t, b.store.RecordRetry(b.ctx, vid, catalog.Retry{Next: time.Now().Add(time.Hour), Reason: "timeout", Best: "timeout"}))
+	resp = c.get(fmt.Sprintf("/admin/media/%d", vid))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.body, `id="retrying"`)
+	require.Contains(t, resp.body, `<code id="last-reason">timeout</code>`)
+	resp = c.get("/admin/media")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.body, "retrying (<code>timeout</code>), attempts: 1")
+
 	require.Equal(t, http.StatusNotFound, c.get(fmt.Sprintf("/admin/media/%d", img+1000)).StatusCode)
 	require.Equal(t, http.StatusNotFound, c.get("/admin/media/abc").StatusCode)
 	require.Equal(t, http.StatusNotFound, c.get("/admin/media/-1").StatusCode)

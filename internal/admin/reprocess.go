@@ -133,7 +133,7 @@ func (h *Handler) publish(ctx context.Context, refs []catalog.JobRef) (int, erro
 	for start := 0; start < len(refs); start += publishBatch {
 		futures = futures[:0]
 		for _, ref := range refs[start:min(start+publishBatch, len(refs))] {
-			f, err := job.PublishAsync(h.js, job.Download{MediaID: ref.ID, Type: ref.Type}, generation)
+			f, err := job.PublishAsync(h.js, job.Download{MediaID: ref.ID, ClienteID: ref.ClienteID, InstanceID: ref.InstanceID, Type: ref.Type}, generation)
 			if err != nil {
 				return queued, fmt.Errorf("publishing download job %d: %w", ref.ID, err)
 			}

@@ -19,13 +19,14 @@ import (
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/job"
+	"github.com/multichat/mediapipe/internal/reason"
 	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
 // Reasons the analyzer gives up on a webhook for good.
 const (
-	ReasonMalformed       = "malformed_webhook"
-	ReasonUnknownInstance = "unknown_instance"
+	ReasonMalformed       = string(reason.MalformedWebhook)
+	ReasonUnknownInstance = string(reason.UnknownInstance)
 )
 
 // Analyzer turns webhooks into media_files rows and download jobs.
@@ -58,7 +59,8 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 			// Rows are keyed by message id (NULs are dropped when stored):
 			// without one there is nothing to record, ever, and in the batch
 			// it would fail every other webhook's insert too.
-			errs[i] = bus.Permanent(ReasonMalformed, errors.New("a message with media has no messageId"))
+			errs[i] = bus.WithFields(bus.Permanent(ReasonMalformed, errors.New("a message with media has no messageId")),
+				zap.String("instance_id", ev.InstanceID))
 			continue
 		}
 		batch = append(batch, toMessage(ev))
@@ -102,28 +104,32 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		return errs
 	}
 	type pending struct {
-		msg int
-		fut jetstream.PubAckFuture
+		msg    int
+		fut    jetstream.PubAckFuture
+		fields []zap.Field // the media item, for the settle lines
 	}
 	var futures []pending
 	for _, r := range recorded {
 		i := origin[r.Msg]
 		if r.UnknownInstance {
-			errs[i] = bus.Permanent(ReasonUnknownInstance, fmt.Errorf("instance %q is not registered", batch[r.Msg].InstanceID))
+			errs[i] = bus.WithFields(bus.Permanent(ReasonUnknownInstance, fmt.Errorf("instance %q is not registered", batch[r.Msg].InstanceID)),
+				zap.String("instance_id", batch[r.Msg].InstanceID), zap.String("message_id", batch[r.Msg].MessageID))
 			continue
 		}
 		mediaOf[i]++
 		if r.Status != catalog.StatusPending {
 			continue // failed (missing_fields), or already further along: nothing to queue
 		}
+		fields := []zap.Field{zap.Int64("media_id", r.MediaID), zap.Int64("cliente_id", r.ClienteID),
+			zap.String("instance_id", batch[r.Msg].InstanceID), zap.String("message_id", batch[r.Msg].MessageID)}
 		fut, err := job.PublishAsync(a.JS, job.Download{
 			MediaID: r.MediaID, ClienteID: r.ClienteID, InstanceID: batch[r.Msg].InstanceID, Type: r.Type,
 		}, "")
 		if err != nil {
-			errs[i] = fmt.Errorf("queueing download of media %d: %w", r.MediaID, err)
+			errs[i] = bus.WithFields(fmt.Errorf("queueing download of media %d: %w", r.MediaID, err), fields...)
 			continue
 		}
-		futures = append(futures, pending{i, fut})
+		futures = append(futures, pending{i, fut, fields})
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -132,9 +138,9 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		case <-p.fut.Ok():
 		case err := <-p.fut.Err():
 			// The row is committed; a redelivery of this webhook queues the job again.
-			errs[p.msg] = fmt.Errorf("queueing download: %w", err)
+			errs[p.msg] = bus.WithFields(fmt.Errorf("queueing download: %w", err), p.fields...)
 		case <-wctx.Done():
-			errs[p.msg] = fmt.Errorf("queueing download: no ack from JetStream: %w", wctx.Err())
+			errs[p.msg] = bus.WithFields(fmt.Errorf("queueing download: no ack from JetStream: %w", wctx.Err()), p.fields...)
 		}
 	}
 	return errs
@@ -152,7 +158,8 @@ func (a *Analyzer) recordEach(ctx context.Context, batch []catalog.Message, orig
 		}
 		switch {
 		case isDataError(err):
-			errs[origin[k]] = bus.Permanent(ReasonMalformed, fmt.Errorf("recording the webhook: %w", err))
+			errs[origin[k]] = bus.WithFields(bus.Permanent(ReasonMalformed, fmt.Errorf("recording the webhook: %w", err)),
+				zap.String("instance_id", batch[k].InstanceID), zap.String("message_id", batch[k].MessageID))
 		case err != nil:
 			errs[origin[k]] = fmt.Errorf("recording the webhook: %w", err)
 		}

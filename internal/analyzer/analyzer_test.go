@@ -614,6 +614,8 @@ func TestAnalyzerDeadLettersUnknownInstances(t *testing.T) {
 	require.EqualValues(t, 1, rec.Deliveries)
 	require.False(t, rec.Exhausted)
 	require.Contains(t, rec.Error, stranger)
+	require.Equal(t, stranger, rec.About["instance_id"], "the record names the webhook")
+	require.Equal(t, field(t, sample(t, "image.json"), "messageId"), rec.About["message_id"])
 
 	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond, "terminated, not pending redelivery")
 	require.Equal(t, 1, w.delivered(bad), "a terminated message is not delivered again")

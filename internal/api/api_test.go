@@ -144,6 +144,8 @@ type item struct {
 	DownloadStatus    string     `json:"download_status"`
 	FailureReason     *string    `json:"failure_reason"`
 	Attempts          int        `json:"attempts"`
+	NextAttemptAt     *time.Time `json:"next_attempt_at"`
+	LastReason        *string    `json:"last_reason"`
 	SHA256            *string    `json:"sha256"`
 	SenderID          *string    `json:"sender_id"`
 	SenderName        *string    `json:"sender_name"`

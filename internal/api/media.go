@@ -50,6 +50,8 @@ type mediaItem struct {
 	DownloadStatus    string     `json:"download_status"`
 	FailureReason     *string    `json:"failure_reason"`
 	Attempts          int        `json:"attempts"`
+	NextAttemptAt     *time.Time `json:"next_attempt_at"` // set while the download is retried
+	LastReason        *string    `json:"last_reason"`     // the reason of the last failed attempt
 	SHA256            *string    `json:"sha256"`
 	SenderID          *string    `json:"sender_id"`
 	SenderName        *string    `json:"sender_name"`
@@ -85,6 +87,7 @@ func itemOf(m *catalog.Media) mediaItem {
 		DurationSeconds: positive(m.DurationSeconds),
 		IsPTT:           m.IsPTT, IsGIF: m.IsGIF, IsAnimated: m.IsAnimated, IsViewOnce: m.IsViewOnce, IsForwarded: m.IsForwarded,
 		DownloadStatus: m.Status, FailureReason: str(m.FailureReason), Attempts: m.Attempts,
+		NextAttemptAt: utc(m.NextAttemptAt), LastReason: str(m.LastReason),
 		SenderID: str(m.SenderID), SenderName: str(m.SenderName), FromMe: m.FromMe, IsGroup: m.IsGroup,
 		MessageTimestamp: utc(m.MessageTimestamp), DownloadTimestamp: utc(m.DownloadTimestamp),
 		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),

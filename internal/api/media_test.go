@@ -64,6 +64,11 @@ func newFixture(t *testing.T) *fixture {
 	f.succeed(t, f.a.id, f.document, f.documentContent, "application/pdf", ".pdf")
 	require.NoError(t, f.store.Fail(f.ctx, f.audio, catalog.StatusFailed, "mac_mismatch"))
 	require.NoError(t, f.store.Fail(f.ctx, f.expired, catalog.StatusExpired, "expired"))
+	// The video's download failed once and waits for its retry.
+	_, _, err := f.store.StartDownload(f.ctx, f.video)
+	require.NoError(t, err)
+	require.NoError(t, f.store.RecordRetry(f.ctx, f.video, catalog.Retry{
+		Next: time.Now().Add(time.Hour), Reason: "http_error", Best: "http_error"}))
 
 	gids := f.record(t, message(g1, chatA, descriptor(wamedia.Image)), message(g1, chatA, descriptor(wamedia.Video)))
 	f.globexImage, f.globexVideo = gids[0], gids[1]
@@ -293,6 +298,18 @@ func TestGetMedia(t *testing.T) {
 	require.Nil(t, it.ContentURL)
 	require.Nil(t, it.ThumbnailURL)
 	require.Nil(t, it.FileSize)
+
+	// A retrying video: pending, one attempt, when the next is due and why
+	// the last failed.
+	_, body = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d", f.video))
+	it = item{}
+	require.NoError(t, json.Unmarshal(body, &it))
+	require.Equal(t, "pending", it.DownloadStatus)
+	require.Nil(t, it.FailureReason)
+	require.Equal(t, 1, it.Attempts)
+	require.NotNil(t, it.NextAttemptAt)
+	require.True(t, it.NextAttemptAt.After(time.Now()))
+	require.Equal(t, "http_error", *it.LastReason)
 
 	// No chat: null.
 	_, body = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d", f.expired))

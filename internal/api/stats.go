@@ -15,6 +15,7 @@ type statsJSON struct {
 	ByInstance  map[string]int64 `json:"byInstance"`
 	BytesStored int64            `json:"bytesStored"`
 	DiskBytes   int64            `json:"diskBytes"`
+	Retrying    int64            `json:"retrying"`
 }
 
 func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
@@ -30,6 +31,6 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, statsJSON{
 		Cliente: cliente, Total: st.Total, ByType: st.ByType, ByStatus: st.ByStatus, ByReason: st.ByReason,
-		ByInstance: st.ByInstance, BytesStored: st.BytesStored, DiskBytes: st.DiskBytes,
+		ByInstance: st.ByInstance, BytesStored: st.BytesStored, DiskBytes: st.DiskBytes, Retrying: st.Retrying,
 	})
 }

@@ -28,6 +28,7 @@ func TestStats(t *testing.T) {
 		"byInstance":  map[string]any{f.a.instances[0]: 5.0, f.a.instances[1]: 1.0},
 		"bytesStored": size,
 		"diskBytes":   size,
+		"retrying":    1.0,
 	}, stats(f.a.token))
 
 	g := stats(f.b.token)

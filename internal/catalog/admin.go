@@ -199,7 +199,7 @@ func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (JobRef, e
 		UPDATE media_files SET download_status = 'pending', failure_reason = NULL,
 			first_attempt_at = NULL, next_attempt_at = NULL, last_reason = NULL, best_reason = NULL, verify_failures = 0, updated_at = now()
 		WHERE id = $1 AND download_status <> 'success' AND failure_reason IS DISTINCT FROM 'missing_fields'
-		RETURNING id, media_type`, id).Scan(&ref.ID, &ref.Type)
+		RETURNING id, media_type, cliente_id, instance_id`, id).Scan(&ref.ID, &ref.Type, &ref.ClienteID, &ref.InstanceID)
 	if err == nil {
 		return ref, nil
 	}

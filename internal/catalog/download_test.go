@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -112,4 +113,85 @@ func TestNotFound(t *testing.T) {
 	require.ErrorIs(t, b.store.Fail(b.ctx, 999, catalog.StatusFailed, "timeout"), catalog.ErrNotFound)
 	_, err = b.store.InstanceCliente(b.ctx, "NOBODY")
 	require.ErrorIs(t, err, catalog.ErrNotFound)
+}
+
+// TestRetryState: a failed attempt to retry keeps its count and shows
+// next_attempt_at and last_reason (rows, media reads, stats); a wait gives
+// its attempt back; the retries running out fail the row with the most
+// informative reason seen; a reprocess clears the retry state.
+func TestRetryState(t *testing.T) {
+	b := setup(t)
+	id := b.recordOne(t, descriptor(wamedia.Image))
+	other := b.recordOne(t, descriptor(wamedia.Video))
+
+	_, _, err := b.store.StartDownload(b.ctx, id)
+	require.NoError(t, err)
+	next := time.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
+	require.NoError(t, b.store.RecordRetry(b.ctx, id, catalog.Retry{Next: next, Reason: "enc_hash_mismatch", Best: "enc_hash_mismatch", Verify: true}))
+	job, err := b.store.LoadJob(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, catalog.StatusPending, job.Status)
+	require.Equal(t, 1, job.Attempts)
+	require.False(t, job.FirstAttempt.IsZero())
+	require.Equal(t, "enc_hash_mismatch", job.LastReason)
+	require.Equal(t, "enc_hash_mismatch", job.BestReason)
+	require.Equal(t, 1, job.VerifyFailures)
+
+	// A transfer failure: last_reason changes, the best reason stays.
+	_, _, err = b.store.StartDownload(b.ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, b.store.RecordRetry(b.ctx, id, catalog.Retry{Next: next, Reason: "http_error", Best: "enc_hash_mismatch"}))
+	// A wait (the store unwritable) gives its attempt back.
+	_, _, err = b.store.StartDownload(b.ctx, id)
+	require.NoError(t, err)
+	require.NoError(t, b.store.Defer(b.ctx, id, catalog.Retry{Next: next, Reason: "internal"}, true))
+	job, err = b.store.LoadJob(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, 2, job.Attempts, "the wait counted no attempt")
+	require.Equal(t, "internal", job.LastReason)
+	require.Equal(t, 1, job.VerifyFailures)
+
+	m, err := b.store.AdminMediaByID(b.ctx, id)
+	require.NoError(t, err)
+	require.NotNil(t, m.NextAttemptAt)
+	require.True(t, next.Equal(*m.NextAttemptAt))
+	require.Equal(t, "internal", m.LastReason)
+	st, err := b.store.Stats(b.ctx, b.clienteID)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, st.Retrying)
+	all, err := b.store.Stats(b.ctx, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, all.Retrying)
+
+	r, err := b.store.FailExhausted(b.ctx, id, "timeout")
+	require.NoError(t, err)
+	require.Equal(t, "enc_hash_mismatch", r, "the most informative reason seen")
+	status, reason := b.status(t, id)
+	require.Equal(t, catalog.StatusFailed, status)
+	require.Equal(t, "enc_hash_mismatch", reason)
+	m, err = b.store.AdminMediaByID(b.ctx, id)
+	require.NoError(t, err)
+	require.Nil(t, m.NextAttemptAt, "no longer retrying")
+	st, err = b.store.Stats(b.ctx, b.clienteID)
+	require.NoError(t, err)
+	require.Zero(t, st.Retrying)
+
+	// Without a best reason, FailExhausted records the one given.
+	r, err = b.store.FailExhausted(b.ctx, other, "internal")
+	require.NoError(t, err)
+	require.Equal(t, "internal", r)
+
+	refs, err := b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{})
+	require.NoError(t, err)
+	require.Len(t, refs, 2)
+	job, err = b.store.LoadJob(b.ctx, id)
+	require.NoError(t, err)
+	require.True(t, job.FirstAttempt.IsZero(), "a replay gets a fresh horizon")
+	require.Empty(t, job.LastReason)
+	require.Empty(t, job.BestReason)
+	require.Zero(t, job.VerifyFailures)
+
+	_, err = b.store.FailExhausted(b.ctx, 999_999, "timeout")
+	require.ErrorIs(t, err, catalog.ErrNotFound)
+	require.ErrorIs(t, b.store.RecordRetry(b.ctx, 999_999, catalog.Retry{Next: next}), catalog.ErrNotFound)
 }

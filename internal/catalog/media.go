@@ -62,6 +62,11 @@ type Media struct {
 	SHA256            []byte // of the plain content: declared, verified on success
 	DownloadTimestamp *time.Time
 
+	// While a download is retried: when the next attempt is due and the
+	// reason of the last failure (or wait).
+	NextAttemptAt *time.Time
+	LastReason    string
+
 	CreatedAt, UpdatedAt time.Time
 }
 
@@ -147,7 +152,8 @@ SELECT m.id, m.cliente_id, m.instance_id, m.chat_id, COALESCE(c.remote_id, ''), 
 	m.is_ptt, m.is_gif, m.is_animated, m.is_view_once, m.is_ephemeral, m.is_forwarded,
 	COALESCE(octet_length(m.jpeg_thumbnail) > 0, false),
 	m.download_status, COALESCE(m.failure_reason, ''), m.attempts, COALESCE(m.file_path, ''), m.file_size,
-	m.file_sha256, m.download_timestamp, m.created_at, m.updated_at
+	m.file_sha256, m.download_timestamp, m.created_at, m.updated_at,
+	CASE WHEN m.download_status IN ('pending', 'downloading') THEN m.next_attempt_at END, COALESCE(m.last_reason, '')
 FROM media_files m
 LEFT JOIN chats c ON c.id = m.chat_id`
 
@@ -166,7 +172,8 @@ func scanMedia(row pgx.Row) (Media, error) {
 		&m.IsPTT, &m.IsGIF, &m.IsAnimated, &m.IsViewOnce, &m.IsEphemeral, &m.IsForwarded,
 		&m.HasThumbnail,
 		&m.Status, &m.FailureReason, &m.Attempts, &m.FilePath, &m.FileSize,
-		&m.SHA256, &m.DownloadTimestamp, &m.CreatedAt, &m.UpdatedAt)
+		&m.SHA256, &m.DownloadTimestamp, &m.CreatedAt, &m.UpdatedAt,
+		&m.NextAttemptAt, &m.LastReason)
 	if err != nil {
 		return Media{}, err
 	}

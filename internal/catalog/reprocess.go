@@ -20,8 +20,10 @@ type ReprocessFilter struct {
 
 // JobRef names one download job.
 type JobRef struct {
-	ID   int64
-	Type wamedia.MediaType
+	ID         int64
+	Type       wamedia.MediaType
+	ClienteID  int64
+	InstanceID string
 }
 
 // reprocessChunk bounds each reset transaction, so that millions of rows
@@ -67,7 +69,7 @@ func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]Job
 		UPDATE media_files SET download_status = 'pending', failure_reason = NULL,
 			first_attempt_at = NULL, next_attempt_at = NULL, last_reason = NULL, best_reason = NULL, verify_failures = 0, updated_at = now()
 		WHERE id = ANY($%d) AND %s
-		RETURNING id, media_type`, len(args), cond)
+		RETURNING id, media_type, cliente_id, instance_id`, len(args), cond)
 
 	var refs []JobRef
 	for {

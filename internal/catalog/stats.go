@@ -20,6 +20,9 @@ type Stats struct {
 	// (the store keeps one copy of a file per cliente).
 	BytesStored int64
 	DiskBytes   int64
+	// Retrying counts the pending rows whose download failed and waits for
+	// its next attempt (next_attempt_at set).
+	Retrying int64
 }
 
 // Stats returns the totals of cliente clienteID, or of every cliente when
@@ -39,19 +42,23 @@ func (s *Store) Stats(ctx context.Context, clienteID int64) (Stats, error) {
 		ByInstance: map[string]int64{},
 		ByReason:   map[string]int64{},
 	}
-	where, args := "", []any{}
+	where, and, args := "", "", []any{}
 	if clienteID != 0 {
-		where, args = "WHERE cliente_id = $1", []any{clienteID}
+		where, and, args = "WHERE cliente_id = $1", "AND cliente_id = $1", []any{clienteID}
 	}
-	// One row a key, its shards summed; the last row, with a NULL instance,
-	// is the disk use.
+	// One row a key, its shards summed; then, with a NULL instance, the disk
+	// use and (status "retrying") the rows waiting for a retry, counted on
+	// the partial index of migration 00004.
 	rows, _ := s.Pool.Query(ctx, `
 		SELECT instance_id, media_type, download_status, failure_reason, sum(items)::bigint, sum(bytes)::bigint, count(*)
 		FROM media_stats `+where+`
 		GROUP BY 1, 2, 3, 4
 		UNION ALL
 		SELECT NULL, NULL, NULL, NULL, 0, COALESCE(sum(bytes), 0)::bigint, count(*)
-		FROM stored_bytes `+where, args...)
+		FROM stored_bytes `+where+`
+		UNION ALL
+		SELECT NULL, NULL, 'retrying', NULL, count(*), 0, 0
+		FROM media_files WHERE next_attempt_at IS NOT NULL AND download_status IN ('pending', 'downloading') `+and, args...)
 	var (
 		instance, typ, status, reason *string
 		n, bytes, shards              int64
@@ -61,7 +68,11 @@ func (s *Store) Stats(ctx context.Context, clienteID int64) (Stats, error) {
 		keys++
 		rowsRead += shards
 		if instance == nil {
-			st.DiskBytes = bytes
+			if status != nil {
+				st.Retrying = n
+			} else {
+				st.DiskBytes = bytes
+			}
 			return nil
 		}
 		if *status == StatusSuccess {

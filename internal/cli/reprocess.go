@@ -74,7 +74,7 @@ the same DATA_DIR, or at its next start).`)
 	generation := "r" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	queued := 0
 	for _, r := range refs {
-		if err := job.Publish(ctx, js, job.Download{MediaID: r.ID, Type: r.Type}, generation); err != nil {
+		if err := job.Publish(ctx, js, job.Download{MediaID: r.ID, ClienteID: r.ClienteID, InstanceID: r.InstanceID, Type: r.Type}, generation); err != nil {
 			bar.Finish()
 			return fmt.Errorf("%w (queued %d of %d; the rest are pending: run reprocess --status pending to queue them)", err, queued, len(refs))
 		}

@@ -36,6 +36,7 @@ by instance, the bytes the rows refer to and the disk the stored files use
 		return enc.Encode(map[string]any{
 			"cliente": *cliente, "total": st.Total, "byType": st.ByType, "byStatus": st.ByStatus,
 			"byReason": st.ByReason, "byInstance": st.ByInstance, "bytesStored": st.BytesStored, "diskBytes": st.DiskBytes,
+			"retrying": st.Retrying,
 		})
 	}
 	tw := tabwriter.NewWriter(io.Stdout, 0, 0, 2, ' ', 0)
@@ -56,6 +57,7 @@ by instance, the bytes the rows refer to and the disk the stored files use
 			fmt.Fprintf(tw, "  %s\t%d\n", k, section.m[k])
 		}
 	}
+	fmt.Fprintf(tw, "retrying\t%d\n", st.Retrying)
 	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(st.BytesStored))
 	fmt.Fprintf(tw, "disk used\t%s\n", humanBytes(st.DiskBytes))
 	return tw.Flush()

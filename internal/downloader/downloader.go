@@ -83,6 +83,10 @@ type Downloader struct {
 	// which an attempt also tries the W-API fallback (at once when the
 	// CDN's circuit is open or the retries are about to run out); default 3.
 	FallbackAfter int
+	// FallbackWait is how long the CDN host's circuit must have been open
+	// before jobs stop waiting for it and fetch through the W-API fallback
+	// (an attempt each, spaced by the backoff); default 30s.
+	FallbackWait time.Duration
 
 	gate    storeGate
 	mu      sync.Mutex
@@ -188,12 +192,16 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	if err := d.storeUp(); err != nil {
 		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, err)
 	}
-	if wait, host, blocked := d.Fetcher.CDNBlocked(&desc); blocked {
+	var cdnDown error // the CDN stays unreachable: this attempt goes to W-API
+	if wait, down, host, blocked := d.Fetcher.CDNBlocked(&desc); blocked {
+		cause := &fetch.Error{Kind: fetch.ErrCircuitOpen, URL: host, Err: fmt.Errorf("CDN host %s down for %s", host, down.Round(time.Second))}
 		if !row.FirstAttempt.IsZero() && !time.Now().Before(d.deadline(row, time.Now())) {
-			cause := fmt.Errorf("CDN host %s unreachable until the retry horizon passed", host)
 			return a.exhaust(ctx, reason.HTTPError, cause)
 		}
-		return a.wait(ctx, wait+jitter(min(wait, 5*time.Second)), "", &fetch.Error{Kind: fetch.ErrCircuitOpen, URL: host})
+		if down < d.fallbackWait() {
+			return a.wait(ctx, d.circuitWait(wait, down), "", cause)
+		}
+		cdnDown = cause
 	}
 
 	if _, proceed, err := d.Store.StartDownload(ctx, id); err != nil {
@@ -221,9 +229,21 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		return "deduplicated", 0, nil
 	}
 
-	body, _, err := d.Fetcher.Open(ctx, &desc)
+	var body io.ReadCloser
 	fallback := false
+	if cdnDown != nil {
+		log.Info("CDN unreachable for long, fetching through the W-API fallback", zap.Error(cdnDown))
+		body, _, err = d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
+		if err != nil {
+			log.Info("W-API fallback failed; waiting for the CDN", zap.Error(err))
+			return a.failed(ctx, cdnDown)
+		}
+		fallback = true
+	} else {
+		body, _, err = d.Fetcher.Open(ctx, &desc)
+	}
 	switch {
+	case fallback:
 	case errors.Is(err, fetch.ErrExpired):
 		log.Info("media gone from the CDN, trying the W-API fallback")
 		body, _, err = d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
@@ -234,7 +254,7 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		fallback = true
 	case errors.Is(err, fetch.ErrCircuitOpen):
 		ra, _ := fetch.RetryAfter(err)
-		return a.wait(ctx, ra+jitter(min(ra, 5*time.Second)), "", err)
+		return a.wait(ctx, d.circuitWait(ra, d.Fetcher.CDNDown(&desc)), "", err)
 	case err != nil && fetch.Outage(err) && ctx.Err() == nil && a.tryFallback(&desc):
 		log.Info("CDN unreachable, trying the W-API fallback", zap.Error(err))
 		fb, _, ferr := d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
@@ -313,6 +333,16 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	log.Debug("media stored", zap.String("path", stored.Path), zap.Int64("bytes", stored.Size), zap.Bool("fallback", fallback),
 		zap.Int("attempts", row.Attempts+1))
 	return "success", stored.Size, nil
+}
+
+// circuitWait is how long a job waits for a CDN host whose circuit is
+// open (for wait more, down for down so far): until the host may be tried
+// again or the fallback is due, whichever comes first, plus jitter.
+func (d *Downloader) circuitWait(wait, down time.Duration) time.Duration {
+	if down < d.fallbackWait() {
+		wait = min(wait, d.fallbackWait()-down)
+	}
+	return wait + jitter(min(wait, 5*time.Second))
 }
 
 // tryFallback reports whether an attempt whose CDN fetch failed with a

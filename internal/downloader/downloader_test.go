@@ -18,7 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime/metrics"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -27,7 +27,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/blob"
@@ -37,6 +39,7 @@ import (
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/downloader"
 	"github.com/multichat/mediapipe/internal/fetch"
+	"github.com/multichat/mediapipe/internal/metrics"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/samples"
@@ -50,6 +53,9 @@ const wapiToken = "wapi-token-test"
 // in-process on a fresh schema and JetStream server, against a simulator.
 type pipeline struct {
 	t       testing.TB
+	dl      *downloader.Downloader // the test's own downloader (pipelineOptions.own)
+	metrics *metrics.Metrics       // its metrics
+	logs    *observer.ObservedLogs // its log lines, every level
 	store   *catalog.Store
 	dbURL   string
 	natsURL string
@@ -62,19 +68,29 @@ type pipeline struct {
 }
 
 type pipelineOptions struct {
-	maxDeliver int                  // downloader MaxDeliver (default 3)
+	maxDeliver int                  // downloader MaxDeliver (default 3; unlimited with own)
 	ackWait    time.Duration        // downloader AckWait (default: the topology's)
 	env        map[string]string    // extra configuration (MAX_MEDIA_BYTES, DOWNLOAD_WORKERS)
 	fetch      func(*fetch.Options) // fetch overrides
+	cdnBase    string               // WHATSAPP_CDN_BASE_URL instead of the simulator's (a proxy)
+	// own, when set, runs the downloader in the test instead of in the
+	// app, with the retry policy own sets (the app runs ingest and analyzer).
+	own func(*downloader.Downloader)
 }
 
 func setup(t testing.TB, o pipelineOptions) *pipeline {
 	t.Helper()
-	store, dbURL := pgtest.NewStore(t)
-	natsURL, _ := natstest.Start(t)
 	sim, err := wasim.New(wasim.Config{})
 	require.NoError(t, err)
 	t.Cleanup(func() { sim.Close() })
+	return setupWithSim(t, sim, o)
+}
+
+// setupWithSim is setup against a simulator of the test's.
+func setupWithSim(t testing.TB, sim *wasim.Server, o pipelineOptions) *pipeline {
+	t.Helper()
+	store, dbURL := pgtest.NewStore(t)
+	natsURL, _ := natstest.Start(t)
 	sim.AddInstance(wasim.InstancePro, wapiToken)
 
 	ctx := context.Background()
@@ -89,6 +105,9 @@ func setup(t testing.TB, o pipelineOptions) *pipeline {
 		"WAPI_BASE_URL":         sim.WAPIBaseURL(),
 		"LOG_FORMAT":            "json",
 	}
+	if o.cdnBase != "" {
+		env["WHATSAPP_CDN_BASE_URL"] = o.cdnBase
+	}
 	for k, v := range o.env {
 		env[k] = v
 	}
@@ -96,7 +115,10 @@ func setup(t testing.TB, o pipelineOptions) *pipeline {
 	require.Empty(t, errs)
 	require.NoError(t, cfg.Validate())
 
-	if o.maxDeliver == 0 {
+	switch {
+	case o.maxDeliver == 0 && o.own != nil:
+		o.maxDeliver = -1 // the downloader's own retry policy decides
+	case o.maxDeliver == 0:
 		o.maxDeliver = 3
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,8 +130,12 @@ func setup(t testing.TB, o pipelineOptions) *pipeline {
 	} else {
 		log = zap.NewNop()
 	}
+	roles := app.All
+	if o.own != nil {
+		roles.Downloader = false
+	}
 	a, err := app.Open(ctx, cfg, log, app.Options{
-		Roles:       app.All,
+		Roles:       roles,
 		Listener:    ln,
 		Topology:    &bus.Topology{DownloaderMaxDeliver: o.maxDeliver, DownloaderAckWait: o.ackWait},
 		BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
@@ -128,11 +154,56 @@ func setup(t testing.TB, o pipelineOptions) *pipeline {
 			t.Error("the pipeline did not stop within 60s")
 		}
 	})
-	return &pipeline{
+	p := &pipeline{
 		t: t, store: store, dbURL: dbURL, natsURL: natsURL, cfg: cfg, sim: sim, app: a,
 		secret: ten.WebhookSecret, cliente: ten.ClienteID,
 		ingest: "http://" + a.Addr() + "/webhooks/wapi",
 	}
+	if o.own != nil {
+		p.runOwn(o)
+	}
+	return p
+}
+
+// runOwn runs a downloader worker in the test, as the app would, with the
+// options o.own sets, its log lines observed and its own metrics.
+func (p *pipeline) runOwn(o pipelineOptions) {
+	t := p.t
+	core, logs := observer.New(zap.DebugLevel)
+	log := zap.New(core)
+	if tt, ok := t.(*testing.T); ok {
+		log = zap.New(zapcore.NewTee(core, zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel)).Core()))
+	}
+	blobs, err := blob.NewLocal(p.cfg.MediaDir)
+	require.NoError(t, err)
+	fo := fetch.Options{CDNBase: p.cfg.CDNBaseURL, WAPIBase: p.cfg.WAPIBase, AllowedHosts: p.cfg.MediaHosts,
+		MaxBytes: p.cfg.MaxMedia, Logger: log.Named("fetch")}
+	if o.fetch != nil {
+		o.fetch(&fo)
+	}
+	f, err := fetch.New(fo)
+	require.NoError(t, err)
+	m := metrics.New()
+	dl := &downloader.Downloader{Store: p.store, Blobs: blobs, Fetcher: f, Log: log.Named("downloader"),
+		MaxBytes: p.cfg.MaxMedia, HeartBeat: time.Second, Observe: m.ObserveDownload}
+	o.own(dl)
+	cons, err := p.app.JS.Consumer(context.Background(), bus.StreamDownloads, bus.ConsumerDownloader)
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- bus.Run(ctx, cons, bus.WorkerOptions{
+			Handler: m.Messages("downloader", dl.Handle), Concurrency: 4, MaxWait: time.Second, StopTimeout: 10 * time.Second,
+			Settler: bus.Settler{JS: p.app.JS, BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+				RecordExhausted: dl.RecordExhausted, Describe: dl.Describe, Logger: log.Named("bus")},
+			Logger: log.Named("bus"),
+		})
+	}()
+	t.Cleanup(func() {
+		stop()
+		require.NoError(t, <-done)
+	})
+	p.dl, p.metrics, p.logs = dl, m, logs
 }
 
 func newMessageID() string {
@@ -184,13 +255,15 @@ func (p *pipeline) send(it *wasim.Item, edit func(map[string]any)) string {
 }
 
 type row struct {
-	ID       int64
-	Status   string
-	Reason   string
-	Path     string
-	Mimetype string
-	Size     int64
-	Attempts int
+	ID         int64
+	Status     string
+	Reason     string
+	Path       string
+	Mimetype   string
+	Size       int64
+	Attempts   int
+	LastReason string
+	Retrying   bool // next_attempt_at is set
 }
 
 func (r row) final() bool {
@@ -201,7 +274,7 @@ func (p *pipeline) rows(msgIDs []string) map[string]row {
 	p.t.Helper()
 	rs, err := p.store.Pool.Query(context.Background(), `
 		SELECT message_id, id, download_status, coalesce(failure_reason, ''), coalesce(file_path, ''),
-			coalesce(mimetype, ''), coalesce(file_size, 0), attempts
+			coalesce(mimetype, ''), coalesce(file_size, 0), attempts, coalesce(last_reason, ''), next_attempt_at IS NOT NULL
 		FROM media_files WHERE instance_id = $1 AND message_id = ANY($2)`, wasim.InstancePro, msgIDs)
 	require.NoError(p.t, err)
 	defer rs.Close()
@@ -209,7 +282,8 @@ func (p *pipeline) rows(msgIDs []string) map[string]row {
 	for rs.Next() {
 		var id string
 		var r row
-		require.NoError(p.t, rs.Scan(&id, &r.ID, &r.Status, &r.Reason, &r.Path, &r.Mimetype, &r.Size, &r.Attempts))
+		require.NoError(p.t, rs.Scan(&id, &r.ID, &r.Status, &r.Reason, &r.Path, &r.Mimetype, &r.Size, &r.Attempts,
+			&r.LastReason, &r.Retrying))
 		_, dup := out[id]
 		require.False(p.t, dup, "one row per message: %s", id)
 		out[id] = r
@@ -549,8 +623,8 @@ func TestTooLargeStreamsNothing(t *testing.T) {
 }
 
 func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
+	s := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	rtmetrics.Read(s)
 	return s[0].Value.Uint64()
 }
 

@@ -24,6 +24,7 @@ const (
 	DefaultMaxVerifyFailures = 8
 	DefaultStoreRetry        = 5 * time.Second
 	DefaultFallbackAfter     = 3
+	DefaultFallbackWait      = 30 * time.Second
 )
 
 // class is what a failed attempt means for the media item.
@@ -98,6 +99,9 @@ func (d *Downloader) storeRetry() time.Duration {
 	return orDefault(d.StoreRetry, DefaultStoreRetry)
 }
 func (d *Downloader) fallbackAfter() int { return orDefault(d.FallbackAfter, DefaultFallbackAfter) }
+func (d *Downloader) fallbackWait() time.Duration {
+	return orDefault(d.FallbackWait, DefaultFallbackWait)
+}
 
 // deadline is when row's retries end: its first attempt plus the horizon,
 // and never past the CDN expiry of its URL (oe) when it has one.

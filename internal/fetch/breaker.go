@@ -25,6 +25,7 @@ type Breaker struct {
 type hostState struct {
 	failures  int
 	openUntil time.Time // zero: closed
+	openedAt  time.Time // when the circuit opened first since the host last answered
 	probing   bool      // a probe is in flight after the cool-down
 	probeEnd  time.Time // when a probe that never reported is forgotten
 }
@@ -62,6 +63,18 @@ func (b *Breaker) Allow(host string) (wait time.Duration, ok bool) {
 // unavailable, if it is.
 func (b *Breaker) Blocked(host string) (wait time.Duration, blocked bool) {
 	return b.check(host, false)
+}
+
+// Down reports how long host's circuit has been open (failed probes
+// included) since the host last answered; zero when it is closed.
+func (b *Breaker) Down(host string) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h := b.hosts[host]
+	if h == nil || h.openedAt.IsZero() {
+		return 0
+	}
+	return b.clock().Sub(h.openedAt)
 }
 
 func (b *Breaker) check(host string, probe bool) (time.Duration, bool) {
@@ -115,7 +128,11 @@ func (b *Breaker) Failure(host string) (opened bool) {
 	}
 	h.failures++
 	if h.probing || (h.openUntil.IsZero() && h.failures >= b.threshold()) {
-		h.openUntil, h.probing = b.clock().Add(b.cooldown()), false
+		now := b.clock()
+		if h.openedAt.IsZero() {
+			h.openedAt = now
+		}
+		h.openUntil, h.probing = now.Add(b.cooldown()), false
 		return true
 	}
 	return false

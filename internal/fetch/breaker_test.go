@@ -31,6 +31,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	require.False(t, b.Failure(h), "a success reset the count")
 	require.False(t, b.Failure(h))
 	require.True(t, b.Failure(h), "the third consecutive failure opens")
+	opened := now
 	wait, ok := b.Allow(h)
 	require.False(t, ok)
 	require.Equal(t, 10*time.Second, wait)
@@ -46,6 +47,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	_, ok = b.Allow(h)
 	require.False(t, ok, "only one probe at a time")
 	require.True(t, b.Failure(h), "a failed probe opens again")
+	require.Equal(t, now.Sub(opened), b.Down(h), "down since the circuit first opened")
 	wait, ok = b.Allow(h)
 	require.False(t, ok)
 	require.Equal(t, 10*time.Second, wait)
@@ -55,6 +57,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	require.True(t, ok)
 	b.Success(h)
 	require.False(t, b.Open(h), "a good probe closes")
+	require.Zero(t, b.Down(h))
 	_, ok = b.Allow(h)
 	require.True(t, ok)
 }
@@ -87,8 +90,9 @@ func TestFetcherCircuit(t *testing.T) {
 		require.ErrorIs(t, err, ErrNetwork, "attempt %d", i)
 	}
 	require.True(t, f.CDNOpen(d))
-	_, _, blocked := f.CDNBlocked(d)
+	_, down, _, blocked := f.CDNBlocked(d)
 	require.True(t, blocked)
+	require.GreaterOrEqual(t, down, time.Duration(0))
 	_, _, err = f.Open(ctx, d)
 	require.ErrorIs(t, err, ErrCircuitOpen)
 	require.True(t, Transient(err))
@@ -105,7 +109,7 @@ func TestFetcherCircuit(t *testing.T) {
 	go back.Serve(ln2)
 	t.Cleanup(func() { back.Close() })
 	require.Eventually(t, func() bool {
-		_, _, blocked := f.CDNBlocked(d)
+		_, _, _, blocked := f.CDNBlocked(d)
 		return !blocked
 	}, 5*time.Second, 10*time.Millisecond)
 	_, _, err = f.Open(ctx, d)

@@ -198,20 +198,28 @@ func (f *Fetcher) Open(ctx context.Context, d *wamedia.Descriptor) (io.ReadClose
 }
 
 // CDNBlocked reports whether the host d's blob would be fetched from has
-// its circuit open (see Breaker), and for how long yet: the caller waits
-// instead of spending an attempt. Descriptors without a usable location are
-// never blocked (Open reports their problem).
-func (f *Fetcher) CDNBlocked(d *wamedia.Descriptor) (wait time.Duration, host string, blocked bool) {
+// its circuit open (see Breaker), for how long yet (wait) and for how long
+// it has been down: the caller waits instead of spending an attempt, and
+// tries the W-API fallback when the CDN stays down. Descriptors without a
+// usable location are never blocked (Open reports their problem).
+func (f *Fetcher) CDNBlocked(d *wamedia.Descriptor) (wait, down time.Duration, host string, blocked bool) {
 	raw, err := f.location(d)
 	if err != nil {
-		return 0, "", false
+		return 0, 0, "", false
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return 0, "", false
+		return 0, 0, "", false
 	}
 	wait, blocked = f.breaker.Blocked(u.Host)
-	return wait, u.Host, blocked
+	return wait, f.breaker.Down(u.Host), u.Host, blocked
+}
+
+// CDNDown reports for how long the circuit of the host of d's blob has
+// been open; zero when it is closed.
+func (f *Fetcher) CDNDown(d *wamedia.Descriptor) time.Duration {
+	_, down, _, _ := f.CDNBlocked(d)
+	return down
 }
 
 // CDNOpen reports whether the circuit of the host of d's blob is open: the
