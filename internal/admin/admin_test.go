@@ -417,7 +417,8 @@ func TestReprocessOne(t *testing.T) {
 	status, reason := b.status(t, failed)
 	require.Equal(t, catalog.StatusPending, status)
 	require.Empty(t, reason)
-	require.Equal(t, []job.Download{{MediaID: failed, Type: wamedia.Sticker}}, b.jobs(t))
+	require.Equal(t, []job.Download{{MediaID: failed, ClienteID: b.acme.id, InstanceID: b.acme.instance, Type: wamedia.Sticker}}, b.jobs(t),
+		"the job names the cliente and instance, for the downloader's lines")
 	page := c.get(resp.Header.Get("Location"))
 	require.Contains(t, page.body, "queued a new download job")
 
