@@ -55,6 +55,9 @@ type Options struct {
 	// Fetch, when set, adjusts the downloader's fetch options after they
 	// were built from the configuration (tests: short timeouts).
 	Fetch func(*fetch.Options)
+	// Downloader, when set, adjusts the downloader after it was built from
+	// the configuration (tests: short backoffs, a shorter fallback wait).
+	Downloader func(*downloader.Downloader)
 	// JoinEmbedded, without NATS_URL, joins the embedded server of the
 	// `mediapipe run` using the same DATA_DIR, and fails when there is none:
 	// such a process never starts a server of its own (the single roles).
@@ -355,10 +358,17 @@ func (a *App) runDownloader(ctx context.Context) error {
 	dl := &downloader.Downloader{
 		Store: a.Store, Blobs: blobs, Fetcher: f, Log: a.Log.Named("downloader"),
 		MaxBytes: a.Cfg.MaxMedia, AllowExec: a.Cfg.AllowExec, HeartBeat: heartBeat,
-		Observe: a.Metrics.ObserveDownload,
+		Observe:      a.Metrics.ObserveDownload,
+		RetryHorizon: a.Cfg.RetryHorizon, BackoffMax: a.Cfg.BackoffMax,
 	}
+	if a.opts.Downloader != nil {
+		a.opts.Downloader(dl)
+	}
+	// Not ready while the store refuses writes: jobs wait meanwhile, and
+	// the downloader resumes by itself once a probe write succeeds.
+	a.addReadyCheck("store", func(context.Context) error { return dl.StoreReady() })
 	s := a.settler()
-	s.OnExhausted = dl.OnExhausted
+	s.RecordExhausted, s.Describe = dl.RecordExhausted, dl.Describe
 	return bus.Run(ctx, cons, bus.WorkerOptions{
 		Handler: a.Metrics.Messages("downloader", dl.Handle), Concurrency: a.Cfg.Workers, MaxWait: time.Second,
 		StopTimeout: 30 * time.Second, Settler: s, Logger: a.Log.Named("downloader"),

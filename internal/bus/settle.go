@@ -164,14 +164,12 @@ type Settler struct {
 	// for plain errors; defaults 500 ms and 5 min.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// OnExhausted, when set, is called once for a message whose last
+	// RecordExhausted, when set, is called once for a message whose last
 	// delivery failed with a retryable error, before its dead-letter record
 	// is written (the downloader marks its row failed there). It handles
-	// its own errors.
-	OnExhausted func(ctx context.Context, msg jetstream.Msg, err error)
-	// RecordExhausted is OnExhausted returning the reason it recorded,
-	// which the dead-letter record then names too ("": the error's), so
-	// that both say the same. When set, it is called instead of OnExhausted.
+	// its own errors and returns the reason it recorded, which the
+	// dead-letter record then names too ("": the error's), so that both
+	// say the same.
 	RecordExhausted func(ctx context.Context, msg jetstream.Msg, err error) (reason string)
 	// Describe, when set, names what a message is about (log fields such as
 	// a media item's ids) for the redelivery and dead-letter lines and the
@@ -199,7 +197,7 @@ const (
 //     the delivery count.
 //
 // A retryable error on delivery MaxDeliver exhausts the message instead:
-// OnExhausted, a dead-letter record with exhausted=true, and Term. If the
+// RecordExhausted, a dead-letter record with exhausted=true, and Term. If the
 // dead-letter record cannot be written the message is nak'ed so a later
 // delivery writes it, unless this was its last delivery, in which case it is
 // terminated anyway and the error says which message it was.
@@ -231,11 +229,8 @@ func Settle(ctx context.Context, msg jetstream.Msg, handlerErr error, s Settler)
 	}
 	if last {
 		r := ""
-		switch {
-		case s.RecordExhausted != nil:
+		if s.RecordExhausted != nil {
 			r = s.RecordExhausted(ctx, msg, handlerErr)
-		case s.OnExhausted != nil:
-			s.OnExhausted(ctx, msg, handlerErr)
 		}
 		if r == "" {
 			r = string(reason.OrInternal(handlerErr))

@@ -135,9 +135,10 @@ func TestSettleExhaustedAfterMaxDeliver(t *testing.T) {
 
 	var exhausted []error
 	s := testSettler(b)
-	s.OnExhausted = func(_ context.Context, m jetstream.Msg, err error) {
+	s.RecordExhausted = func(_ context.Context, m jetstream.Msg, err error) string {
 		require.Equal(t, seq, meta(t, m).Sequence.Stream)
 		exhausted = append(exhausted, err)
+		return ""
 	}
 	herr := bus.WithReason("timeout", errors.New("cdn did not answer"))
 	for i := 1; i <= s.MaxDeliver; i++ {
@@ -218,7 +219,7 @@ func TestBackoffIsExponentialWithFullJitter(t *testing.T) {
 }
 
 // TestSettleReasonEverywhere: a handler's own exhausted verdict, a
-// reason.Permanent error and an OnExhausted that recorded a better reason
+// reason.Permanent error and an RecordExhausted that recorded a better reason
 // each give the dead-letter record the reason the handler named, and the
 // fields the error carries (or Describe gives) name the message in it.
 func TestSettleReasonEverywhere(t *testing.T) {
@@ -227,7 +228,7 @@ func TestSettleReasonEverywhere(t *testing.T) {
 		name      string
 		err       error
 		describe  bool
-		onExh     string // what OnExhausted recorded; "" when not called
+		onExh     string // what RecordExhausted recorded; "" when not called
 		reason    string
 		exhausted bool
 		about     map[string]any
@@ -241,7 +242,7 @@ func TestSettleReasonEverywhere(t *testing.T) {
 		{name: "a permanent fetch-like carrier without fields: Describe names the message",
 			err: reason.Permanent(reason.HTTPError, errors.New("400")), describe: true,
 			reason: "http_error", about: map[string]any{"media_id": float64(42)}},
-		{name: "last delivery: OnExhausted's recorded reason wins over the error's",
+		{name: "last delivery: RecordExhausted's recorded reason wins over the error's",
 			err: reason.Retry(reason.HTTPError, errors.New("500")), onExh: "enc_hash_mismatch",
 			reason: "enc_hash_mismatch", exhausted: true},
 		{name: "last delivery of an unclassified error: internal",

@@ -47,7 +47,7 @@ type Topology struct {
 	// horizon for outages, a count for blobs that fail verification), and
 	// waits for a full disk or an open circuit without spending deliveries.
 	// Zero takes the default; any negative value means unlimited; a
-	// positive value is a backstop after which the downloader's OnExhausted
+	// positive value is a backstop after which the downloader's RecordExhausted
 	// records the most informative reason seen.
 	DownloaderMaxDeliver    int
 	DownloaderMaxAckPending int

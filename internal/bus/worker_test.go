@@ -322,8 +322,9 @@ func TestWorkerExhaustsAFailingMessageOnce(t *testing.T) {
 	var calls, exhausted atomic.Int32
 	opts := workerOptions(b)
 	opts.Settler.MaxDeliver = 0 // taken from the consumer: 3
-	opts.Settler.OnExhausted = func(ctx context.Context, m jetstream.Msg, err error) {
+	opts.Settler.RecordExhausted = func(ctx context.Context, m jetstream.Msg, err error) string {
 		exhausted.Add(1)
+		return ""
 	}
 	opts.Handler = func(ctx context.Context, m jetstream.Msg) error {
 		calls.Add(1)

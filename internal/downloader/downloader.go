@@ -124,11 +124,6 @@ func (d *Downloader) Describe(msg jetstream.Msg) []zap.Field {
 	return []zap.Field{zap.Int64("media_id", j.MediaID), zap.Int64("cliente_id", j.ClienteID), zap.String("instance_id", j.InstanceID)}
 }
 
-// OnExhausted is RecordExhausted for a bus.Settler's OnExhausted.
-func (d *Downloader) OnExhausted(ctx context.Context, msg jetstream.Msg, last error) {
-	d.RecordExhausted(ctx, msg, last)
-}
-
 // RecordExhausted records a job that ran out of JetStream deliveries (only
 // when the consumer has a MaxDeliver): failed, with the most informative
 // reason its attempts saw. It returns that reason for the dead-letter
