@@ -58,7 +58,7 @@ func (h *Handler) reprocessOne(w http.ResponseWriter, r *http.Request, sess sess
 		h.internalError(w, r, err)
 		return
 	}
-	if _, err := h.publish(ctx, []catalog.JobRef{ref}); err != nil {
+	if _, err := h.publish(ctx, []catalog.PendingDownload{ref}); err != nil {
 		h.log.Error("admin reprocess: publishing the download job", zap.Int64("media_id", id), zap.Error(err))
 		redirectMsg(w, r, back, url.Values{"msg": {"publish_failed"}, "n": {"0"}})
 		return
@@ -126,7 +126,7 @@ func (h *Handler) canReprocess(w http.ResponseWriter) bool {
 // publish queues a fresh download job for every row (a new generation, so
 // JetStream's duplicate window does not drop the replay), a batch at a
 // time, and returns how many the stream acknowledged before an error.
-func (h *Handler) publish(ctx context.Context, refs []catalog.JobRef) (int, error) {
+func (h *Handler) publish(ctx context.Context, refs []catalog.PendingDownload) (int, error) {
 	generation := "a" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	queued := 0
 	futures := make([]jetstream.PubAckFuture, 0, publishBatch)

@@ -193,8 +193,8 @@ func (s *Store) MediaPerDay(ctx context.Context, clienteID int64, since time.Tim
 // ResetForReprocess does for many rows. A success, or a failure for missing
 // fields, is left alone with ErrNotReprocessable; an unknown id gives
 // ErrNotFound.
-func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (JobRef, error) {
-	var ref JobRef
+func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (PendingDownload, error) {
+	var ref PendingDownload
 	err := s.Pool.QueryRow(ctx, `
 		UPDATE media_files SET download_status = 'pending', failure_reason = NULL,
 			first_attempt_at = NULL, next_attempt_at = NULL, last_reason = NULL, best_reason = NULL, verify_failures = 0, updated_at = now()
@@ -204,14 +204,14 @@ func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (JobRef, e
 		return ref, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return JobRef{}, fmt.Errorf("resetting media row %d to pending: %w", id, err)
+		return PendingDownload{}, fmt.Errorf("resetting media row %d to pending: %w", id, err)
 	}
 	var exists bool
 	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
-		return JobRef{}, fmt.Errorf("reading media row %d: %w", id, err)
+		return PendingDownload{}, fmt.Errorf("reading media row %d: %w", id, err)
 	}
 	if !exists {
-		return JobRef{}, ErrNotFound
+		return PendingDownload{}, ErrNotFound
 	}
-	return JobRef{}, ErrNotReprocessable
+	return PendingDownload{}, ErrNotReprocessable
 }

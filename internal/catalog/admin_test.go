@@ -152,7 +152,7 @@ func TestResetMediaForReprocess(t *testing.T) {
 
 	ref, err := b.store.ResetMediaForReprocess(b.ctx, failed)
 	require.NoError(t, err)
-	require.Equal(t, catalog.JobRef{ID: failed, Type: wamedia.Sticker, ClienteID: b.clienteID, InstanceID: b.instance}, ref)
+	require.Equal(t, catalog.PendingDownload{ID: failed, Type: wamedia.Sticker, ClienteID: b.clienteID, InstanceID: b.instance}, ref)
 	status, reason := b.status(t, failed)
 	require.Equal(t, catalog.StatusPending, status)
 	require.Empty(t, reason)

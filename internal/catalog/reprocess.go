@@ -18,8 +18,9 @@ type ReprocessFilter struct {
 	Since     time.Duration // > 0: only rows updated within this long
 }
 
-// JobRef names one download job.
-type JobRef struct {
+// PendingDownload is a media row set back to pending, with what its download
+// job (job.Download) needs.
+type PendingDownload struct {
 	ID         int64
 	Type       wamedia.MediaType
 	ClienteID  int64
@@ -37,7 +38,7 @@ const reprocessChunk = 1000
 // download) and so is every success. It works in chunks of its own
 // transactions: after an error, the chunks already reset stay reset, and
 // running it again picks up the rest.
-func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]JobRef, error) {
+func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]PendingDownload, error) {
 	statuses := f.Statuses
 	if len(statuses) == 0 {
 		statuses = []string{StatusFailed, StatusExpired}
@@ -71,7 +72,7 @@ func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]Job
 		WHERE id = ANY($%d) AND %s
 		RETURNING id, media_type, cliente_id, instance_id`, len(args), cond)
 
-	var refs []JobRef
+	var refs []PendingDownload
 	for {
 		rows, _ := s.Pool.Query(ctx, selectSQL, args...)
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
@@ -83,7 +84,7 @@ func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]Job
 		}
 		args[cursor] = ids
 		rows, _ = s.Pool.Query(ctx, updateSQL, args...)
-		chunk, err := pgx.CollectRows(rows, pgx.RowToStructByPos[JobRef])
+		chunk, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PendingDownload])
 		if err != nil {
 			return refs, fmt.Errorf("resetting rows to pending: %w", err)
 		}

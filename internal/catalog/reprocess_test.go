@@ -40,15 +40,15 @@ func TestResetForReprocess(t *testing.T) {
 	// Old failures are outside a short window.
 	_, err = b.store.Pool.Exec(b.ctx, `UPDATE media_files SET updated_at = now() - interval '2 hours' WHERE id = $1`, expired)
 	require.NoError(t, err)
-	mine := func(id int64, typ wamedia.MediaType) catalog.JobRef {
-		return catalog.JobRef{ID: id, Type: typ, ClienteID: b.clienteID, InstanceID: b.instance}
+	mine := func(id int64, typ wamedia.MediaType) catalog.PendingDownload {
+		return catalog.PendingDownload{ID: id, Type: typ, ClienteID: b.clienteID, InstanceID: b.instance}
 	}
-	theirs := func(id int64, typ wamedia.MediaType) catalog.JobRef {
-		return catalog.JobRef{ID: id, Type: typ, ClienteID: other.ClienteID, InstanceID: other.InstanceID}
+	theirs := func(id int64, typ wamedia.MediaType) catalog.PendingDownload {
+		return catalog.PendingDownload{ID: id, Type: typ, ClienteID: other.ClienteID, InstanceID: other.InstanceID}
 	}
 	refs, err := b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{ClienteID: b.clienteID, Since: time.Hour})
 	require.NoError(t, err)
-	require.Equal(t, []catalog.JobRef{mine(failed, wamedia.Image)}, refs)
+	require.Equal(t, []catalog.PendingDownload{mine(failed, wamedia.Image)}, refs)
 	status, reason := b.status(t, failed)
 	require.Equal(t, catalog.StatusPending, status)
 	require.Empty(t, reason)
@@ -56,7 +56,7 @@ func TestResetForReprocess(t *testing.T) {
 	// Default statuses, every cliente.
 	refs, err = b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{})
 	require.NoError(t, err)
-	require.ElementsMatch(t, []catalog.JobRef{mine(expired, wamedia.Video), theirs(otherFailed, wamedia.Sticker)}, refs)
+	require.ElementsMatch(t, []catalog.PendingDownload{mine(expired, wamedia.Video), theirs(otherFailed, wamedia.Sticker)}, refs)
 
 	refs, err = b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{})
 	require.NoError(t, err)
@@ -64,7 +64,7 @@ func TestResetForReprocess(t *testing.T) {
 
 	refs, err = b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{Statuses: []string{catalog.StatusPending}, ClienteID: other.ClienteID})
 	require.NoError(t, err)
-	require.Equal(t, []catalog.JobRef{theirs(otherFailed, wamedia.Sticker)}, refs)
+	require.Equal(t, []catalog.PendingDownload{theirs(otherFailed, wamedia.Sticker)}, refs)
 	refs, err = b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{Statuses: []string{catalog.StatusPending}})
 	require.NoError(t, err)
 	require.Len(t, refs, 4)
