@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -86,12 +85,12 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		return errs
 	}
 	recorded, err := a.Store.RecordMessages(ctx, batch)
-	if err != nil && !isDataError(err) && a.holdWhileDown(ctx, msgs) {
+	if err != nil && !catalog.IsDataError(err) && a.holdWhileDown(ctx, msgs) {
 		// PostgreSQL was unreachable and is back: deliveries were not spent
 		// on the outage, so a long one never dead-letters good webhooks.
 		recorded, err = a.Store.RecordMessages(ctx, batch)
 	}
-	if isDataError(err) {
+	if catalog.IsDataError(err) {
 		// One webhook's values (a timestamp out of range, say) fail the
 		// whole batch: record each alone, so only that one is given up on.
 		recorded, err = a.recordEach(ctx, batch, origin, errs, err), nil
@@ -157,7 +156,7 @@ func (a *Analyzer) recordEach(ctx context.Context, batch []catalog.Message, orig
 			rec, err = a.Store.RecordMessages(ctx, batch[k:k+1])
 		}
 		switch {
-		case isDataError(err):
+		case catalog.IsDataError(err):
 			errs[origin[k]] = bus.WithFields(bus.Permanent(ReasonMalformed, fmt.Errorf("recording the webhook: %w", err)),
 				zap.String("instance_id", batch[k].InstanceID), zap.String("message_id", batch[k].MessageID))
 		case err != nil:
@@ -169,13 +168,6 @@ func (a *Analyzer) recordEach(ctx context.Context, batch []catalog.Message, orig
 		}
 	}
 	return out
-}
-
-// isDataError reports whether PostgreSQL refused a value itself (SQLSTATE
-// class 22: out of range, bad encoding, ...), which no retry can change.
-func isDataError(err error) bool {
-	var pg *pgconn.PgError
-	return errors.As(err, &pg) && strings.HasPrefix(pg.Code, "22")
 }
 
 func toMessage(ev *wapi.Event) catalog.Message {

@@ -14,12 +14,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/bus"
+	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 )
 
@@ -346,43 +346,7 @@ func describeListenError(addr string, err error) error {
 }
 
 // describeDBError turns a failure to reach or use PostgreSQL into one line
-// naming DATABASE_URL and what to do. A cancelled context passes through.
+// naming DATABASE_URL and what to do (see catalog.DescribeConnectError).
 func describeDBError(dbURL string, err error) error {
-	if errors.Is(err, context.Canceled) {
-		return err
-	}
-	where, user, db := "PostgreSQL", "", ""
-	if cfg, perr := pgconn.ParseConfig(dbURL); perr == nil {
-		where = "PostgreSQL at " + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
-		if strings.HasPrefix(cfg.Host, "/") {
-			where = "PostgreSQL at " + cfg.Host
-		}
-		user, db = cfg.User, cfg.Database
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case pe.Code == "28000" && strings.Contains(pe.Message, "does not exist"):
-			return fmt.Errorf("DATABASE_URL: %s has no role %q (the user comes from DATABASE_URL, else PGUSER, else your login name): set the user in DATABASE_URL (e.g. postgres://postgres@host/mediapipe) or create the role (createuser --createdb %s)", where, user, user)
-		case pe.Code == "28P01":
-			return fmt.Errorf("DATABASE_URL: %s refused the password of role %q: fix the password in DATABASE_URL (or PGPASSWORD)", where, user)
-		case pe.Code == "28000":
-			return fmt.Errorf("DATABASE_URL: %s refused role %q (%s): allow it in pg_hba.conf or fix DATABASE_URL", where, user, pe.Message)
-		case pe.Code == "3D000":
-			return fmt.Errorf("DATABASE_URL: database %q does not exist on %s: run `mediapipe migrate` (or `mediapipe run`, which creates it) or fix DATABASE_URL", db, where)
-		case pe.Code == "57P03":
-			return fmt.Errorf("DATABASE_URL: %s is starting up or shutting down: retry in a moment", where)
-		}
-		return fmt.Errorf("DATABASE_URL: %s: %s (SQLSTATE %s)", where, pe.Message, pe.Code)
-	}
-	var dnsErr *net.DNSError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("DATABASE_URL: cannot reach %s (connection refused): start it or fix DATABASE_URL", where)
-	case errors.As(err, &dnsErr):
-		return fmt.Errorf("DATABASE_URL: cannot resolve the host of %s (%v): fix DATABASE_URL", where, dnsErr)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("DATABASE_URL: cannot reach %s (timed out): check the network or fix DATABASE_URL", where)
-	}
-	return fmt.Errorf("DATABASE_URL: %s: %w", where, err)
+	return catalog.DescribeConnectError(dbURL, err)
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/multichat/mediapipe/internal/blob"
 )
@@ -266,12 +265,12 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 			return nil
 		}
 		outcomes, err := s.importBatch(ctx, b.kind, b.docs)
-		if isDataError(err) {
+		if isRefusedValue(err) {
 			// One line spoils the statement: find it by trying each alone.
 			outcomes = outcomes[:0]
 			for i := range b.docs {
 				one, err := s.importBatch(ctx, b.kind, b.docs[i:i+1])
-				if isDataError(err) {
+				if isRefusedValue(err) {
 					bad(b.kind, b.lines[i], refused(b.kind, err))
 					outcomes = append(outcomes, importOutcome{state: "refused"})
 					continue
@@ -421,24 +420,6 @@ func checkBackupLine(line []byte) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown kind %q (want cliente, instance, chat or media)", l.Kind)
 	}
-}
-
-// isDataError reports whether err is PostgreSQL refusing a value (data
-// exception or integrity constraint): the fault of a line, not of the
-// connection.
-func isDataError(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
-}
-
-// refused describes a value PostgreSQL refused, by its message alone (the
-// statement's context names no line).
-func refused(kind string, err error) error {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %s", kind, pe.Message)
-	}
-	return fmt.Errorf("%s: %w", kind, err)
 }
 
 // Outcome states that SQL returns for lines it refuses, and their messages.

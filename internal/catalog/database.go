@@ -2,12 +2,10 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnsureDatabase creates the database named in url when it does not exist,
@@ -52,13 +50,4 @@ func EnsureDatabase(ctx context.Context, url string) (created bool, err error) {
 	default:
 		return false, fmt.Errorf("creating database %q: %w", cfg.Database, err)
 	}
-}
-
-// pgCode returns the SQLSTATE of a PostgreSQL error, or "".
-func pgCode(err error) string {
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return ""
 }
