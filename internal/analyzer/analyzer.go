@@ -102,12 +102,11 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		}
 		return errs
 	}
-	type pending struct {
-		msg    int
-		fut    jetstream.PubAckFuture
-		fields []zap.Field // the media item, for the settle lines
-	}
-	var futures []pending
+	var (
+		jobs   []job.Download
+		jobMsg []int         // jobMsg[k] is the index in msgs of jobs[k]
+		fields [][]zap.Field // the media item of jobs[k], for the settle lines
+	)
 	for _, r := range recorded {
 		i := origin[r.Msg]
 		if r.UnknownInstance {
@@ -119,27 +118,17 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		if r.Status != catalog.StatusPending {
 			continue // failed (missing_fields), or already further along: nothing to queue
 		}
-		fields := []zap.Field{zap.Int64("media_id", r.MediaID), zap.Int64("cliente_id", r.ClienteID),
-			zap.String("instance_id", batch[r.Msg].InstanceID), zap.String("message_id", batch[r.Msg].MessageID)}
-		fut, err := job.PublishAsync(a.JS, job.Download{
-			MediaID: r.MediaID, ClienteID: r.ClienteID, InstanceID: batch[r.Msg].InstanceID, Type: r.Type,
-		}, "")
-		if err != nil {
-			errs[i] = bus.WithFields(fmt.Errorf("queueing download of media %d: %w", r.MediaID, err), fields...)
-			continue
-		}
-		futures = append(futures, pending{i, fut, fields})
+		jobs = append(jobs, job.Download{MediaID: r.MediaID, ClienteID: r.ClienteID, InstanceID: batch[r.Msg].InstanceID, Type: r.Type})
+		jobMsg = append(jobMsg, i)
+		fields = append(fields, []zap.Field{zap.Int64("media_id", r.MediaID), zap.Int64("cliente_id", r.ClienteID),
+			zap.String("instance_id", batch[r.Msg].InstanceID), zap.String("message_id", batch[r.Msg].MessageID)})
 	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for _, p := range futures {
-		select {
-		case <-p.fut.Ok():
-		case err := <-p.fut.Err():
-			// The row is committed; a redelivery of this webhook queues the job again.
-			errs[p.msg] = bus.WithFields(fmt.Errorf("queueing download: %w", err), p.fields...)
-		case <-wctx.Done():
-			errs[p.msg] = bus.WithFields(fmt.Errorf("queueing download: no ack from JetStream: %w", wctx.Err()), p.fields...)
+	// The rows are committed; a job not queued is queued again by the
+	// redelivery of its webhook.
+	published := job.PublishAll(ctx, a.JS, jobs, job.PublishOptions{AckWait: publishAckWait})
+	for k, err := range published.Errs {
+		if err != nil {
+			errs[jobMsg[k]] = bus.WithFields(err, fields[k]...)
 		}
 	}
 	return errs
@@ -186,6 +175,9 @@ func toMessage(ev *wapi.Event) catalog.Message {
 		Media:        ev.Media,
 	}
 }
+
+// publishAckWait bounds the wait for each download job's ack.
+const publishAckWait = 10 * time.Second
 
 // outagePoll is how often a held batch checks whether PostgreSQL is back.
 var outagePoll = 2 * time.Second

@@ -3,9 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/catalog"
@@ -62,26 +60,25 @@ the same DATA_DIR, or at its next start).`)
 	}
 	defer closeBus()
 
-	refs, err := store.ResetForReprocess(ctx, f)
-	if err != nil {
-		return err
+	// The bar counts acks; it starts once the rows are reset and their
+	// number known.
+	var bar *progress.Bar
+	res, err := job.Reprocess(ctx, store, js, f, job.PublishOptions{Progress: func(acked, total int) {
+		if bar == nil {
+			bar = progress.New(io.Stderr, "queueing downloads", int64(total))
+		}
+		bar.Set(int64(acked), 0)
+	}})
+	if bar != nil {
+		bar.Finish()
 	}
-	if len(refs) == 0 {
+	if err != nil {
+		return fmt.Errorf("reset %d rows to pending, queued %d: %w", res.Reset, res.Queued, err)
+	}
+	if res.Reset == 0 {
 		fmt.Fprintf(io.Stdout, "nothing to reprocess (status %s)\n", strings.Join(f.Statuses, ","))
 		return nil
 	}
-	bar := progress.New(io.Stderr, "queueing downloads", int64(len(refs)))
-	generation := "r" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	queued := 0
-	for _, r := range refs {
-		if err := job.Publish(ctx, js, job.Download{MediaID: r.ID, ClienteID: r.ClienteID, InstanceID: r.InstanceID, Type: r.Type}, generation); err != nil {
-			bar.Finish()
-			return fmt.Errorf("%w (queued %d of %d; the rest are pending: run reprocess --status pending to queue them)", err, queued, len(refs))
-		}
-		queued++
-		bar.Add(1)
-	}
-	bar.Finish()
-	fmt.Fprintf(io.Stdout, "reset %d rows to pending and queued %d download jobs\n", len(refs), queued)
+	fmt.Fprintf(io.Stdout, "reset %d rows to pending and queued %d download jobs\n", res.Reset, res.Queued)
 	return nil
 }

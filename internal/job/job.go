@@ -1,18 +1,15 @@
-// Package job defines the download job that the analyzer (and reprocess)
-// publish to the DOWNLOADS stream and the downloader consumes. A job carries
-// only ids: the downloader reads the descriptor from the media_files row, so
-// a job never holds a media key and a replay always sees the current row.
+// Package job defines the download job that the analyzer, reprocess and
+// dead-letter replay publish to the DOWNLOADS stream (all through
+// PublishAll) and the downloader consumes. A job carries only ids: the
+// downloader reads the descriptor from the media_files row, so a job never
+// holds a media key and a replay always sees the current row.
 package job
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -45,27 +42,4 @@ func MsgID(mediaID int64, generation string) string {
 		id += "-" + generation
 	}
 	return id
-}
-
-// PublishAsync queues d on the DOWNLOADS stream without waiting for the ack;
-// the caller waits on the returned future.
-func PublishAsync(js jetstream.JetStream, d Download, generation string) (jetstream.PubAckFuture, error) {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	return js.PublishAsync(bus.DownloadSubject(string(d.Type)), data, jetstream.WithMsgID(MsgID(d.MediaID, generation)))
-}
-
-// Publish queues d and waits for the stream's ack.
-func Publish(ctx context.Context, js jetstream.JetStream, d Download, generation string) error {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	_, err = js.Publish(ctx, bus.DownloadSubject(string(d.Type)), data, jetstream.WithMsgID(MsgID(d.MediaID, generation)))
-	if err != nil {
-		return fmt.Errorf("publishing download job %d: %w", d.MediaID, err)
-	}
-	return nil
 }
