@@ -11,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/multichat/mediapipe/internal/blob"
 )
 
 // The catalogue backup is JSON Lines: one object per line, with a "kind" of
@@ -194,6 +192,10 @@ type ImportOptions struct {
 	Bad func(line int64, err error)
 	// Progress, when set, is called after every batch with the lines read.
 	Progress func(lines int64)
+	// CheckPath, when set, refuses a media line whose file_path the file
+	// store could not have built (blob.CheckPath): the catalogue does not
+	// know the file store's layout.
+	CheckPath func(path string) error
 }
 
 // ImportCounts are the outcomes of the lines of one kind.
@@ -319,7 +321,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (Im
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		kind, err := checkBackupLine(line)
+		kind, err := checkBackupLine(line, opts.CheckPath)
 		if err != nil {
 			bad(kind, res.Lines, err)
 			continue
@@ -373,7 +375,7 @@ type backupLine struct {
 
 // checkBackupLine parses line and checks its kind and keys. It returns the
 // kind when it is known, even with an error.
-func checkBackupLine(line []byte) (string, error) {
+func checkBackupLine(line []byte, checkPath func(string) error) (string, error) {
 	var l backupLine
 	if err := json.Unmarshal(line, &l); err != nil {
 		return "", fmt.Errorf("not a JSON object: %w", err)
@@ -409,8 +411,8 @@ func checkBackupLine(line []byte) (string, error) {
 		if err := missing([]string{"cliente", "instance_id", "message_id"}, l.Cliente, l.InstanceID, l.MessageID); err != nil {
 			return l.Kind, err
 		}
-		if l.FilePath != nil {
-			if err := blob.CheckPath(*l.FilePath); err != nil {
+		if l.FilePath != nil && checkPath != nil {
+			if err := checkPath(*l.FilePath); err != nil {
 				return l.Kind, fmt.Errorf("media: file_path: %w", err)
 			}
 		}

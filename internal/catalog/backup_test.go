@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -239,6 +240,7 @@ func TestImport_BadLines(t *testing.T) {
 	require.NoError(t, err)
 	bad := map[int64]string{}
 	res, err := target.Import(b.ctx, strings.NewReader(strings.Join(input, "\n")), catalog.ImportOptions{
+		CheckPath: blob.CheckPath,
 		BatchSize: 10,
 		Bad:       func(line int64, err error) { bad[line] = err.Error() },
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -85,9 +86,9 @@ func TestCleanup(t *testing.T) {
 	require.NoError(t, err)
 
 	// A dry run reports and changes nothing.
-	dry, err := b.store.Cleanup(b.ctx, files, catalog.CleanupOptions{OlderThan: month, ClienteID: b.clienteID, DryRun: true})
+	dry, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: month, ClienteID: b.clienteID, DryRun: true})
 	require.NoError(t, err)
-	want := catalog.CleanupResult{Files: 1, Bytes: shared.Size, Missing: 1, Rows: 3, KeptFiles: 1, KeptRows: 1}
+	want := housekeeping.CleanupResult{Files: 1, Bytes: shared.Size, Missing: 1, Rows: 3, KeptFiles: 1, KeptRows: 1}
 	require.Equal(t, want, dry)
 	require.True(t, files.Exists(shared.Path))
 	for _, id := range []int64{a1, a2, missing} {
@@ -99,7 +100,7 @@ func TestCleanup(t *testing.T) {
 
 	// The real run, one file per chunk, for acme only.
 	var progress []int64
-	res, err := b.store.Cleanup(b.ctx, files, catalog.CleanupOptions{
+	res, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{
 		OlderThan: month, ClienteID: b.clienteID, ChunkSize: 1,
 		Progress: func(done, total int64) { require.EqualValues(t, 4, total); progress = append(progress, done) },
 	})
@@ -137,14 +138,14 @@ func TestCleanup(t *testing.T) {
 
 	// Running again finds only the kept file; every cliente's turn takes
 	// globex's old file.
-	again, err := b.store.Cleanup(b.ctx, files, catalog.CleanupOptions{OlderThan: month, ClienteID: b.clienteID})
+	again, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: month, ClienteID: b.clienteID})
 	require.NoError(t, err)
-	require.Equal(t, catalog.CleanupResult{KeptFiles: 1, KeptRows: 1}, again)
-	all, err := b.store.Cleanup(b.ctx, files, catalog.CleanupOptions{OlderThan: month})
+	require.Equal(t, housekeeping.CleanupResult{KeptFiles: 1, KeptRows: 1}, again)
+	all, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: month})
 	require.NoError(t, err)
-	require.Equal(t, catalog.CleanupResult{Files: 1, Bytes: theirs.Size, Rows: 1, KeptFiles: 1, KeptRows: 1}, all)
+	require.Equal(t, housekeeping.CleanupResult{Files: 1, Bytes: theirs.Size, Rows: 1, KeptFiles: 1, KeptRows: 1}, all)
 	require.False(t, files.Exists(theirs.Path))
 
-	_, err = b.store.Cleanup(b.ctx, files, catalog.CleanupOptions{})
+	_, err = housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{})
 	require.Error(t, err, "an age is required")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/migrations"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -243,7 +244,7 @@ func TestStatsStayExact(t *testing.T) {
 	b.succeeded(t, b.instance, inUse, 40*day)
 	b.succeeded(t, b.instance, inUse, day)
 	requireExact(t, b.ctx, b.store, "stored")
-	res, err := b.store.Cleanup(b.ctx, files, catalog.CleanupOptions{OlderThan: 30 * day})
+	res, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: 30 * day})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), res.Files)
 	requireExact(t, b.ctx, b.store, "cleaned up")

@@ -7,14 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/multichat/mediapipe/internal/blob"
 )
 
 // Secret prefixes: they make a leaked secret recognisable (and greppable).
@@ -387,7 +384,7 @@ func (s *Store) SetInstanceDisabled(ctx context.Context, instanceID string, disa
 	return st, nil
 }
 
-// Removal is what RemoveInstance or RemoveCliente did. When it was refused
+// Removal is what RemoveInstance or RemoveCliente did to the rows. When it was refused
 // with ErrHasMedia, Media counts the rows that stood in the way.
 type Removal struct {
 	ClienteID      int64
@@ -398,29 +395,21 @@ type Removal struct {
 	// Unsettled counts the deleted rows that were pending or downloading: a
 	// download still running for one cannot record its file, which stays.
 	Unsettled int64
-	Files     int64 // stored files deleted
-	Bytes     int64 // their size on disk
-	Missing   int64 // files of deleted rows already missing from disk
 	KeptFiles int64 // files of deleted rows that rows of other instances use: kept
-	// Raced counts rows of another instance of the cliente that recorded a
-	// deleted file while it was being deleted (a download of the same
-	// content in that instant): their file is gone, so they are marked as
-	// cleanup marks them (file_path NULL, file_deleted_at set).
-	Raced int64
-	// Undeleted lists stored files that could not be deleted (their rows
-	// are gone): delete them by hand. The error says why.
-	Undeleted []string
 }
 
 // RemoveInstance removes an instance, its chats and, with withMedia, its
-// media rows and the stored files no other row uses. Without withMedia an
+// media rows; orphans are the stored files of those rows that no remaining
+// row uses, for the caller to delete from the file store (then, unless the
+// cliente went too, MarkFilesDeleted marks rows that recorded one of them
+// meanwhile). Without withMedia an
 // instance that has media rows is refused with ErrHasMedia. The cliente
 // stays, even without instances. An unknown instance is ErrNotFound.
-func (s *Store) RemoveInstance(ctx context.Context, files blob.Store, instanceID string, withMedia bool) (Removal, error) {
+func (s *Store) RemoveInstance(ctx context.Context, instanceID string, withMedia bool) (r Removal, orphans []string, err error) {
 	if err := ValidateInstanceID(instanceID); err != nil {
-		return Removal{}, err
+		return Removal{}, nil, err
 	}
-	return s.remove(ctx, files, withMedia, func(tx pgx.Tx, r *Removal) error {
+	return s.remove(ctx, withMedia, func(tx pgx.Tx, r *Removal) error {
 		err := tx.QueryRow(ctx, `
 			SELECT c.id, c.name FROM instances i JOIN clientes c ON c.id = i.cliente_id
 			WHERE i.id = $1 FOR UPDATE OF i`, instanceID).Scan(&r.ClienteID, &r.ClienteName)
@@ -436,11 +425,12 @@ func (s *Store) RemoveInstance(ctx context.Context, files blob.Store, instanceID
 }
 
 // RemoveCliente removes a cliente with every instance and chat of it and,
-// with withMedia, every media row and stored file of it. Without withMedia a
+// with withMedia, every media row of it; orphans are its stored files, for
+// the caller to delete. Without withMedia a
 // cliente that has media rows is refused with ErrHasMedia. An unknown
 // cliente is ErrNotFound.
-func (s *Store) RemoveCliente(ctx context.Context, files blob.Store, clienteName string, withMedia bool) (Removal, error) {
-	return s.remove(ctx, files, withMedia, func(tx pgx.Tx, r *Removal) error {
+func (s *Store) RemoveCliente(ctx context.Context, clienteName string, withMedia bool) (r Removal, orphans []string, err error) {
+	return s.remove(ctx, withMedia, func(tx pgx.Tx, r *Removal) error {
 		err := tx.QueryRow(ctx, `SELECT id, name FROM clientes WHERE name = $1 FOR UPDATE`, clienteName).Scan(&r.ClienteID, &r.ClienteName)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("cliente %q: %w", clienteName, ErrNotFound)
@@ -459,11 +449,11 @@ func (s *Store) RemoveCliente(ctx context.Context, files blob.Store, clienteName
 }
 
 // remove runs a removal: lock selects (and locks) what goes, then one
-// transaction deletes the rows; the stored files that no remaining row uses
-// are deleted after it commits. Locking the instances (and the cliente)
+// transaction deletes the rows and returns the stored files that no
+// remaining row uses, for the caller to delete after it commits. Locking the instances (and the cliente)
 // makes writers that would add rows for them wait, then fail on the foreign
 // key.
-func (s *Store) remove(ctx context.Context, files blob.Store, withMedia bool, lock func(pgx.Tx, *Removal) error) (Removal, error) {
+func (s *Store) remove(ctx context.Context, withMedia bool, lock func(pgx.Tx, *Removal) error) (Removal, []string, error) {
 	var (
 		r       Removal
 		orphans []string // stored files no remaining row uses
@@ -538,59 +528,10 @@ func (s *Store) remove(ctx context.Context, files blob.Store, withMedia bool, lo
 		return nil
 	})
 	if errors.Is(err, ErrHasMedia) {
-		return r, fmt.Errorf("%w: %d", ErrHasMedia, r.Media)
+		return r, nil, fmt.Errorf("%w: %d", ErrHasMedia, r.Media)
 	}
 	if err != nil {
-		return Removal{}, err
+		return Removal{}, nil, err
 	}
-	if len(orphans) == 0 {
-		return r, nil
-	}
-	return r, s.removeFiles(ctx, files, &r, orphans)
-}
-
-// removeFiles deletes the stored files of removed rows that no other row
-// used, then marks rows that recorded one of them meanwhile.
-func (s *Store) removeFiles(ctx context.Context, files blob.Store, r *Removal, paths []string) error {
-	var (
-		firstErr error
-		deleted  []string
-	)
-	for _, p := range paths {
-		st, err := files.Stat(p)
-		switch {
-		case errors.Is(err, fs.ErrNotExist), errors.Is(err, blob.ErrInvalidPath):
-			// A path the file store could not have built names no file.
-			r.Missing++
-			continue
-		case err == nil:
-			err = files.Remove(p)
-		}
-		if err != nil {
-			if firstErr == nil {
-				firstErr = fmt.Errorf("deleting stored file %s: %w", p, err)
-			}
-			r.Undeleted = append(r.Undeleted, p)
-			continue
-		}
-		r.Files++
-		r.Bytes += st.Size
-		deleted = append(deleted, p)
-	}
-	if len(deleted) > 0 && !r.ClienteRemoved {
-		clientes := make([]int64, len(deleted))
-		for i := range clientes {
-			clientes[i] = r.ClienteID
-		}
-		// Every row marked here raced: the zero cutoff counts them all.
-		_, raced, err := s.markFilesDeleted(ctx, time.Time{}, clientes, deleted)
-		r.Raced = raced
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if firstErr != nil && len(r.Undeleted) > 0 {
-		return fmt.Errorf("%d stored file(s) could not be deleted (their rows are gone): %w", len(r.Undeleted), firstErr)
-	}
-	return firstErr
+	return r, orphans, nil
 }

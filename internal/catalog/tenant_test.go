@@ -13,6 +13,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -372,19 +373,19 @@ func TestRemoveInstance(t *testing.T) {
 	b.succeeded(t, globex.InstanceID, theirs, time.Hour)
 
 	// Without --with-media it is refused, and nothing changes.
-	r, err := b.store.RemoveInstance(b.ctx, files, b.instance, false)
+	r, err := housekeeping.RemoveInstance(b.ctx, b.store, files, b.instance, false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
 	require.EqualValues(t, 5, r.Media)
 	hashes, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Contains(t, hashes, b.instance)
 
-	r, err = b.store.RemoveInstance(b.ctx, files, b.instance, true)
+	r, err = housekeeping.RemoveInstance(b.ctx, b.store, files, b.instance, true)
 	require.NoError(t, err)
-	require.Equal(t, catalog.Removal{
+	require.Equal(t, housekeeping.Removal{Removal: catalog.Removal{
 		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance},
-		Media: 5, Unsettled: 1, Files: 1, Bytes: own.Size, Missing: 1, KeptFiles: 1,
-	}, r)
+		Media: 5, Unsettled: 1, KeptFiles: 1,
+	}, Files: 1, Bytes: own.Size, Missing: 1}, r)
 	for path, want := range map[string]bool{own.Path: false, shared.Path: true, theirs.Path: true} {
 		require.Equal(t, want, files.Exists(path), path)
 	}
@@ -411,15 +412,15 @@ func TestRemoveInstance(t *testing.T) {
 	require.Len(t, tenants, 2, "the cliente stays")
 
 	// An instance without media goes without --with-media.
-	r, err = b.store.RemoveInstance(b.ctx, files, second, false)
+	r, err = housekeeping.RemoveInstance(b.ctx, b.store, files, second, false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
 	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE instance_id = $1`, second)
 	require.NoError(t, err)
-	r, err = b.store.RemoveInstance(b.ctx, files, second, false)
+	r, err = housekeeping.RemoveInstance(b.ctx, b.store, files, second, false)
 	require.NoError(t, err)
 	require.Zero(t, r.Media)
 
-	_, err = b.store.RemoveInstance(b.ctx, files, b.instance, true)
+	_, err = housekeeping.RemoveInstance(b.ctx, b.store, files, b.instance, true)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 }
 
@@ -433,16 +434,16 @@ func TestRemoveCliente(t *testing.T) {
 	theirs := storeFile(t, files, globex.ClienteID, "in both instances")
 	b.succeeded(t, globex.InstanceID, theirs, time.Hour)
 
-	r, err := b.store.RemoveCliente(b.ctx, files, "acme", false)
+	r, err := housekeeping.RemoveCliente(b.ctx, b.store, files, "acme", false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
 	require.EqualValues(t, 2, r.Media)
 
-	r, err = b.store.RemoveCliente(b.ctx, files, "acme", true)
+	r, err = housekeeping.RemoveCliente(b.ctx, b.store, files, "acme", true)
 	require.NoError(t, err)
-	require.Equal(t, catalog.Removal{
+	require.Equal(t, housekeeping.Removal{Removal: catalog.Removal{
 		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance, second}, ClienteRemoved: true,
-		Media: 2, Files: 1, Bytes: shared.Size,
-	}, r)
+		Media: 2,
+	}, Files: 1, Bytes: shared.Size}, r)
 	require.False(t, files.Exists(shared.Path))
 	require.True(t, files.Exists(theirs.Path), "another cliente's file is never touched")
 
@@ -463,9 +464,9 @@ func TestRemoveCliente(t *testing.T) {
 	// A cliente without media goes without --with-media; its name is free.
 	_, err = b.store.AddTenant(b.ctx, "initech", "INITECH-1", "t")
 	require.NoError(t, err)
-	r, err = b.store.RemoveCliente(b.ctx, files, "initech", false)
+	r, err = housekeeping.RemoveCliente(b.ctx, b.store, files, "initech", false)
 	require.NoError(t, err)
 	require.True(t, r.ClienteRemoved)
-	_, err = b.store.RemoveCliente(b.ctx, files, "acme", true)
+	_, err = housekeeping.RemoveCliente(b.ctx, b.store, files, "acme", true)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/progress"
 )
@@ -180,6 +181,7 @@ is imported; the command then exits 1.`)
 	}
 	shown := 0
 	res, err := store.Import(ctx, in, catalog.ImportOptions{
+		CheckPath: blob.CheckPath,
 		Bad: func(line int64, err error) {
 			if shown++; shown <= maxBadLinesShown {
 				fmt.Fprintf(sio.Stderr, "line %d: %v\n", line, err)

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/progress"
 )
 
@@ -57,7 +57,7 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 		label = "dry run"
 	}
 	var bar *progress.Bar
-	res, err := store.Cleanup(ctx, files, catalog.CleanupOptions{
+	res, err := housekeeping.Cleanup(ctx, store, files, housekeeping.CleanupOptions{
 		OlderThan: age, ClienteID: *cliente, DryRun: *dryRun,
 		Progress: func(done, total int64) {
 			if bar == nil && total > cleanupProgressMin {
@@ -75,7 +75,7 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 	return err
 }
 
-func printCleanup(io IO, r catalog.CleanupResult, dryRun bool, age string) {
+func printCleanup(io IO, r housekeeping.CleanupResult, dryRun bool, age string) {
 	w := io.Stdout
 	verb, mark, marked := "deleted", "marked", "are marked"
 	if dryRun {

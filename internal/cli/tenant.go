@@ -19,6 +19,7 @@ import (
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
+	"github.com/multichat/mediapipe/internal/housekeeping"
 )
 
 const tenantUsage = `Usage: mediapipe tenant <subcommand> [flags]
@@ -454,12 +455,12 @@ new media first, while you decide.`)
 	}
 	defer store.Close()
 	what := "instance " + *instance
-	var r catalog.Removal
+	var r housekeeping.Removal
 	if *instance != "" {
-		r, err = store.RemoveInstance(ctx, files, *instance, *withMedia)
+		r, err = housekeeping.RemoveInstance(ctx, store, files, *instance, *withMedia)
 	} else {
 		what = fmt.Sprintf("cliente %q", name)
-		r, err = store.RemoveCliente(ctx, files, name, *withMedia)
+		r, err = housekeeping.RemoveCliente(ctx, store, files, name, *withMedia)
 	}
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
