@@ -124,7 +124,7 @@ func (o SniffOptions) Sniff(head []byte, t MediaType, declared string) (Content,
 		}
 	}
 	if t == Sticker && base == "application/zip" && isLottieDecl(declared) {
-		c.Mimetype, c.Extension = "application/was", ".was"
+		c.Mimetype = "application/was" // its extension comes from extOverride
 	}
 	if e, ok := extOverride[c.Mimetype]; ok {
 		c.Extension = e
@@ -278,13 +278,36 @@ var audioNames = map[string]string{
 	"application/ogg": "audio/ogg",
 }
 
-// extOverride corrects extensions where mimetype's choice is unusual.
+// extOverride corrects extensions where mimetype's choice is unusual or
+// missing. It is the one extension table: Sniff and Extension both use it.
 var extOverride = map[string]string{
-	"audio/ogg":   ".ogg", // mimetype says ".oga"; voice notes are .ogg everywhere
-	"audio/mp4":   ".m4a",
-	"audio/webm":  ".webm",
-	"audio/3gpp":  ".3gp",
-	"audio/3gpp2": ".3g2",
+	"application/was": ".was", // WhatsApp's Lottie stickers (a zip), unknown to mimetype
+	"audio/ogg":       ".ogg", // mimetype says ".oga"; voice notes are .ogg everywhere
+	"audio/mp4":       ".m4a",
+	"audio/webm":      ".webm",
+	"audio/3gpp":      ".3gp",
+	"audio/3gpp2":     ".3g2",
+}
+
+// Extension returns the usual file extension of a declared mimetype, with
+// its dot (".jpg"), from the same table Sniff uses, or "" when the type is
+// unknown. Parameters ("; codecs=opus") and case are ignored.
+//
+// It describes a declaration, before anything is downloaded: what a file is
+// stored as is decided by Sniff from its content (active content declared
+// text/html still becomes ".txt" there).
+func Extension(mimeType string) string {
+	base := baseType(mimeType)
+	if base == "" {
+		return ""
+	}
+	if e, ok := extOverride[base]; ok {
+		return e
+	}
+	if m := mimetype.Lookup(base); m != nil {
+		return m.Extension()
+	}
+	return ""
 }
 
 func isLottieDecl(declared string) bool { return baseType(declared) == "application/was" }
