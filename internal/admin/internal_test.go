@@ -148,7 +148,7 @@ func TestBarChart(t *testing.T) {
 func TestHumanSize(t *testing.T) {
 	t.Parallel()
 	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 123456: "120.6 KiB", 5 << 30: "5.0 GiB"} {
-		require.Equal(t, want, humanSize(n))
+		require.Equal(t, want, funcs["size"].(func(int64) string)(n))
 	}
 	require.Equal(t, "1,234,567", groupDigits(1234567))
 	require.Equal(t, "-1,000", groupDigits(-1000))

@@ -2,11 +2,12 @@ package admin
 
 import (
 	"encoding/hex"
-	"fmt"
 	"html/template"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/multichat/mediapipe/internal/humanize"
 )
 
 // pageNames are the templates/<name>.html pages, each drawn inside
@@ -26,7 +27,7 @@ func parsePages() map[string]*template.Template {
 }
 
 var funcs = template.FuncMap{
-	"size":  humanSize,
+	"size":  humanize.Bytes,
 	"sizep": func(n *int64) string { return derefSize(n) },
 	"deref": func(n *int64) int64 {
 		if n == nil {
@@ -52,22 +53,7 @@ func derefSize(n *int64) string {
 	if n == nil {
 		return ""
 	}
-	return humanSize(*n)
-}
-
-// humanSize formats a byte count with a binary unit.
-func humanSize(n int64) string {
-	if n < 1024 {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	f, units := float64(n), []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	for i, u := range units {
-		f /= 1024
-		if f < 1024 || i == len(units)-1 {
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-	}
-	return ""
+	return humanize.Bytes(*n)
 }
 
 func when(t time.Time) string {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/multichat/mediapipe/pkg/wapi"
+	"github.com/multichat/mediapipe/internal/humanize"
 )
 
 func runStats(ctx context.Context, io IO, args []string) error {
@@ -63,5 +63,6 @@ by instance, the bytes the rows refer to and the disk the stored files use
 	return tw.Flush()
 }
 
-// humanBytes formats a byte count with a binary unit, as the reports do.
-var humanBytes = wapi.HumanBytes
+// humanBytes formats a byte count with a binary unit, as the reports and the
+// admin page do.
+var humanBytes = humanize.Bytes
