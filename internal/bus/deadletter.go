@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // Headers of a dead-letter record, pointing back at the original message,
@@ -48,6 +48,46 @@ type DeadLetter struct {
 
 	// Seq is the record's own sequence in DEADLETTER, set by DeadLetters.
 	Seq uint64 `json:"-"`
+	// Replayed is the newest replay of the record, set by DeadLetters; nil
+	// when it was never replayed.
+	Replayed *Replay `json:"-"`
+}
+
+// Replay marks a dead-letter record as replayed. It is stored in DEADLETTER
+// next to the records (subject deadletter._replayed), so it ages out with
+// them and the records themselves stay as written.
+type Replay struct {
+	Seq uint64    `json:"seq"` // the record's sequence in DEADLETTER
+	At  time.Time `json:"at"`
+	// To says where the replay went: "WEBHOOKS:1234" for a republished
+	// message, "media 42" for a download reprocessed.
+	To string `json:"to,omitempty"`
+}
+
+// replaySubject is where Replay marks are stored; no stream is named
+// "_replayed", so it never holds records.
+const replaySubject = deadLetterPrefix + "_replayed"
+
+// DeadLetterFilter selects dead-letter records. Zero fields select all.
+type DeadLetterFilter struct {
+	Stream string    // the original's stream, e.g. WEBHOOKS or DOWNLOADS
+	Reason string    // e.g. unknown_instance
+	Since  time.Time // records written at or after
+	Seqs   []uint64  // these records (sequences in DEADLETTER) only
+	Limit  int       // at most this many, newest first; 0: all
+}
+
+func (f DeadLetterFilter) match(rec DeadLetter) bool {
+	if f.Stream != "" && !strings.EqualFold(f.Stream, rec.Stream) {
+		return false
+	}
+	if f.Reason != "" && f.Reason != rec.Reason {
+		return false
+	}
+	if !f.Since.IsZero() && rec.Time.Before(f.Since) {
+		return false
+	}
+	return len(f.Seqs) == 0 || slices.Contains(f.Seqs, rec.Seq)
 }
 
 func newDeadLetter(msg jetstream.Msg, meta *jetstream.MsgMetadata, handlerErr error, reason string, exhausted bool) DeadLetter {
@@ -101,6 +141,12 @@ func DeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]Dead
 	if limit <= 0 {
 		limit = 100
 	}
+	return ListDeadLetters(ctx, js, DeadLetterFilter{Limit: limit})
+}
+
+// ListDeadLetters returns the records f selects, newest first, each with its
+// newest Replay mark.
+func ListDeadLetters(ctx context.Context, js jetstream.JetStream, f DeadLetterFilter) ([]DeadLetter, error) {
 	st, err := js.Stream(ctx, StreamDeadLetter)
 	if err != nil {
 		return nil, fmt.Errorf("opening stream %s: %w", StreamDeadLetter, err)
@@ -109,11 +155,18 @@ func DeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]Dead
 	if err != nil {
 		return nil, fmt.Errorf("reading stream %s: %w", StreamDeadLetter, err)
 	}
-	var out []DeadLetter
+	out := []DeadLetter{}
 	if info.State.Msgs == 0 {
 		return out, nil
 	}
-	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(out) < limit; seq-- {
+	lowest := info.State.FirstSeq
+	if len(f.Seqs) > 0 {
+		lowest = max(lowest, slices.Min(f.Seqs))
+	}
+	// A mark is always newer than its record: walking down, the marks of a
+	// record are known by the time it is reached.
+	replays := map[uint64]*Replay{}
+	for seq := info.State.LastSeq; seq >= lowest && seq > 0 && (f.Limit <= 0 || len(out) < f.Limit); seq-- {
 		raw, err := st.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			continue // deleted or aged out since Info
@@ -121,20 +174,50 @@ func DeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]Dead
 		if err != nil {
 			return out, fmt.Errorf("reading dead-letter record #%d: %w", seq, err)
 		}
+		if raw.Subject == replaySubject {
+			var r Replay
+			if err := json.Unmarshal(raw.Data, &r); err == nil && replays[r.Seq] == nil {
+				replays[r.Seq] = &r
+			}
+			continue
+		}
 		var rec DeadLetter
 		if err := json.Unmarshal(raw.Data, &rec); err != nil {
 			return out, fmt.Errorf("decoding dead-letter record #%d: %w", seq, err)
 		}
 		rec.Seq = seq
-		out = append(out, rec)
+		rec.Replayed = replays[seq]
+		if f.match(rec) {
+			out = append(out, rec)
+		}
 	}
 	return out, nil
 }
 
+// MarkReplayed records r in DEADLETTER, so that lists show the record as
+// replayed and a replay selecting it again skips it.
+func MarkReplayed(ctx context.Context, js jetstream.JetStream, r Replay) error {
+	if r.At.IsZero() {
+		r.At = time.Now().UTC()
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encoding replay mark: %w", err)
+	}
+	id := "replayed-" + strconv.FormatUint(r.Seq, 10) + "-" + r.At.Format(time.RFC3339Nano)
+	if _, err := js.Publish(ctx, replaySubject, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(StreamDeadLetter)); err != nil {
+		return fmt.Errorf("marking dead-letter record #%d replayed: %w", r.Seq, err)
+	}
+	return nil
+}
+
 // Republish replays the message stored at seq in stream: it publishes the
-// same subject, body and application headers again under a fresh
-// Nats-Msg-Id (so the duplicate window does not drop it), with a Replay-Of
-// header naming the original. Consumers see it as a new message.
+// same subject, body and application headers again with a Replay-Of header
+// naming the original. Consumers see it as a new message. Its Nats-Msg-Id
+// is derived from the original's stream and sequence, not the original's id
+// (which the duplicate window would drop): two replays of one message within
+// the window store it once (the ack says Duplicate), and past the window the
+// consumers' own idempotency (one media row per message and item) holds.
 func Republish(ctx context.Context, js jetstream.JetStream, stream string, seq uint64) (*jetstream.PubAck, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -156,7 +239,7 @@ func Republish(ctx context.Context, js jetstream.JetStream, stream string, seq u
 	}
 	origin := stream + ":" + strconv.FormatUint(seq, 10)
 	m.Header.Set(HeaderReplayOf, origin)
-	ack, err := js.PublishMsg(ctx, m, jetstream.WithMsgID("replay-"+origin+"-"+nuid.Next()), jetstream.WithExpectStream(stream))
+	ack, err := js.PublishMsg(ctx, m, jetstream.WithMsgID("replay-"+origin), jetstream.WithExpectStream(stream))
 	if err != nil {
 		return nil, fmt.Errorf("republishing %s: %w", origin, err)
 	}

@@ -51,6 +51,7 @@ var commands = map[string]command{
 	"decrypt":    {"decrypt and verify one media blob", runDecrypt},
 	"stats":      {"media totals by type, status, instance and size", runStats},
 	"reprocess":  {"replay failed, expired or pending downloads through JetStream", runReprocess},
+	"deadletter": {"list and replay dead-lettered webhooks and downloads", runDeadletter},
 	"cleanup":    {"delete stored files older than a duration", runCleanup},
 	"export":     {"back up the catalogue as JSON Lines", runExport},
 	"import":     {"restore a catalogue backup from JSON Lines", runImport},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/job"
@@ -45,20 +44,11 @@ the same DATA_DIR, or at its next start).`)
 		}
 		f.Since = d
 	}
-	store, cfg, err := openStore(ctx, io)
+	store, js, closeAll, err := openStoreAndBus(ctx, io)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	log, err := newLogger(cfg)
-	if err != nil {
-		return err
-	}
-	js, closeBus, err := app.ConnectBus(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer closeBus()
+	defer closeAll()
 
 	// The bar counts acks; it starts once the rows are reset and their
 	// number known.
