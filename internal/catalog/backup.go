@@ -36,38 +36,19 @@ const (
 // Kinds lists the backup line kinds in the order a backup holds them.
 var Kinds = []string{KindCliente, KindInstance, KindChat, KindMedia}
 
-// column is a media_files column copied as it is by export and import.
-type column struct {
-	name   string
-	secret bool   // exported only with secrets
-	def    string // SQL for a missing value on import, for NOT NULL columns
-}
-
 // backupColumns are the media_files columns a backup carries under their own
-// names. The others are translated: id is dropped, cliente_id becomes the
-// cliente's name, chat_id the chat's remote id, and file_path and
-// download_status are adjusted on import. Every column of the table must be
-// in one of the two groups (a test checks).
-var backupColumns = []column{
-	{name: "instance_id"}, {name: "message_id"}, {name: "item_index", def: "0"},
-	{name: "event"}, {name: "message_kind"}, {name: "sender_id"}, {name: "sender_name"},
-	{name: "is_group", def: "false"}, {name: "from_me", def: "false"}, {name: "message_timestamp"},
-	{name: "media_type"}, {name: "mimetype"}, {name: "declared_mimetype"}, {name: "file_name"},
-	{name: "file_length"}, {name: "caption"}, {name: "title"}, {name: "page_count"},
-	{name: "width"}, {name: "height"}, {name: "duration_seconds"},
-	{name: "is_ptt", def: "false"}, {name: "is_gif", def: "false"}, {name: "is_animated", def: "false"},
-	{name: "is_view_once", def: "false"}, {name: "is_ephemeral", def: "false"}, {name: "is_forwarded", def: "false"},
-	{name: "jpeg_thumbnail"}, {name: "url"}, {name: "direct_path"}, {name: "media_key", secret: true},
-	{name: "file_sha256"}, {name: "file_enc_sha256"}, {name: "media_key_timestamp"},
-	{name: "failure_reason"}, {name: "attempts", def: "0"}, {name: "file_size"},
-	{name: "download_timestamp"}, {name: "file_deleted_at"},
-	{name: "first_attempt_at"}, {name: "next_attempt_at"}, {name: "last_reason"}, {name: "best_reason"},
-	{name: "verify_failures", def: "0"},
-	{name: "created_at", def: "now()"}, {name: "updated_at", def: "now()"},
-}
-
-// backupTranslated are the media_files columns not in backupColumns.
-var backupTranslated = []string{"id", "cliente_id", "chat_id", "file_path", "download_status"}
+// names (see mediaTable). The others are translated: id is dropped,
+// cliente_id becomes the cliente's name, chat_id the chat's remote id, and
+// file_path and download_status are adjusted on import.
+var backupColumns = func() []*mediaColumn {
+	var cols []*mediaColumn
+	for i := range mediaTable {
+		if c := &mediaTable[i]; c.backup != backupTranslated {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}()
 
 // ExportOptions selects what Export writes.
 type ExportOptions struct {
@@ -93,7 +74,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (ma
 	}
 	var media strings.Builder
 	for _, c := range backupColumns {
-		if c.secret && !opts.Secrets {
+		if c.backup == backupSecret && !opts.Secrets {
 			continue
 		}
 		media.WriteString(", m." + c.name)

@@ -293,7 +293,7 @@ func TestExport_EveryColumn(t *testing.T) {
 		case "id", "cliente_id", "chat_id": // translated to natural keys
 			continue
 		}
-		require.Contains(t, line, col, "column %s is not in the backup: add it to backupColumns in backup.go (and set it above)", col)
+		require.Contains(t, line, col, "column %s is not in the backup: add it to mediaTable in columns.go (and set it above)", col)
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, "acme", line["cliente"])

@@ -36,42 +36,13 @@ type Job struct {
 // LoadJob reads the download job of media row id, or ErrNotFound.
 func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 	j := &Job{MediaID: id}
-	d := &j.Descriptor
-	var mediaKeyTS int64
-	var first *time.Time
-	err := s.Pool.QueryRow(ctx, `
-		SELECT m.cliente_id, m.instance_id, m.message_id, i.wapi_token, m.download_status, m.attempts,
-			m.first_attempt_at, COALESCE(m.last_reason, ''), COALESCE(m.best_reason, ''), m.verify_failures,
-			m.media_type, COALESCE(m.message_kind, ''), COALESCE(m.declared_mimetype, ''),
-			COALESCE(m.url, ''), COALESCE(m.direct_path, ''),
-			m.media_key, m.file_sha256, m.file_enc_sha256,
-			COALESCE(extract(epoch FROM m.media_key_timestamp)::bigint, 0), COALESCE(m.file_length, 0),
-			COALESCE(m.caption, ''), COALESCE(m.file_name, ''), COALESCE(m.title, ''),
-			COALESCE(m.page_count, 0), COALESCE(m.width, 0), COALESCE(m.height, 0), COALESCE(m.duration_seconds, 0),
-			m.is_ptt, m.is_gif, m.is_animated, m.is_view_once, m.is_ephemeral, m.is_forwarded
-		FROM media_files m JOIN instances i ON i.id = m.instance_id
-		WHERE m.id = $1`, id).Scan(
-		&j.ClienteID, &j.InstanceID, &j.MessageID, &j.WAPIToken, &j.Status, &j.Attempts,
-		&first, &j.LastReason, &j.BestReason, &j.VerifyFailures,
-		&d.Type, &d.Kind, &d.Mimetype,
-		&d.URL, &d.DirectPath,
-		&d.MediaKey, &d.FileSHA256, &d.FileEncSHA256,
-		&mediaKeyTS, &d.FileLength,
-		&d.Caption, &d.FileName, &d.Title,
-		&d.PageCount, &d.Width, &d.Height, &d.Seconds,
-		&d.PTT, &d.GIF, &d.Animated, &d.ViewOnce, &d.Ephemeral, &d.Forwarded)
+	err := scanJob(s.Pool.QueryRow(ctx, loadJobSQL, id), j)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading media row %d: %w", id, err)
 	}
-	if first != nil {
-		j.FirstAttempt = *first
-	}
-	d.MediaKeyTimestamp = mediaKeyTS
-	d.Class = wamedia.ClassOf(d.Type)
-	d.Check()
 	return j, nil
 }
 

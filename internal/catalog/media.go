@@ -140,50 +140,6 @@ type MediaPage struct {
 	Next  *MediaCursor
 }
 
-// mediaSelectSQL reads a Media (see scanMedia) from media_files m left-joined
-// with chats c.
-const mediaSelectSQL = `
-SELECT m.id, m.cliente_id, m.instance_id, m.chat_id, COALESCE(c.remote_id, ''), COALESCE(c.jid, ''), COALESCE(c.name, ''),
-	m.message_id, m.item_index, COALESCE(m.event, ''), COALESCE(m.message_kind, ''),
-	COALESCE(m.sender_id, ''), COALESCE(m.sender_name, ''), m.is_group, m.from_me, m.message_timestamp,
-	m.media_type, COALESCE(m.mimetype, ''), COALESCE(m.declared_mimetype, ''), COALESCE(m.file_name, ''),
-	COALESCE(m.file_length, 0), COALESCE(m.caption, ''), COALESCE(m.title, ''),
-	COALESCE(m.page_count, 0), COALESCE(m.width, 0), COALESCE(m.height, 0), COALESCE(m.duration_seconds, 0),
-	m.is_ptt, m.is_gif, m.is_animated, m.is_view_once, m.is_ephemeral, m.is_forwarded,
-	COALESCE(octet_length(m.jpeg_thumbnail) > 0, false),
-	m.download_status, COALESCE(m.failure_reason, ''), m.attempts, COALESCE(m.file_path, ''), m.file_size,
-	m.file_sha256, m.download_timestamp, m.created_at, m.updated_at,
-	CASE WHEN m.download_status IN ('pending', 'downloading') THEN m.next_attempt_at END, COALESCE(m.last_reason, '')
-FROM media_files m
-LEFT JOIN chats c ON c.id = m.chat_id`
-
-func scanMedia(row pgx.Row) (Media, error) {
-	var (
-		m      Media
-		chatID *int64
-		chat   MediaChat
-	)
-	err := row.Scan(&m.ID, &m.ClienteID, &m.InstanceID, &chatID, &chat.RemoteID, &chat.JID, &chat.Name,
-		&m.MessageID, &m.ItemIndex, &m.Event, &m.Kind,
-		&m.SenderID, &m.SenderName, &m.IsGroup, &m.FromMe, &m.MessageTimestamp,
-		&m.Type, &m.Mimetype, &m.DeclaredMimetype, &m.FileName,
-		&m.FileLength, &m.Caption, &m.Title,
-		&m.PageCount, &m.Width, &m.Height, &m.DurationSeconds,
-		&m.IsPTT, &m.IsGIF, &m.IsAnimated, &m.IsViewOnce, &m.IsEphemeral, &m.IsForwarded,
-		&m.HasThumbnail,
-		&m.Status, &m.FailureReason, &m.Attempts, &m.FilePath, &m.FileSize,
-		&m.SHA256, &m.DownloadTimestamp, &m.CreatedAt, &m.UpdatedAt,
-		&m.NextAttemptAt, &m.LastReason)
-	if err != nil {
-		return Media{}, err
-	}
-	if chatID != nil {
-		chat.ID = *chatID
-		m.Chat = &chat
-	}
-	return m, nil
-}
-
 // ListMedia returns a page of cliente clienteID's media, newest first,
 // filtered by f. Rows of other clientes are never considered, whatever the
 // filter names: an instance or chat of another cliente matches nothing.

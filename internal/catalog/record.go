@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -72,7 +71,7 @@ func (s *Store) RecordMessages(ctx context.Context, msgs []Message) ([]Recorded,
 		msgID    = make([]string, len(msgs))
 		known    = make(map[string]bool)
 		chats    chatColumns
-		media    mediaColumns
+		media    = newMediaArrays()
 		order    []int // media row → index into out
 		keys     = make(map[mediaKey]int)
 		chatSeen = make(map[chatKey]int)
@@ -224,47 +223,6 @@ WITH changed AS (
 UPDATE chats SET name = changed.name, updated_at = now()
 FROM changed WHERE chats.id = changed.id`
 
-// The no-op DO UPDATE makes RETURNING yield existing rows too, untouched;
-// xmax tells them from fresh ones (river's idiom).
-const insertMediaSQL = `
-INSERT INTO media_files (
-	cliente_id, instance_id, chat_id, message_id, item_index, event, message_kind,
-	sender_id, sender_name, is_group, from_me, message_timestamp,
-	media_type, mimetype, declared_mimetype, file_name, file_length, caption, title,
-	page_count, width, height, duration_seconds,
-	is_ptt, is_gif, is_animated, is_view_once, is_ephemeral, is_forwarded, jpeg_thumbnail,
-	url, direct_path, media_key, file_sha256, file_enc_sha256, media_key_timestamp,
-	download_status, failure_reason)
-SELECT
-	i.cliente_id, m.instance_id, c.id, m.message_id, m.item_index, NULLIF(m.event, ''), NULLIF(m.kind, ''),
-	NULLIF(m.sender_id, ''), NULLIF(m.sender_name, ''), m.is_group, m.from_me, m.moment,
-	m.media_type, NULLIF(m.mimetype, ''), NULLIF(m.mimetype, ''), NULLIF(m.file_name, ''), NULLIF(m.file_length, 0),
-	NULLIF(m.caption, ''), NULLIF(m.title, ''),
-	NULLIF(m.page_count, 0), NULLIF(m.width, 0), NULLIF(m.height, 0), NULLIF(m.seconds, 0),
-	m.ptt, m.gif, m.animated, m.view_once, m.ephemeral, m.forwarded, m.thumbnail,
-	NULLIF(m.url, ''), NULLIF(m.direct_path, ''), m.media_key, m.file_sha256, m.file_enc_sha256,
-	CASE WHEN m.media_key_ts > 0 THEN to_timestamp(m.media_key_ts) END,
-	CASE WHEN m.downloadable THEN 'pending' ELSE 'failed' END,
-	CASE WHEN m.downloadable THEN NULL ELSE 'missing_fields' END
-FROM unnest(
-	$1::text[], $2::text[], $3::int2[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $10::timestamptz[],
-	$11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::text[],
-	$17::int4[], $18::int4[], $19::int4[], $20::int4[],
-	$21::bool[], $22::bool[], $23::bool[], $24::bool[], $25::bool[], $26::bool[], $27::bytea[],
-	$28::text[], $29::text[], $30::bytea[], $31::bytea[], $32::bytea[], $33::int8[], $34::bool[], $35::text[]
-) AS m(
-	instance_id, message_id, item_index, event, kind, sender_id, sender_name, is_group, from_me, moment,
-	media_type, mimetype, file_name, file_length, caption, title,
-	page_count, width, height, seconds,
-	ptt, gif, animated, view_once, ephemeral, forwarded, thumbnail,
-	url, direct_path, media_key, file_sha256, file_enc_sha256, media_key_ts, downloadable, chat_remote_id
-)
-JOIN instances i ON i.id = m.instance_id
-LEFT JOIN chats c ON c.instance_id = m.instance_id AND c.remote_id = m.chat_remote_id
-ORDER BY m.instance_id, m.message_id, m.item_index
-ON CONFLICT (instance_id, message_id, item_index) DO UPDATE SET id = media_files.id
-RETURNING id, instance_id, message_id, item_index, cliente_id, download_status, xmax <> 0`
-
 // chatColumns holds the chat upsert's arrays, one entry per distinct chat.
 type chatColumns struct {
 	instance, remote, jid, name []string
@@ -306,75 +264,6 @@ func permute[T any](s []T, idx []int) []T {
 		out[i] = s[j]
 	}
 	return out
-}
-
-// mediaColumns holds the media insert's arrays, one entry per item, in the
-// order of insertMediaSQL's parameters.
-type mediaColumns struct {
-	instance, message                                []string
-	item                                             []int16
-	event, kind, senderID, senderName                []string
-	group, fromMe                                    []bool
-	moment                                           []pgtype.Timestamptz
-	mediaType, mimetype, fileName                    []string
-	fileLength                                       []int64
-	caption, title                                   []string
-	pageCount, width, height, seconds                []int32
-	ptt, gif, animated, viewOnce, ephemeral, forward []bool
-	thumbnail                                        [][]byte
-	url, directPath                                  []string
-	mediaKey, fileSHA256, fileEncSHA256              [][]byte
-	mediaKeyTS                                       []int64
-	downloadable                                     []bool
-	chatRemote                                       []string
-}
-
-func (c *mediaColumns) add(key mediaKey, m *Message, d *wamedia.Descriptor) {
-	c.instance = append(c.instance, key.instance)
-	c.message = append(c.message, key.message)
-	c.item = append(c.item, int16(key.item))
-	c.event = append(c.event, cleanText(m.Event))
-	c.kind = append(c.kind, cleanText(d.Kind))
-	c.senderID = append(c.senderID, cleanText(m.SenderID))
-	c.senderName = append(c.senderName, cleanText(m.SenderName))
-	c.group = append(c.group, m.IsGroup)
-	c.fromMe = append(c.fromMe, m.FromMe)
-	c.moment = append(c.moment, pgtype.Timestamptz{Time: m.Moment, Valid: !m.Moment.IsZero()})
-	c.mediaType = append(c.mediaType, string(d.Type))
-	c.mimetype = append(c.mimetype, cleanText(d.Mimetype))
-	c.fileName = append(c.fileName, cleanText(d.FileName))
-	c.fileLength = append(c.fileLength, d.FileLength)
-	c.caption = append(c.caption, cleanText(d.Caption))
-	c.title = append(c.title, cleanText(d.Title))
-	c.pageCount = append(c.pageCount, clampInt32(d.PageCount))
-	c.width = append(c.width, clampInt32(d.Width))
-	c.height = append(c.height, clampInt32(d.Height))
-	c.seconds = append(c.seconds, clampInt32(d.Seconds))
-	c.ptt = append(c.ptt, d.PTT)
-	c.gif = append(c.gif, d.GIF)
-	c.animated = append(c.animated, d.Animated)
-	c.viewOnce = append(c.viewOnce, d.ViewOnce)
-	c.ephemeral = append(c.ephemeral, d.Ephemeral)
-	c.forward = append(c.forward, d.Forwarded)
-	c.thumbnail = append(c.thumbnail, d.Thumbnail)
-	c.url = append(c.url, cleanText(d.URL))
-	c.directPath = append(c.directPath, cleanText(d.DirectPath))
-	c.mediaKey = append(c.mediaKey, d.MediaKey)
-	c.fileSHA256 = append(c.fileSHA256, d.FileSHA256)
-	c.fileEncSHA256 = append(c.fileEncSHA256, d.FileEncSHA256)
-	c.mediaKeyTS = append(c.mediaKeyTS, d.MediaKeyTimestamp)
-	c.downloadable = append(c.downloadable, d.Downloadable)
-	c.chatRemote = append(c.chatRemote, cleanText(m.ChatRemoteID))
-}
-
-func (c *mediaColumns) args() []any {
-	return []any{
-		c.instance, c.message, c.item, c.event, c.kind, c.senderID, c.senderName, c.group, c.fromMe, c.moment,
-		c.mediaType, c.mimetype, c.fileName, c.fileLength, c.caption, c.title,
-		c.pageCount, c.width, c.height, c.seconds,
-		c.ptt, c.gif, c.animated, c.viewOnce, c.ephemeral, c.forward, c.thumbnail,
-		c.url, c.directPath, c.mediaKey, c.fileSHA256, c.fileEncSHA256, c.mediaKeyTS, c.downloadable, c.chatRemote,
-	}
 }
 
 func clampInt32(n int) int32 {
