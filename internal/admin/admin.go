@@ -2,7 +2,7 @@
 // media with thumbnails and filters, one item's details, charts of the media
 // per day, type and status, and a reprocess action that resets rows to
 // pending and publishes their download jobs again, as `mediapipe reprocess`
-// does.
+// does, and the dead letters with a replay action, as `mediapipe deadletter`.
 //
 // The page is server-rendered (html/template, inline SVG charts, one
 // stylesheet served from the binary, no JavaScript). It is protected by the
@@ -24,6 +24,8 @@
 //	GET  /admin/media/{id}/thumbnail     its jpegThumbnail (image/jpeg)
 //	POST /admin/media/{id}/reprocess     reset it to pending and queue its download
 //	POST /admin/reprocess                the same for every row of some statuses (and cliente)
+//	GET  /admin/deadletters              dead-letter records (?stream, reason, since)
+//	POST /admin/deadletters/replay       replay records (seq, or all of a filter), after a confirmation
 //	GET  /admin/static/admin.css
 package admin
 
@@ -143,6 +145,8 @@ func New(o Options) http.Handler {
 	h.mux.HandleFunc("GET /admin/media/{id}/thumbnail", h.authed(h.thumbnail))
 	h.mux.HandleFunc("POST /admin/media/{id}/reprocess", h.authed(h.reprocessOne))
 	h.mux.HandleFunc("POST /admin/reprocess", h.authed(h.reprocessMany))
+	h.mux.HandleFunc("GET /admin/deadletters", h.authed(h.deadLetters))
+	h.mux.HandleFunc("POST /admin/deadletters/replay", h.authed(h.replayDeadLetters))
 	return h
 }
 
