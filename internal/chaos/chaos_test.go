@@ -580,7 +580,7 @@ func TestChaos(t *testing.T) {
 	for _, h := range accepted {
 		ev, err := wapi.Decode(h.Body)
 		require.NoError(t, err)
-		switch ids[ingest.MsgID(ev)] {
+		switch ids[ingest.MsgID(ev.Head)] {
 		case 0:
 			streamMissing++
 		case 1:

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multichat/mediapipe/internal/report"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 	"github.com/multichat/mediapipe/pkg/wapi"
 )
@@ -125,7 +126,7 @@ func (a *analysis) webhook(line int, body []byte, err error) error {
 			a.out.WriteByte('\n')
 		}
 		fmt.Fprintf(a.out, "=== webhook %d (line %d)\n", a.webhooks, line)
-		err = wapi.Report(a.out, ev, nil)
+		err = report.Webhook(a.out, ev)
 	}
 	return err // a failed write ends the run
 }
@@ -267,10 +268,10 @@ func newJSONEvent(line int, ev *wapi.Event) jsonEvent {
 		j.Moment = &m
 	}
 	for i, m := range ev.Media {
-		jm := jsonMedia{Descriptor: m, Extension: wapi.Extension(m.Mimetype), ThumbnailBytes: len(m.Thumbnail),
+		jm := jsonMedia{Descriptor: m, Extension: wamedia.Extension(m.Mimetype), ThumbnailBytes: len(m.Thumbnail),
 			FileSHA256: hex.EncodeToString(m.FileSHA256), FileEncSHA256: hex.EncodeToString(m.FileEncSHA256)}
 		if m.MediaKey != nil {
-			jm.MediaKey = wapi.Shorten(m.MediaKey)
+			jm.MediaKey = report.Shorten(m.MediaKey)
 		}
 		j.Media[i] = jm
 	}

@@ -74,10 +74,11 @@ func (h *Handler) observe(outcome string) {
 }
 
 // ServeHTTP authenticates a webhook and publishes it. The order matters:
-// the body is only peeked at (its instance id) before the token is checked,
-// from memory and in constant time; the failure limit is consulted only for
-// a wrong token, so a correct token is never refused by it; the full decode
-// happens only for an authenticated webhook.
+// the body is only peeked at (wapi.Peek: its instance id, and what the
+// de-duplication id is made of) before the token is checked, from memory
+// and in constant time; the failure limit is consulted only for a wrong
+// token, so a correct token is never refused by it. The ingest never decodes
+// a body fully (media, keys, thumbnails): the analyzer does, once.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := request{w: w, addr: clientaddr.Resolver{Trusted: h.TrustedProxies}.String(r)}
 	if r.Method != http.MethodPost {
@@ -95,11 +96,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(rq, http.StatusBadRequest, OutcomeBadJSON, "reading body: "+err.Error())
 		return
 	}
-	instanceID, _, _, err := wapi.Peek(body)
+	head, err := wapi.Peek(body)
 	if err != nil {
 		h.fail(rq, http.StatusBadRequest, OutcomeBadJSON, err.Error())
 		return
 	}
+	instanceID := head.InstanceID
 	if instanceID == "" {
 		h.fail(rq, http.StatusBadRequest, OutcomeNoInstance, "the body has no instanceId")
 		return
@@ -122,12 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(rq, http.StatusUnauthorized, OutcomeUnauthorized, "bad or missing webhook token for this instanceId")
 		return
 	}
-	ev, err := wapi.Decode(body)
-	if err != nil {
-		h.fail(rq, http.StatusBadRequest, OutcomeBadJSON, err.Error())
-		return
-	}
-	subject, err := bus.WebhookSubject(ev.InstanceID)
+	subject, err := bus.WebhookSubject(instanceID)
 	if err != nil {
 		h.fail(rq, http.StatusBadRequest, OutcomeNoInstance, err.Error())
 		return
@@ -136,16 +133,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// While reconnecting, nats.go would buffer the publish and send it
 		// after the answer: a webhook answered 503 would be stored anyway,
 		// and every request would hang for PublishTimeout first.
-		h.unavailable(rq, ev, errors.New("nats connection "+nc.Status().String()))
+		h.unavailable(rq, head, errors.New("nats connection "+nc.Status().String()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.PublishTimeout)
 	defer cancel()
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderReceivedAt, time.Now().UTC().Format(time.RFC3339Nano))
-	ack, err := h.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(ev)))
+	ack, err := h.JS.PublishMsg(ctx, msg, jetstream.WithMsgID(MsgID(head)))
 	if err != nil {
-		h.unavailable(rq, ev, err)
+		h.unavailable(rq, head, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -194,26 +191,27 @@ func readBody(r io.Reader, declared, limit int64) ([]byte, error) {
 const HeaderReceivedAt = "Mediapipe-Received-At"
 
 // MsgID derives the JetStream de-duplication id of a webhook from what
-// identifies it: instance, event and message id (and the status for status
-// events, which repeat a message id). W-API's retries of one webhook get the
-// same id and are dropped by the stream's duplicate window.
-func MsgID(ev *wapi.Event) string {
+// identifies it, all of it in the Head wapi.Peek reads: instance, event and
+// message id (and the status for status events, which repeat a message id).
+// W-API's retries of one webhook get the same id and are dropped by the
+// stream's duplicate window. A decoded Event's Head gives the same id.
+func MsgID(head wapi.Head) string {
 	h := sha256.New()
-	for _, s := range []string{ev.InstanceID, ev.Kind, ev.MessageID, ev.Status} {
+	for _, s := range []string{head.InstanceID, head.Kind, head.MessageID, head.Status} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	if ev.MessageID == "" {
+	if head.MessageID == "" {
 		// Connection events carry no id: their moment tells retries from new events.
-		h.Write([]byte(ev.Moment.UTC().Format(time.RFC3339Nano)))
+		h.Write([]byte(head.Moment.UTC().Format(time.RFC3339Nano)))
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func (h *Handler) unavailable(rq request, ev *wapi.Event, err error) {
+func (h *Handler) unavailable(rq request, head wapi.Head, err error) {
 	rq.w.Header().Set("Retry-After", "5")
 	h.fail(rq, http.StatusServiceUnavailable, OutcomeUnavailable, "the queue cannot take the webhook now; retry later",
-		zap.String("message_id", ev.MessageID), zap.Error(err))
+		zap.String("message_id", head.MessageID), zap.Error(err))
 }
 
 type errorBody struct {

@@ -32,7 +32,7 @@ func BenchmarkPeek(b *testing.B) {
 	corpus := webhookCorpus(4096, 1)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		if _, _, _, err := Peek(corpus[i%len(corpus)]); err != nil {
+		if _, err := Peek(corpus[i%len(corpus)]); err != nil {
 			b.Fatal(err)
 		}
 	}

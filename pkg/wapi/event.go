@@ -2,18 +2,23 @@
 // and every media item the message carries, as provider-neutral
 // wamedia.Descriptors.
 //
-// It sits at the front of the pipeline. The ingest calls Peek on every HTTP
-// request to learn the instance before it authenticates the body; the analyzer
-// calls Decode on every webhook it takes from JetStream; `mediapipe analyze`
-// prints what Decode found; `mediapipe decrypt --descriptor` reads a single
-// media object with ParseMediaObject. All of them go through one single-pass
-// reader, so they agree on what a body says.
+// It sits at the front of the pipeline. The ingest calls only Peek on every
+// HTTP request: the Head it returns names the instance to authenticate the
+// body against and everything the webhook's JetStream de-duplication id is
+// made of, so an unauthenticated body is never fully decoded. The analyzer
+// calls Decode once on every webhook it takes from JetStream; `mediapipe
+// analyze` prints what Decode found; `mediapipe decrypt --descriptor` reads a
+// single media object with ParseMediaObject. All of them go through one
+// single-pass reader, so they agree on what a body says.
 //
 // Bodies are untrusted: Decode and Peek never panic, do work linear in the
 // size of the body, reject nesting deeper than MaxDepth, and fail only when
 // the body is not a JSON object. Everything else is tolerated: unknown fields
 // are ignored, null stands for absent, and numbers may arrive as strings and
-// strings as numbers. See shared/design/wapi-webhooks.md for the shapes.
+// strings as numbers. docs/WEBHOOKS.md describes the shapes.
+//
+// The package only reads webhooks; rendering them for people is the CLI's
+// business (internal/report).
 package wapi
 
 import (
@@ -40,27 +45,36 @@ const MaxMedia = 16
 // viewOnceMessageV2, ...) Decode looks through.
 const MaxWrapDepth = 5
 
+// Head is what Peek reads of a webhook: the instance it belongs to and what
+// tells one event from another (kind, message id, status and moment), enough
+// to authenticate a body and to de-duplicate W-API's retries of it without
+// decoding the rest. Decode fills the same fields, read the same way, as the
+// Head of its Event.
+type Head struct {
+	InstanceID string
+	Kind       string // the "event" field as sent, e.g. KindReceived; "" when absent
+	MessageID  string
+	Status     string // webhookStatus: READ, DELIVERY, DELIVERY_ACK, PLAYED, ERROR
+
+	// Moment is when the event happened, in UTC; zero when absent. W-API sends
+	// epoch seconds, but milliseconds were seen: values above 1e12 are read
+	// as milliseconds.
+	Moment time.Time
+}
+
 // Event is one decoded webhook. Strings are copies: an Event never refers to
 // the body it was decoded from.
 type Event struct {
-	Kind           string // the "event" field as sent, e.g. KindReceived; "" when absent
-	InstanceID     string
+	Head
+
 	ConnectedPhone string
 	ConnectedLID   string // LITE instances
-	MessageID      string
 	FromMe         bool
 	FromAPI        bool // webhookDelivery: sent through the API rather than the phone
 	IsGroup        bool // as sent, or implied by a chat JID ending in @g.us
 
 	Chat   Chat
 	Sender Sender
-
-	// Moment is when the event happened, in UTC; zero when absent. W-API sends
-	// epoch seconds, but milliseconds were seen: values above 1e12 are read
-	// as milliseconds.
-	Moment time.Time
-
-	Status string // webhookStatus: READ, DELIVERY, DELIVERY_ACK, PLAYED, ERROR
 
 	// Content is the main message key: the kind of the first media item, else
 	// the first key of msgContent that is not metadata, e.g.
@@ -131,24 +145,25 @@ func Decode(body []byte) (*Event, error) {
 	if d.s.err != nil {
 		return nil, d.s.err
 	}
-	ev.Kind, ev.InstanceID, ev.MessageID = d.kindID, d.instanceID, d.messageID
+	ev.Head = d.head
 	d.finish()
 	return ev, nil
 }
 
-// Peek reads only the instance, the event kind and the message id of a
-// webhook body, checking that the whole body is a JSON object. It builds
-// nothing else and allocates only the three strings (one 64-byte block for
-// usual ids), so the ingest can call it on every request before
-// authentication. It reads those fields exactly as Decode does, first
-// occurrence winning, so both agree on the instance a body belongs to.
-func Peek(body []byte) (instanceID, event, messageID string, err error) {
+// Peek reads only the Head of a webhook body (instance, event kind, message
+// id, status and moment), checking that the whole body is a JSON object. It
+// decodes nothing else (no media, no base64, no thumbnails) and allocates only
+// the Head's strings (one 64-byte block for usual ids), so the ingest can call
+// it on every request before authentication. It reads those fields exactly as
+// Decode does, first occurrence winning, so both agree on the instance a body
+// belongs to and on its de-duplication id.
+func Peek(body []byte) (Head, error) {
 	d := decoder{s: scanner{b: body}, a: arena{buf: make([]byte, 0, 64)}}
 	d.webhook(true)
 	if d.s.err != nil {
-		return "", "", "", d.s.err
+		return Head{}, d.s.err
 	}
-	return d.instanceID, d.kindID, d.messageID, nil
+	return d.head, nil
 }
 
 // decoder turns the scanner's tokens into an Event.
@@ -160,7 +175,7 @@ type decoder struct {
 	seen    uint32 // top-level fields already read (the first occurrence wins)
 
 	// What Peek returns, read by the same loop as the rest.
-	kindID, instanceID, messageID string
+	head Head
 }
 
 // Top-level fields, as bits of decoder.seen.
@@ -213,15 +228,23 @@ func (d *decoder) webhook(peek bool) {
 		switch string(k) {
 		case "event":
 			if d.first(fEvent) {
-				d.kindID = d.kind()
+				d.head.Kind = d.kind()
 			}
 		case "instanceId":
 			if d.first(fInstance) {
-				d.instanceID = d.str()
+				d.head.InstanceID = d.str()
 			}
 		case "messageId":
 			if d.first(fMessageID) {
-				d.messageID = d.str()
+				d.head.MessageID = d.str()
+			}
+		case "status":
+			if d.first(fStatus) {
+				d.head.Status = d.str()
+			}
+		case "moment":
+			if d.first(fMoment) {
+				d.head.Moment = moment(d.s.integer())
 			}
 		default:
 			if peek {
@@ -236,7 +259,7 @@ func (d *decoder) webhook(peek bool) {
 	}
 }
 
-// field reads one top-level field other than those Peek returns.
+// field reads one top-level field other than those of the Head.
 func (d *decoder) field(k []byte) {
 	ev := d.ev
 	switch string(k) {
@@ -271,14 +294,6 @@ func (d *decoder) field(k []byte) {
 	case "senderLid":
 		if d.first(fSenderLID) {
 			ev.Sender.LID = d.str()
-		}
-	case "moment":
-		if d.first(fMoment) {
-			ev.Moment = moment(d.s.integer())
-		}
-	case "status":
-		if d.first(fStatus) {
-			ev.Status = d.str()
 		}
 	case "msgContent":
 		if d.first(fContent) {

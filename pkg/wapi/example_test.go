@@ -41,9 +41,9 @@ func ExampleDecode() {
 }
 
 func ExamplePeek() {
-	instance, event, id, err := wapi.Peek([]byte(`{"event":"webhookStatus","instanceId":"LITE-8NDQT1-UWX43P","status":"READ","messageId":"60614A30"}`))
-	fmt.Println(instance, event, id, err)
-	// Output: LITE-8NDQT1-UWX43P webhookStatus 60614A30 <nil>
+	h, err := wapi.Peek([]byte(`{"event":"webhookStatus","instanceId":"LITE-8NDQT1-UWX43P","status":"READ","messageId":"60614A30","moment":1748896286}`))
+	fmt.Println(h.InstanceID, h.Kind, h.MessageID, h.Status, h.Moment, err)
+	// Output: LITE-8NDQT1-UWX43P webhookStatus 60614A30 READ 2025-06-02 20:31:26 +0000 UTC <nil>
 }
 
 func ExampleParseMediaObject() {

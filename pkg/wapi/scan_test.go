@@ -53,7 +53,7 @@ func TestDecodeErrors(t *testing.T) {
 		if ev != nil {
 			t.Errorf("Decode(%.40q) returned an event with its error", tt.body)
 		}
-		if _, _, _, perr := Peek([]byte(tt.body)); perr == nil || perr.Error() != err.Error() {
+		if _, perr := Peek([]byte(tt.body)); perr == nil || perr.Error() != err.Error() {
 			t.Errorf("Peek(%.40q) = %v; want Decode's error %v", tt.body, perr, err)
 		}
 	}
@@ -84,13 +84,13 @@ func TestAcceptsValidJSON(t *testing.T) {
 func TestPeek(t *testing.T) {
 	for _, name := range []string{"image.json", "status_read.json", "connected.json", "presence.json"} {
 		body := readSample(t, name)
-		inst, event, id, err := Peek(body)
+		h, err := Peek(body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ev, _ := Decode(body)
-		if inst != ev.InstanceID || event != ev.Kind || id != ev.MessageID {
-			t.Errorf("%s: Peek = %q %q %q; Decode says %q %q %q", name, inst, event, id, ev.InstanceID, ev.Kind, ev.MessageID)
+		if h != ev.Head {
+			t.Errorf("%s: Peek = %+v; Decode says %+v", name, h, ev.Head)
 		}
 	}
 	// Peek and Decode read the same instance out of tricky bodies.
@@ -100,12 +100,14 @@ func TestPeek(t *testing.T) {
 		`{"instanceId":"A\u0042","chat":{"instanceId":"C"}}`,
 		`{"msgContent":{"instanceId":"C"},"instanceId":"A"}`,
 		`{"instanceId":null,"instanceId":"A"}`,
+		`{"status":"READ","status":"PLAYED","moment":"1748896286","moment":1}`,
+		`{"msgContent":{"status":"X","moment":5},"status":7,"moment":1748896286123}`,
 	}
 	for _, body := range tricky {
-		inst, _, _, err := Peek([]byte(body))
+		h, err := Peek([]byte(body))
 		ev, derr := Decode([]byte(body))
-		if err != nil || derr != nil || inst != ev.InstanceID {
-			t.Errorf("%s: Peek %q (%v), Decode %q (%v)", body, inst, err, ev.InstanceID, derr)
+		if err != nil || derr != nil || h != ev.Head {
+			t.Errorf("%s: Peek %+v (%v), Decode %+v (%v)", body, h, err, ev.Head, derr)
 		}
 	}
 }

@@ -1,50 +1,63 @@
-package wapi
+package report
 
 import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
 
-// TestReportGolden renders every sample and compares it with
-// testdata/golden/<sample>.txt. After an intended change:
-//
-//	go test ./pkg/wapi -run TestReportGolden -update
-func TestReportGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
+// samples are pkg/wapi's webhook samples, the parser's own test data.
+const samples = "../../pkg/wapi/testdata"
+
+func sampleFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(samples, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatal("no samples", err)
 	}
-	res := &Resolved{ClienteID: "12", ClienteName: "Loja Exemplo", InstanceLabel: "atendimento"}
-	for _, f := range files {
+	return files
+}
+
+func decodeFile(t testing.TB, path string) *wapi.Event {
+	t.Helper()
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := wapi.Decode(body)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return ev
+}
+
+// TestWebhookGolden renders every sample and compares it with
+// testdata/golden/<sample>.txt. After an intended change:
+//
+//	go test ./internal/report -run TestWebhookGolden -update
+func TestWebhookGolden(t *testing.T) {
+	t.Parallel()
+	for _, f := range sampleFiles(t) {
 		name := strings.TrimSuffix(filepath.Base(f), ".json")
 		t.Run(name, func(t *testing.T) {
-			ev, err := Decode(readSample(t, filepath.Base(f)))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var buf bytes.Buffer
-			if err := Report(&buf, ev, nil); err != nil {
+			if err := Webhook(&buf, decodeFile(t, f)); err != nil {
 				t.Fatal(err)
 			}
 			golden(t, name+".txt", buf.Bytes())
 		})
 	}
-	ev, _ := Decode(readSample(t, "image.json"))
-	var buf bytes.Buffer
-	if err := Report(&buf, ev, res); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "image_resolved.txt", buf.Bytes())
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -71,14 +84,13 @@ func golden(t *testing.T, name string, got []byte) {
 // TestReportNeverShowsSecrets: no key or hash appears whole, and no
 // directPath keeps its signed query.
 func TestReportNeverShowsSecrets(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.json")
-	for _, f := range files {
-		ev, err := Decode(readSample(t, filepath.Base(f)))
-		if err != nil {
+	t.Parallel()
+	for _, f := range sampleFiles(t) {
+		ev := decodeFile(t, f)
+		var buf bytes.Buffer
+		if err := Webhook(&buf, ev); err != nil {
 			t.Fatal(err)
 		}
-		var buf bytes.Buffer
-		Report(&buf, ev, nil)
 		out := buf.String()
 		for _, m := range ev.Media {
 			for _, secret := range [][]byte{m.MediaKey, m.FileSHA256, m.FileEncSHA256} {
@@ -98,15 +110,17 @@ func TestReportNeverShowsSecrets(t *testing.T) {
 	}
 }
 
-func TestReportEdges(t *testing.T) {
-	ev := &Event{Kind: KindReceived, Media: []wamedia.Descriptor{{Type: wamedia.Audio, Kind: "audioMessage", MediaKey: []byte{}}}, MediaDropped: 2}
+func TestWebhookEdges(t *testing.T) {
+	t.Parallel()
+	ev := &wapi.Event{Head: wapi.Head{Kind: wapi.KindReceived},
+		Media: []wamedia.Descriptor{{Type: wamedia.Audio, Kind: "audioMessage", MediaKey: []byte{}}}, MediaDropped: 2}
 	ev.Media[0].Check()
 	var buf bytes.Buffer
-	if err := Report(&buf, ev, &Resolved{ClienteID: "7"}); err != nil {
+	if err := Webhook(&buf, ev); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Time:            (none)", "Cliente:         id 7", "Media:           1 item (2 more not extracted: over 16)",
+		"Time:            (none)", "Instance:        (none)", "Media:           1 item (2 more not extracted: over 16)",
 		"Size:            (not declared)", "Voice note:      no", "mediaKey:        (malformed)", "fileSha256:      (none)",
 		"Downloadable:    no: directPath missing; mediaKey malformed (0 bytes, want 32); fileEncSha256 missing; fileSha256 missing",
 	} {
@@ -114,7 +128,7 @@ func TestReportEdges(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, buf.String())
 		}
 	}
-	if err := Report(failingWriter{}, ev, nil); err == nil {
+	if err := Webhook(failingWriter{}, ev); err == nil {
 		t.Error("a write error was not returned")
 	}
 }
@@ -124,6 +138,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
 
 func TestShorten(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   []byte
 		want string
@@ -140,32 +155,23 @@ func TestShorten(t *testing.T) {
 	}
 }
 
-func TestExtension(t *testing.T) {
-	tests := map[string]string{
-		"image/jpeg":             ".jpg",
-		"image/webp":             ".webp",
-		"video/mp4":              ".mp4",
-		"audio/ogg; codecs=opus": ".ogg",
-		"audio/mpeg":             ".mp3",
-		"application/pdf":        ".pdf",
-		"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
-		"application/was":   ".was",
-		" Image/PNG ":       ".png",
-		"application/x-new": "",
-		"":                  "",
-	}
-	for in, want := range tests {
-		if got := Extension(in); got != want {
-			t.Errorf("Extension(%q) = %q, want %q", in, got, want)
+// FuzzWebhook: whatever Decode accepts, the report renders without error
+// (and without panicking). Seeds: the samples.
+func FuzzWebhook(f *testing.F) {
+	for _, file := range sampleFiles(f) {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(body)
 	}
-}
-
-func TestHumanBytes(t *testing.T) {
-	tests := map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 7104: "6.9 KiB", 2482015: "2.4 MiB", 3 << 30: "3.0 GiB", 5 << 40: "5.0 TiB", 1 << 62: "4.0 EiB"}
-	for in, want := range tests {
-		if got := HumanBytes(in); got != want {
-			t.Errorf("HumanBytes(%d) = %q, want %q", in, got, want)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ev, err := wapi.Decode(body)
+		if err != nil {
+			return
 		}
-	}
+		if err := Webhook(io.Discard, ev); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

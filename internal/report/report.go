@@ -1,4 +1,7 @@
-package wapi
+// Package report renders a decoded W-API webhook for people: the account
+// `mediapipe analyze` prints. Parsing stays in pkg/wapi; this package only
+// presents what it found, and never shows a secret whole.
+package report
 
 import (
 	"encoding/base64"
@@ -8,41 +11,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gabriel-vasile/mimetype"
-
+	"github.com/multichat/mediapipe/internal/humanize"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
-// Resolved is what the platform knows about a webhook's instance, for Report.
-type Resolved struct {
-	ClienteID     string
-	ClienteName   string
-	InstanceLabel string
-}
-
-// Report writes a human-readable account of ev: the event, the instance (and
-// its cliente when res says), the message, the chat and sender, and every
-// media item with what can be told about it before downloading. Secrets are
-// never written whole: media keys and hashes are shortened with Shorten, and
-// the directPath loses its query string (it carries the CDN's signature).
-func Report(w io.Writer, ev *Event, res *Resolved) error {
+// Webhook writes a human-readable account of ev: the event, the instance,
+// the message, the chat and sender, and every media item with what can be
+// told about it before downloading. Secrets are never written whole: media
+// keys and hashes are shortened with Shorten, and the directPath loses its
+// query string (it carries the CDN's signature).
+func Webhook(w io.Writer, ev *wapi.Event) error {
 	r := reporter{w: w}
 	r.line("Event", orNone(ev.Kind))
-	inst := orNone(ev.InstanceID)
-	if res != nil && res.InstanceLabel != "" {
-		inst += " (" + res.InstanceLabel + ")"
-	}
-	r.line("Instance", inst)
-	if res != nil && (res.ClienteName != "" || res.ClienteID != "") {
-		c := res.ClienteName
-		switch {
-		case c == "":
-			c = "id " + res.ClienteID
-		case res.ClienteID != "":
-			c += " (id " + res.ClienteID + ")"
-		}
-		r.line("Cliente", c)
-	}
+	r.line("Instance", orNone(ev.InstanceID))
 	r.opt("Connected phone", ev.ConnectedPhone)
 	r.opt("Message ID", ev.MessageID)
 	if ev.Moment.IsZero() {
@@ -89,7 +71,7 @@ func Report(w io.Writer, ev *Event, res *Resolved) error {
 			n += "s"
 		}
 		if ev.MediaDropped > 0 {
-			n += fmt.Sprintf(" (%d more not extracted: over %d)", ev.MediaDropped, MaxMedia)
+			n += fmt.Sprintf(" (%d more not extracted: over %d)", ev.MediaDropped, wapi.MaxMedia)
 		}
 		r.line("Media", n)
 	}
@@ -131,9 +113,9 @@ func (r *reporter) media(n int, m *wamedia.Descriptor) {
 		}
 	}
 	r.item(in, "Mimetype", orNone(m.Mimetype))
-	r.item(in, "Extension", orNone(Extension(m.Mimetype)))
+	r.item(in, "Extension", orNone(wamedia.Extension(m.Mimetype)))
 	if m.FileLength > 0 {
-		r.item(in, "Size", fmt.Sprintf("%s (%d bytes, as declared)", HumanBytes(m.FileLength), m.FileLength))
+		r.item(in, "Size", fmt.Sprintf("%s (%d bytes, as declared)", humanize.Bytes(m.FileLength), m.FileLength))
 	} else {
 		r.item(in, "Size", "(not declared)")
 	}
@@ -179,20 +161,14 @@ func (r *reporter) media(n int, m *wamedia.Descriptor) {
 	r.item(in, "mediaKey", Shorten(m.MediaKey))
 	r.item(in, "fileSha256", Shorten(m.FileSHA256))
 	r.item(in, "fileEncSha256", Shorten(m.FileEncSHA256))
-	r.item(in, "directPath", orNone(StripQuery(m.DirectPath)))
+	r.item(in, "directPath", orNone(stripQuery(m.DirectPath)))
 	if m.DirectPath == "" && m.URL != "" {
-		r.item(in, "url", StripQuery(m.URL))
+		r.item(in, "url", stripQuery(m.URL))
 	}
 }
 
-func eventFlags(ev *Event) string {
-	var f []string
-	if ev.ViewOnce {
-		f = append(f, "view once")
-	}
-	if ev.Ephemeral {
-		f = append(f, "ephemeral")
-	}
+func eventFlags(ev *wapi.Event) string {
+	f := wrapperFlags(ev.ViewOnce, ev.Ephemeral)
 	if ev.Revoke {
 		f = append(f, "revokes "+orNone(ev.TargetID))
 	}
@@ -213,17 +189,23 @@ func eventFlags(ev *Event) string {
 }
 
 func mediaFlags(m *wamedia.Descriptor) string {
-	var f []string
-	if m.ViewOnce {
-		f = append(f, "view once")
-	}
-	if m.Ephemeral {
-		f = append(f, "ephemeral")
-	}
+	f := wrapperFlags(m.ViewOnce, m.Ephemeral)
 	if m.Forwarded {
 		f = append(f, "forwarded")
 	}
 	return strings.Join(f, ", ")
+}
+
+// wrapperFlags names the wrappers a message or a media item came in.
+func wrapperFlags(viewOnce, ephemeral bool) []string {
+	var f []string
+	if viewOnce {
+		f = append(f, "view once")
+	}
+	if ephemeral {
+		f = append(f, "ephemeral")
+	}
+	return f
 }
 
 // Shorten renders a key or hash for display without giving it away: the first
@@ -243,55 +225,12 @@ func Shorten(b []byte) string {
 	return s + "…"
 }
 
-// StripQuery returns a URL or a directPath without its query string.
-func StripQuery(s string) string {
+// stripQuery returns a URL or a directPath without its query string.
+func stripQuery(s string) string {
 	if i := strings.IndexByte(s, '?'); i >= 0 {
 		return s[:i]
 	}
 	return s
-}
-
-// Extension returns the usual file extension of a mimetype, with its dot
-// (".jpg"), or "" when it is unknown. Parameters ("; codecs=opus") are
-// ignored.
-func Extension(mime string) string {
-	mime, _, _ = strings.Cut(mime, ";")
-	mime = strings.ToLower(strings.TrimSpace(mime))
-	if mime == "" {
-		return ""
-	}
-	if e, ok := extOverride[mime]; ok {
-		return e
-	}
-	if m := mimetype.Lookup(mime); m != nil {
-		return m.Extension()
-	}
-	return ""
-}
-
-// extOverride agrees with the extensions the file store uses (wamedia's
-// content check) where the mimetype library's choice is unusual.
-var extOverride = map[string]string{
-	"application/was": ".was", // WhatsApp's Lottie stickers
-	"audio/ogg":       ".ogg", // not ".oga": voice notes are .ogg everywhere
-	"audio/mp4":       ".m4a",
-	"audio/webm":      ".webm",
-	"audio/3gpp":      ".3gp",
-	"audio/3gpp2":     ".3g2",
-}
-
-// HumanBytes renders a size in binary units with one decimal, e.g. "6.9 KiB".
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func yesNo(b bool) string {
