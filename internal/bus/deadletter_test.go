@@ -29,7 +29,7 @@ func TestRepublishReplaysTheOriginalBySequence(t *testing.T) {
 	m := fetchOne(t, cons, 2*time.Second)
 	require.NotNil(t, m)
 	require.NoError(t, bus.Settle(ctx, m, bus.Permanent("unknown_instance", nil), testSettler(b)))
-	dls, err := bus.DeadLetters(ctx, b.js, 1)
+	dls, err := bus.ListDeadLetters(ctx, b.js, bus.DeadLetterFilter{Limit: 1})
 	require.NoError(t, err)
 	require.Len(t, dls, 1)
 
@@ -64,7 +64,7 @@ func TestDeadLettersListsNewestFirst(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testTopology())
 	ctx := testCtx(t)
-	dls, err := bus.DeadLetters(ctx, b.js, 10)
+	dls, err := bus.ListDeadLetters(ctx, b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, dls)
 
@@ -76,7 +76,7 @@ func TestDeadLettersListsNewestFirst(t *testing.T) {
 		require.NoError(t, bus.Settle(ctx, m, bus.Permanent(fmt.Sprintf("reason_%d", i), nil), testSettler(b)))
 	}
 
-	dls, err = bus.DeadLetters(ctx, b.js, 3)
+	dls, err = bus.ListDeadLetters(ctx, b.js, bus.DeadLetterFilter{Limit: 3})
 	require.NoError(t, err)
 	require.Len(t, dls, 3)
 	for i, dl := range dls {

@@ -35,7 +35,7 @@ func TestSettleAck(t *testing.T) {
 
 	require.Eventually(t, settled(t, b), 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, seq, b.analyzerInfo(t).AckFloor.Stream)
-	dls, err := bus.DeadLetters(testCtx(t), b.js, 10)
+	dls, err := bus.ListDeadLetters(testCtx(t), b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, dls)
 }
@@ -54,7 +54,7 @@ func TestSettlePermanentTerminatesAndDeadLetters(t *testing.T) {
 	require.Eventually(t, settled(t, b), 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, seq, b.analyzerInfo(t).AckFloor.Stream, "a terminated message is never redelivered")
 
-	dls, err := bus.DeadLetters(ctx, b.js, 10)
+	dls, err := bus.ListDeadLetters(ctx, b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, dls, 1)
 	dl := dls[0]
@@ -121,7 +121,7 @@ func TestSettlePlainErrorRedeliversWithBackoff(t *testing.T) {
 	require.NoError(t, bus.Settle(testCtx(t), again, nil, s))
 	require.Eventually(t, settled(t, b), 5*time.Second, 10*time.Millisecond)
 
-	dls, err := bus.DeadLetters(testCtx(t), b.js, 10)
+	dls, err := bus.ListDeadLetters(testCtx(t), b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, dls)
 }
@@ -153,7 +153,7 @@ func TestSettleExhaustedAfterMaxDeliver(t *testing.T) {
 	require.Eventually(t, settled(t, b), 5*time.Second, 10*time.Millisecond)
 	require.Equal(t, seq, b.analyzerInfo(t).AckFloor.Stream, "terminated: no further delivery")
 
-	dls, err := bus.DeadLetters(ctx, b.js, 10)
+	dls, err := bus.ListDeadLetters(ctx, b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, dls, 1)
 	require.True(t, dls[0].Exhausted)
@@ -273,7 +273,7 @@ func TestSettleReasonEverywhere(t *testing.T) {
 			require.NotNil(t, m)
 			require.NoError(t, bus.Settle(ctx, m, c.err, s))
 			require.Equal(t, c.onExh != "", called)
-			dls, err := bus.DeadLetters(ctx, b.js, 10)
+			dls, err := bus.ListDeadLetters(ctx, b.js, bus.DeadLetterFilter{Limit: 10})
 			require.NoError(t, err)
 			require.Len(t, dls, 1)
 			require.Equal(t, c.reason, dls[0].Reason)

@@ -220,7 +220,7 @@ func TestStopTimeoutCancelsHandlersAndHandsTheirMessagesBack(t *testing.T) {
 	require.Eventually(t, func() bool { return inFlight.Load() == n }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, stop())
 
-	dls, err := bus.DeadLetters(testCtx(t), b.js, 10)
+	dls, err := bus.ListDeadLetters(testCtx(t), b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Empty(t, dls, "a cancelled handler is no verdict on its message")
 
@@ -305,7 +305,7 @@ func TestBatchWorkerIsolatesThePanickingMessage(t *testing.T) {
 
 func requirePanicDeadLetter(t *testing.T, b testBundle, seq uint64) {
 	t.Helper()
-	dls, err := bus.DeadLetters(testCtx(t), b.js, 10)
+	dls, err := bus.ListDeadLetters(testCtx(t), b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, dls, 1)
 	require.Equal(t, seq, dls[0].StreamSeq)
@@ -337,7 +337,7 @@ func TestWorkerExhaustsAFailingMessageOnce(t *testing.T) {
 	require.NoError(t, stop())
 	require.Equal(t, int32(3), calls.Load())
 	require.Equal(t, int32(1), exhausted.Load())
-	dls, err := bus.DeadLetters(testCtx(t), b.js, 10)
+	dls, err := bus.ListDeadLetters(testCtx(t), b.js, bus.DeadLetterFilter{Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, dls, 1)
 	require.Equal(t, seq, dls[0].StreamSeq)
