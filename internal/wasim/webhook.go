@@ -16,7 +16,7 @@ import (
 // EventKind is the "event" field of a W-API webhook.
 type EventKind string
 
-// The event kinds W-API sends (wapi-webhooks.md).
+// The event kinds W-API sends (docs/WEBHOOKS.md).
 const (
 	EventReceived     EventKind = "webhookReceived"
 	EventDelivery     EventKind = "webhookDelivery"

@@ -14,7 +14,7 @@ type failure struct {
 
 func (f *failure) Error() string { return "wamedia: " + f.msg }
 
-// The verification failures of Decrypt, one per reason of architecture.md.
+// The verification failures of Decrypt, one per failure reason (docs/MEDIA.md).
 // Returned errors wrap one of them with context (sizes, hash prefixes, never
 // the key): test with errors.Is, map with Reason and Transient.
 var (

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The public check of the expansion in whatsapp-media.md.
+// The public vector of the key expansion (docs/MEDIA.md).
 func TestExpandKeysVector(t *testing.T) {
 	mk, _ := base64.StdEncoding.DecodeString("e8B+WuJ1zCsizk9ANpxYJ5zPw1B/GI0H/ELZAiHpGko=")
 	k, err := ExpandKeys(mk, ClassImage)

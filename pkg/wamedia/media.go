@@ -8,7 +8,7 @@
 //
 // ExpandKeys derives a class's keys from a mediaKey; Encrypt makes a blob as
 // WhatsApp does; Decrypt verifies and decrypts one in a single streaming pass
-// in constant memory, judging the checks in the order of whatsapp-media.md;
+// in constant memory, judging the checks in the order of docs/MEDIA.md;
 // Sniff is the content check. Every failure is a sentinel error (ErrTruncated,
 // ErrMACMismatch, ...) whose stable reason string Reason returns and whose
 // retry class Transient tells. Decrypt writes plain bytes before its verdict:
