@@ -31,6 +31,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -45,6 +46,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/clientaddr"
 )
 
@@ -72,6 +74,17 @@ type Options struct {
 	Replicas int
 }
 
+// Lists is what the admin page reads over every cliente; a
+// *catalog.Operator (internal/catalog/operator) has it.
+type Lists interface {
+	Clientes(ctx context.Context) ([]catalog.Cliente, error)
+	Stats(ctx context.Context, clienteID int64) (catalog.Stats, error)
+	MediaPerDay(ctx context.Context, clienteID int64, since time.Time) ([]catalog.DayCount, error)
+	AdminListMedia(ctx context.Context, f catalog.AdminMediaFilter) (catalog.AdminMediaPage, error)
+	AdminMediaByID(ctx context.Context, id int64) (catalog.Media, error)
+	AdminMediaThumbnail(ctx context.Context, id int64) ([]byte, error)
+}
+
 // DefaultSessionTTL is how long a login lasts.
 const DefaultSessionTTL = 12 * time.Hour
 
@@ -84,6 +97,7 @@ var assets embed.FS
 // Handler serves the admin page. Mount it at /admin/.
 type Handler struct {
 	store    *catalog.Store
+	lists    Lists // the queries over every cliente
 	js       jetstream.JetStream
 	log      *zap.Logger
 	sessions *sessions
@@ -117,7 +131,7 @@ func New(o Options) http.Handler {
 		ttl = DefaultSessionTTL
 	}
 	h := &Handler{
-		store: o.Store, js: o.JS, log: o.Log, now: time.Now,
+		store: o.Store, lists: operator.New(o.Store), js: o.JS, log: o.Log, now: time.Now,
 		failures: &authlimit.Limiter{Budget: o.AuthFailures},
 		refusals: &authlimit.Sampler{Log: o.Log},
 		clients:  clientaddr.Resolver{Trusted: o.TrustedProxies},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/admin"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -356,7 +357,7 @@ func TestThumbnail(t *testing.T) {
 	b := setup(t)
 	img := b.record(t, b.acme, wamedia.Image)
 	audio := b.record(t, b.acme, wamedia.Audio) // no thumbnail
-	want, err := b.store.AdminMediaThumbnail(b.ctx, img)
+	want, err := operator.New(b.store).AdminMediaThumbnail(b.ctx, img)
 	require.NoError(t, err)
 
 	c := b.client(t)

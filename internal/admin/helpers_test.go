@@ -25,6 +25,7 @@ import (
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/catalogtest"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
@@ -85,7 +86,7 @@ func setup(t *testing.T, opts ...setupOptions) *testBundle {
 		t              *tenant
 		name, instance string
 	}{{&b.acme, "acme", "ACME-1"}, {&b.globx, "globex", "GLOBEX-1"}} {
-		res, err := store.AddTenant(ctx, tn.name, tn.instance, wapiToken)
+		res, err := operator.New(store).AddTenant(ctx, tn.name, tn.instance, wapiToken)
 		require.NoError(t, err)
 		*tn.t = tenant{id: res.ClienteID, name: tn.name, instance: res.InstanceID}
 	}

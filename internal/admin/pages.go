@@ -163,15 +163,15 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess session)
 	}
 	ctx := r.Context()
 	var err error
-	if d.Clientes, err = h.store.Clientes(ctx); err != nil {
+	if d.Clientes, err = h.lists.Clientes(ctx); err != nil {
 		h.internalError(w, r, err)
 		return
 	}
-	if d.Stats, err = h.store.Stats(ctx, d.ClienteID); err != nil {
+	if d.Stats, err = h.lists.Stats(ctx, d.ClienteID); err != nil {
 		h.internalError(w, r, err)
 		return
 	}
-	days, err := h.store.MediaPerDay(ctx, d.ClienteID, h.now().UTC().AddDate(0, 0, -(chartDays-1)))
+	days, err := h.lists.MediaPerDay(ctx, d.ClienteID, h.now().UTC().AddDate(0, 0, -(chartDays-1)))
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -294,7 +294,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess session) {
 	q := r.URL.Query()
 	p := page{Title: "Media", Nav: "media", CSRF: sess.csrf, Flash: flashOf(q)}
 	ctx := r.Context()
-	clientes, err := h.store.Clientes(ctx)
+	clientes, err := h.lists.Clientes(ctx)
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -307,7 +307,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess session) {
 		h.render(w, r, http.StatusBadRequest, "list", p)
 		return
 	}
-	pg, err := h.store.AdminListMedia(ctx, f)
+	pg, err := h.lists.AdminListMedia(ctx, f)
 	if errors.Is(err, catalog.ErrInvalidFilter) {
 		p.Error = "Bad filter: " + strings.TrimPrefix(err.Error(), catalog.ErrInvalidFilter.Error()+": ")
 		h.render(w, r, http.StatusBadRequest, "list", p)
@@ -370,7 +370,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, sess session) {
 	if !ok {
 		return
 	}
-	m, err := h.store.AdminMediaByID(r.Context(), id)
+	m, err := h.lists.AdminMediaByID(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		http.Error(w, "no such media", http.StatusNotFound)
 		return
@@ -379,7 +379,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, sess session) {
 		h.internalError(w, r, err)
 		return
 	}
-	clientes, err := h.store.Clientes(r.Context())
+	clientes, err := h.lists.Clientes(r.Context())
 	if err != nil {
 		h.internalError(w, r, err)
 		return
@@ -398,7 +398,7 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request, _ session) {
 	if !ok {
 		return
 	}
-	thumb, err := h.store.AdminMediaThumbnail(r.Context(), id)
+	thumb, err := h.lists.AdminMediaThumbnail(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		http.Error(w, "no thumbnail", http.StatusNotFound)
 		return

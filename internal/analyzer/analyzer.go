@@ -28,9 +28,17 @@ const (
 	ReasonUnknownInstance = string(reason.UnknownInstance)
 )
 
+// Recorder is what the analyzer needs of the catalogue: record the media
+// of a batch of messages, and tell an outage (Ping) from a refused batch.
+// *catalog.Store has it.
+type Recorder interface {
+	RecordMessages(ctx context.Context, msgs []catalog.Message) ([]catalog.Recorded, error)
+	Ping(ctx context.Context) error
+}
+
 // Analyzer turns webhooks into media_files rows and download jobs.
 type Analyzer struct {
-	Store *catalog.Store
+	Store Recorder
 	JS    jetstream.JetStream
 	Log   *zap.Logger
 	// Observe, when set, is told how many webhooks and media items a batch held.

@@ -20,6 +20,7 @@ import (
 	"github.com/multichat/mediapipe/internal/analyzer"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
@@ -63,7 +64,7 @@ func setup(t testing.TB, topo bus.Topology) *testBundle {
 	ctx := testCtx(t)
 	b := &testBundle{ctx: ctx, store: store, dbURL: dbURL, cliente: map[string]int64{}}
 	for i, inst := range []string{pro, lite} {
-		res, err := store.AddTenant(ctx, fmt.Sprintf("cliente %d", i), inst, "wapi-token")
+		res, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("cliente %d", i), inst, "wapi-token")
 		require.NoError(t, err)
 		b.cliente[inst] = res.ClienteID
 	}

@@ -28,13 +28,12 @@ import (
 
 	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/blob"
-	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/clientaddr"
 )
 
 // Options are what New needs.
 type Options struct {
-	Store *catalog.Store
+	Store Catalog
 	Blobs blob.Store // where the downloader stored the files (MEDIA_DIR)
 	Log   *zap.Logger
 	// TokenTTL is how long a verified API token is remembered; 0 takes
@@ -57,7 +56,7 @@ const DefaultTokenTTL = 5 * time.Second
 
 // Handler serves the API. Mount it at /v1/.
 type Handler struct {
-	store *catalog.Store
+	store Catalog
 	blobs blob.Store
 	log   *zap.Logger
 	mux   *http.ServeMux

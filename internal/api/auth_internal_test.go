@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/pgtest"
 )
 
@@ -19,7 +20,7 @@ func TestTokenCache(t *testing.T) {
 	var tokens []string
 	var clientes []int64
 	for _, name := range []string{"acme", "globex", "initech"} {
-		res, err := store.AddTenant(ctx, name, name+"-1", "t")
+		res, err := operator.New(store).AddTenant(ctx, name, name+"-1", "t")
 		require.NoError(t, err)
 		tokens, clientes = append(tokens, res.APIToken), append(clientes, res.ClienteID)
 	}

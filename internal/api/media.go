@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,6 +21,17 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
+
+// Catalog is what the API needs of the catalogue: a cliente by its token,
+// and that cliente's media and statistics, never another's. *catalog.Store
+// has it.
+type Catalog interface {
+	ClienteByAPIToken(ctx context.Context, token string) (clienteID int64, name string, err error)
+	ListMedia(ctx context.Context, clienteID int64, f catalog.MediaFilter) (catalog.MediaPage, error)
+	MediaByID(ctx context.Context, clienteID, id int64) (catalog.Media, error)
+	MediaThumbnail(ctx context.Context, clienteID, id int64) ([]byte, error)
+	Stats(ctx context.Context, clienteID int64) (catalog.Stats, error)
+}
 
 // mediaItem is the JSON of one media row. Absent values are null; every
 // field is always present.

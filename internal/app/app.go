@@ -26,6 +26,7 @@ import (
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/downloader"
 	"github.com/multichat/mediapipe/internal/fetch"
@@ -292,7 +293,7 @@ func (a *App) compactStats(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			start := time.Now()
-			if err := a.Store.CompactStats(ctx, 0); err != nil && ctx.Err() == nil {
+			if err := operator.New(a.Store).CompactStats(ctx, 0); err != nil && ctx.Err() == nil {
 				a.Log.Warn("compacting statistics", zap.Error(err))
 			} else if err == nil {
 				a.Log.Debug("statistics compacted", zap.Duration("took", time.Since(start)))

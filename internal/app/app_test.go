@@ -26,6 +26,7 @@ import (
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/pgtest"
 )
@@ -43,7 +44,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := testCtx(t)
 	store, dbURL := pgtest.NewStore(t)
-	res, err := store.AddTenant(ctx, "Padaria Estrela", pro, "wapi-token")
+	res, err := operator.New(store).AddTenant(ctx, "Padaria Estrela", pro, "wapi-token")
 	require.NoError(t, err)
 	return &testBundle{ctx: ctx, store: store, dbURL: dbURL, secret: res.WebhookSecret}
 }

@@ -27,8 +27,8 @@ type Cliente struct {
 	CreatedAt time.Time
 }
 
-// Clientes returns every cliente, by name.
-func (s *Store) Clientes(ctx context.Context) ([]Cliente, error) {
+// clientes is Operator.Clientes.
+func (s *Store) clientes(ctx context.Context) ([]Cliente, error) {
 	rows, _ := s.Pool.Query(ctx, `
 		SELECT c.id, c.name, (SELECT count(*) FROM instances i WHERE i.cliente_id = c.id)::int, c.created_at
 		FROM clientes c ORDER BY c.name, c.id`)
@@ -64,10 +64,8 @@ type AdminMediaPage struct {
 	Next  int64
 }
 
-// AdminListMedia returns a page of every cliente's media, newest row first
-// (by id: the primary key orders the whole table without a sort, where
-// created_at is indexed only per cliente), filtered by f.
-func (s *Store) AdminListMedia(ctx context.Context, f AdminMediaFilter) (AdminMediaPage, error) {
+// adminListMedia is Operator.AdminListMedia.
+func (s *Store) adminListMedia(ctx context.Context, f AdminMediaFilter) (AdminMediaPage, error) {
 	if err := f.check(); err != nil {
 		return AdminMediaPage{}, err
 	}
@@ -120,8 +118,8 @@ func validReason(r string) bool {
 	return true
 }
 
-// AdminMediaByID returns media row id of any cliente, or ErrNotFound.
-func (s *Store) AdminMediaByID(ctx context.Context, id int64) (Media, error) {
+// adminMediaByID is Operator.AdminMediaByID.
+func (s *Store) adminMediaByID(ctx context.Context, id int64) (Media, error) {
 	m, err := scanMedia(s.Pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Media{}, ErrNotFound
@@ -132,9 +130,8 @@ func (s *Store) AdminMediaByID(ctx context.Context, id int64) (Media, error) {
 	return m, nil
 }
 
-// AdminMediaThumbnail returns the jpegThumbnail of media row id of any
-// cliente, or ErrNotFound when there is no such row or it has no thumbnail.
-func (s *Store) AdminMediaThumbnail(ctx context.Context, id int64) ([]byte, error) {
+// adminMediaThumbnail is Operator.AdminMediaThumbnail.
+func (s *Store) adminMediaThumbnail(ctx context.Context, id int64) ([]byte, error) {
 	var thumb []byte
 	err := s.Pool.QueryRow(ctx, `
 		SELECT jpeg_thumbnail FROM media_files
@@ -154,10 +151,8 @@ type DayCount struct {
 	Count int64
 }
 
-// MediaPerDay counts the media rows recorded on each UTC day from since's
-// day to today, of cliente clienteID or of every cliente when it is 0. Every
-// day of the range is returned, days without rows with a zero count.
-func (s *Store) MediaPerDay(ctx context.Context, clienteID int64, since time.Time) ([]DayCount, error) {
+// mediaPerDay is Operator.MediaPerDay.
+func (s *Store) mediaPerDay(ctx context.Context, clienteID int64, since time.Time) ([]DayCount, error) {
 	since = since.UTC().Truncate(24 * time.Hour)
 	// One index range scan per cliente (media_files_cliente_created_idx)
 	// instead of a scan of the whole table.

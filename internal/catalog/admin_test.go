@@ -20,7 +20,7 @@ func mediaIDs(items []catalog.Media) []int64 {
 
 func TestAdminListMedia(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	image := b.recordOne(t, descriptor(wamedia.Image))
@@ -32,7 +32,7 @@ func TestAdminListMedia(t *testing.T) {
 
 	list := func(f catalog.AdminMediaFilter) []int64 {
 		t.Helper()
-		page, err := b.store.AdminListMedia(b.ctx, f)
+		page, err := b.op.AdminListMedia(b.ctx, f)
 		require.NoError(t, err)
 		return mediaIDs(page.Items)
 	}
@@ -50,11 +50,11 @@ func TestAdminListMedia(t *testing.T) {
 	require.Len(t, list(catalog.AdminMediaFilter{Since: time.Now().Add(-time.Hour), Until: time.Now().Add(time.Hour)}), 3)
 
 	// Paging by id.
-	page, err := b.store.AdminListMedia(b.ctx, catalog.AdminMediaFilter{Limit: 2})
+	page, err := b.op.AdminListMedia(b.ctx, catalog.AdminMediaFilter{Limit: 2})
 	require.NoError(t, err)
 	require.Equal(t, []int64{otherImage, video}, mediaIDs(page.Items))
 	require.Equal(t, video, page.Next)
-	page, err = b.store.AdminListMedia(b.ctx, catalog.AdminMediaFilter{Limit: 2, Before: page.Next})
+	page, err = b.op.AdminListMedia(b.ctx, catalog.AdminMediaFilter{Limit: 2, Before: page.Next})
 	require.NoError(t, err)
 	require.Equal(t, []int64{image}, mediaIDs(page.Items))
 	require.Zero(t, page.Next)
@@ -63,44 +63,44 @@ func TestAdminListMedia(t *testing.T) {
 		{Type: "gif"}, {Status: "done"}, {Reason: "x'; --"}, {InstanceID: "a b"},
 		{Limit: catalog.MaxMediaLimit + 1}, {Before: -1}, {ClienteID: -2},
 	} {
-		_, err := b.store.AdminListMedia(b.ctx, f)
+		_, err := b.op.AdminListMedia(b.ctx, f)
 		require.ErrorIs(t, err, catalog.ErrInvalidFilter, "%+v", f)
 	}
 }
 
 func TestAdminMediaByID(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	m := b.message(descriptor(wamedia.Document))
 	m.InstanceID = other.InstanceID
 	id := b.record(t, m)[0].MediaID
 
-	got, err := b.store.AdminMediaByID(b.ctx, id)
+	got, err := b.op.AdminMediaByID(b.ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, other.ClienteID, got.ClienteID)
 	require.Equal(t, "report.pdf", got.FileName)
 	require.True(t, got.HasThumbnail)
-	thumb, err := b.store.AdminMediaThumbnail(b.ctx, id)
+	thumb, err := b.op.AdminMediaThumbnail(b.ctx, id)
 	require.NoError(t, err)
 	require.Len(t, thumb, 600)
 
-	_, err = b.store.AdminMediaByID(b.ctx, id+1000)
+	_, err = b.op.AdminMediaByID(b.ctx, id+1000)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 	noThumb := descriptor(wamedia.Audio)
 	noThumb.Thumbnail = nil
 	audio := b.recordOne(t, noThumb)
-	_, err = b.store.AdminMediaThumbnail(b.ctx, audio)
+	_, err = b.op.AdminMediaThumbnail(b.ctx, audio)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 }
 
 func TestClientes(t *testing.T) {
 	b := setup(t)
-	_, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	_, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
-	_, err = b.store.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	_, err = b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
-	cs, err := b.store.Clientes(b.ctx)
+	cs, err := b.op.Clientes(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, cs, 2)
 	require.Equal(t, "acme", cs[0].Name)
@@ -112,7 +112,7 @@ func TestClientes(t *testing.T) {
 
 func TestMediaPerDay(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	old := b.recordOne(t, descriptor(wamedia.Image))
 	b.recordOne(t, descriptor(wamedia.Image))
@@ -123,7 +123,7 @@ func TestMediaPerDay(t *testing.T) {
 	require.NoError(t, err)
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	days, err := b.store.MediaPerDay(b.ctx, 0, today.AddDate(0, 0, -3))
+	days, err := b.op.MediaPerDay(b.ctx, 0, today.AddDate(0, 0, -3))
 	require.NoError(t, err)
 	require.Equal(t, []catalog.DayCount{
 		{Day: today.AddDate(0, 0, -3), Count: 0},
@@ -132,7 +132,7 @@ func TestMediaPerDay(t *testing.T) {
 		{Day: today, Count: 2},
 	}, days)
 
-	days, err = b.store.MediaPerDay(b.ctx, other.ClienteID, today.AddDate(0, 0, -2).Add(5*time.Hour))
+	days, err = b.op.MediaPerDay(b.ctx, other.ClienteID, today.AddDate(0, 0, -2).Add(5*time.Hour))
 	require.NoError(t, err)
 	require.Len(t, days, 3, "since is rounded down to its day")
 	require.Equal(t, int64(0), days[0].Count)

@@ -61,10 +61,8 @@ type ExportOptions struct {
 	Progress func(done, total int64)
 }
 
-// Export writes the catalogue (or one cliente's part of it) to w as JSON
-// Lines and returns the lines written per kind. It reads one consistent
-// snapshot and streams it: no table is ever held in memory.
-func (s *Store) Export(ctx context.Context, w io.Writer, opts ExportOptions) (map[string]int64, error) {
+// exportBackup is Operator.Export.
+func (s *Store) exportBackup(ctx context.Context, w io.Writer, opts ExportOptions) (map[string]int64, error) {
 	counts := make(map[string]int64, len(Kinds))
 	secret := func(expr string) string {
 		if opts.Secrets {
@@ -210,21 +208,8 @@ type ImportResult struct {
 
 const importBatch = 500
 
-// Import restores a backup written by Export. It is idempotent: rows are
-// matched on their natural keys (clientes by name, instances by id, chats by
-// instance and remote id, media by instance, message id and item index) and
-// an existing row is never changed, so importing the same file twice creates
-// nothing the second time. Ids are assigned by the target database and
-// references resolved through the natural keys.
-//
-// A line that cannot be imported (not JSON, an unknown kind, a missing key, a
-// reference to a cliente, instance or chat that does not exist, an instance
-// of another cliente, a value the table refuses) is reported through
-// opts.Bad and counted; the other lines are imported. A row that was
-// downloading when exported is imported as pending, since no download runs
-// for it here. Each batch of lines commits on its own: after an error,
-// importing the file again completes it.
-func (s *Store) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportResult, error) {
+// importBackup is Operator.Import.
+func (s *Store) importBackup(ctx context.Context, r io.Reader, opts ImportOptions) (ImportResult, error) {
 	batchSize := opts.BatchSize
 	if batchSize <= 0 {
 		batchSize = importBatch

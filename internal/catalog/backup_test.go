@@ -14,6 +14,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -23,9 +24,9 @@ import (
 // downloaded and a row without a chat.
 func (b *testBundle) catalogue(t *testing.T) (media int) {
 	t.Helper()
-	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-wapi-token")
+	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-wapi-token")
 	require.NoError(t, err)
-	_, err = b.store.AddTenant(b.ctx, "acme", "ACME-2", "acme-wapi-token-2")
+	_, err = b.op.AddTenant(b.ctx, "acme", "ACME-2", "acme-wapi-token-2")
 	require.NoError(t, err)
 
 	img := descriptor(wamedia.Image)
@@ -56,7 +57,7 @@ func (b *testBundle) catalogue(t *testing.T) (media int) {
 func exportLines(t *testing.T, b *testBundle, store *catalog.Store, opts catalog.ExportOptions) ([]string, map[string]int64) {
 	t.Helper()
 	var buf bytes.Buffer
-	counts, err := store.Export(b.ctx, &buf, opts)
+	counts, err := operator.New(store).Export(b.ctx, &buf, opts)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	require.Len(t, lines, int(counts[catalog.KindCliente]+counts[catalog.KindInstance]+counts[catalog.KindChat]+counts[catalog.KindMedia]))
@@ -65,7 +66,7 @@ func exportLines(t *testing.T, b *testBundle, store *catalog.Store, opts catalog
 
 func importLines(t *testing.T, b *testBundle, store *catalog.Store, lines []string) catalog.ImportResult {
 	t.Helper()
-	res, err := store.Import(b.ctx, strings.NewReader(strings.Join(lines, "\n")+"\n"), catalog.ImportOptions{
+	res, err := operator.New(store).Import(b.ctx, strings.NewReader(strings.Join(lines, "\n")+"\n"), catalog.ImportOptions{
 		BatchSize: 3,
 		Bad:       func(line int64, err error) { t.Errorf("line %d: %v", line, err) },
 	})
@@ -149,9 +150,9 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	// The target already has a cliente, so acme gets another id, and the
 	// instance ACME-2 exists there already under acme.
 	target, _ := pgtest.NewStore(t)
-	_, err := target.AddTenant(b.ctx, "zeta", "ZETA-1", "z")
+	_, err := operator.New(target).AddTenant(b.ctx, "zeta", "ZETA-1", "z")
 	require.NoError(t, err)
-	acme, err := target.AddTenant(b.ctx, "acme", "ACME-2", "kept")
+	acme, err := operator.New(target).AddTenant(b.ctx, "acme", "ACME-2", "kept")
 	require.NoError(t, err)
 	res := importLines(t, b, target, lines)
 	require.Equal(t, map[string]catalog.ImportCounts{
@@ -183,7 +184,7 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	hashes, err := target.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, hashes[b.instance], 32, "a random, unknown webhook secret")
-	rotated, err := target.AddTenant(b.ctx, "acme", b.instance, "new-token")
+	rotated, err := operator.New(target).AddTenant(b.ctx, "acme", b.instance, "new-token")
 	require.NoError(t, err)
 	require.False(t, rotated.InstanceCreated)
 	job, err := target.LoadJob(b.ctx, firstMediaID(t, target, b.instance))
@@ -236,10 +237,10 @@ func TestImport_BadLines(t *testing.T) {
 		media,
 	}
 	target, _ := pgtest.NewStore(t)
-	_, err := target.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	_, err := operator.New(target).AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	bad := map[int64]string{}
-	res, err := target.Import(b.ctx, strings.NewReader(strings.Join(input, "\n")), catalog.ImportOptions{
+	res, err := operator.New(target).Import(b.ctx, strings.NewReader(strings.Join(input, "\n")), catalog.ImportOptions{
 		CheckPath: blob.CheckPath,
 		BatchSize: 10,
 		Bad:       func(line int64, err error) { bad[line] = err.Error() },
@@ -275,7 +276,7 @@ func TestExport_EveryColumn(t *testing.T) {
 		WHERE id = $1`, id)
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	_, err = b.store.Export(b.ctx, &buf, catalog.ExportOptions{Secrets: true})
+	_, err = b.op.Export(b.ctx, &buf, catalog.ExportOptions{Secrets: true})
 	require.NoError(t, err)
 	var line map[string]any
 	for l := range strings.SplitSeq(buf.String(), "\n") {

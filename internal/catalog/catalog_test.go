@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -19,6 +20,7 @@ import (
 type testBundle struct {
 	ctx   context.Context
 	store *catalog.Store
+	op    *catalog.Operator // over store
 	url   string
 	// A cliente with one instance, ready for RecordMessages.
 	clienteID int64
@@ -31,9 +33,10 @@ func setup(t *testing.T) *testBundle {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	store, url := pgtest.NewStore(t)
-	res, err := store.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi-token")
+	op := operator.New(store)
+	res, err := op.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi-token")
 	require.NoError(t, err)
-	return &testBundle{ctx: ctx, store: store, url: url, clienteID: res.ClienteID, instance: res.InstanceID}
+	return &testBundle{ctx: ctx, store: store, op: op, url: url, clienteID: res.ClienteID, instance: res.InstanceID}
 }
 
 func randomBytes(n int) []byte {

@@ -35,9 +35,8 @@ type OldFilesQuery struct {
 
 const cleanupChunk = 1000
 
-// CleanupCutoff returns the instant age before the database's now: the
-// database's clock decides, as it wrote the timestamps.
-func (s *Store) CleanupCutoff(ctx context.Context, age time.Duration) (time.Time, error) {
+// cleanupCutoff is Operator.CleanupCutoff.
+func (s *Store) cleanupCutoff(ctx context.Context, age time.Duration) (time.Time, error) {
 	var cutoff time.Time
 	if err := s.Pool.QueryRow(ctx, `SELECT now() - make_interval(secs => $1)`, age.Seconds()).Scan(&cutoff); err != nil {
 		return cutoff, fmt.Errorf("reading the clock: %w", err)
@@ -58,9 +57,8 @@ func oldFilesWhere(q OldFilesQuery) (where string, args []any) {
 
 const oldRow = "COALESCE(download_timestamp, created_at) < $1"
 
-// CountOldFiles counts the old success rows that have a stored file
-// (q.After and q.Limit are ignored).
-func (s *Store) CountOldFiles(ctx context.Context, q OldFilesQuery) (int64, error) {
+// countOldFiles is Operator.CountOldFiles.
+func (s *Store) countOldFiles(ctx context.Context, q OldFilesQuery) (int64, error) {
 	where, args := oldFilesWhere(q)
 	var total int64
 	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM media_files WHERE `+where+` AND `+oldRow, args...).Scan(&total); err != nil {
@@ -69,16 +67,8 @@ func (s *Store) CountOldFiles(ctx context.Context, q OldFilesQuery) (int64, erro
 	return total, nil
 }
 
-// OldFiles returns one chunk of the stored files that some old success row
-// uses, in index order after q.After. The keyset cursor follows the files,
-// so rows marked meanwhile (which leave the index) do not shift it. Fewer
-// than the limit means the last chunk.
-//
-// It only reads: the caller deletes the files it may (AllOld) and then
-// records it with MarkFilesDeleted. Files are content addressed and shared
-// by the rows of a cliente that carry the same content, so a file may go
-// only when every row using it is old.
-func (s *Store) OldFiles(ctx context.Context, q OldFilesQuery) ([]OldFile, error) {
+// oldFiles is Operator.OldFiles.
+func (s *Store) oldFiles(ctx context.Context, q OldFilesQuery) ([]OldFile, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = cleanupChunk
@@ -106,14 +96,8 @@ func (s *Store) OldFiles(ctx context.Context, q OldFilesQuery) ([]OldFile, error
 	return files, nil
 }
 
-// MarkFilesDeleted records that files are gone from the file store: every
-// success row using one of them keeps its status, with file_path and
-// file_size NULL and file_deleted_at set, so the statistics no longer count
-// its bytes and the downloader never reuses it. It reports how many rows it
-// marked and how many of those were not old (downloaded at or after cutoff:
-// a row that started to use the file while it was deleted; the zero cutoff
-// counts every row).
-func (s *Store) MarkFilesDeleted(ctx context.Context, cutoff time.Time, files []FileRef) (marked, raced int64, err error) {
+// markFiles is Operator.MarkFilesDeleted.
+func (s *Store) markFiles(ctx context.Context, cutoff time.Time, files []FileRef) (marked, raced int64, err error) {
 	if len(files) == 0 {
 		return 0, 0, nil
 	}

@@ -61,7 +61,7 @@ func TestCleanup(t *testing.T) {
 	b := setup(t)
 	files, err := blob.NewLocal(filepath.Join(t.TempDir(), "media"))
 	require.NoError(t, err)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	const month, day = 30 * 24 * time.Hour, 24 * time.Hour
 
@@ -82,11 +82,11 @@ func TestCleanup(t *testing.T) {
 	_, err = b.store.Pool.Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '90 days' WHERE id = $1`, pending)
 	require.NoError(t, err)
 
-	before, err := b.store.Stats(b.ctx, b.clienteID)
+	before, err := b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 
 	// A dry run reports and changes nothing.
-	dry, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: month, ClienteID: b.clienteID, DryRun: true})
+	dry, err := housekeeping.Cleanup(b.ctx, b.op, files, housekeeping.CleanupOptions{OlderThan: month, ClienteID: b.clienteID, DryRun: true})
 	require.NoError(t, err)
 	want := housekeeping.CleanupResult{Files: 1, Bytes: shared.Size, Missing: 1, Rows: 3, KeptFiles: 1, KeptRows: 1}
 	require.Equal(t, want, dry)
@@ -94,13 +94,13 @@ func TestCleanup(t *testing.T) {
 	for _, id := range []int64{a1, a2, missing} {
 		require.Nil(t, b.fileRow(t, id).DeletedAt)
 	}
-	after, err := b.store.Stats(b.ctx, b.clienteID)
+	after, err := b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 	require.Equal(t, before, after)
 
 	// The real run, one file per chunk, for acme only.
 	var progress []int64
-	res, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{
+	res, err := housekeeping.Cleanup(b.ctx, b.op, files, housekeeping.CleanupOptions{
 		OlderThan: month, ClienteID: b.clienteID, ChunkSize: 1,
 		Progress: func(done, total int64) { require.EqualValues(t, 4, total); progress = append(progress, done) },
 	})
@@ -127,7 +127,7 @@ func TestCleanup(t *testing.T) {
 
 	// Statistics no longer count the deleted files, and the downloader no
 	// longer finds them for deduplication.
-	after, err = b.store.Stats(b.ctx, b.clienteID)
+	after, err = b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 	require.Equal(t, before.Total, after.Total)
 	require.Equal(t, before.BytesStored-2*shared.Size-gone.Size, after.BytesStored)
@@ -138,14 +138,14 @@ func TestCleanup(t *testing.T) {
 
 	// Running again finds only the kept file; every cliente's turn takes
 	// globex's old file.
-	again, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: month, ClienteID: b.clienteID})
+	again, err := housekeeping.Cleanup(b.ctx, b.op, files, housekeeping.CleanupOptions{OlderThan: month, ClienteID: b.clienteID})
 	require.NoError(t, err)
 	require.Equal(t, housekeeping.CleanupResult{KeptFiles: 1, KeptRows: 1}, again)
-	all, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: month})
+	all, err := housekeeping.Cleanup(b.ctx, b.op, files, housekeeping.CleanupOptions{OlderThan: month})
 	require.NoError(t, err)
 	require.Equal(t, housekeeping.CleanupResult{Files: 1, Bytes: theirs.Size, Rows: 1, KeptFiles: 1, KeptRows: 1}, all)
 	require.False(t, files.Exists(theirs.Path))
 
-	_, err = housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{})
+	_, err = housekeeping.Cleanup(b.ctx, b.op, files, housekeeping.CleanupOptions{})
 	require.Error(t, err, "an age is required")
 }

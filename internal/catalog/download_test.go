@@ -53,7 +53,7 @@ func TestDownloadLifecycle(t *testing.T) {
 	require.Equal(t, "image/png", sniffed)
 
 	// Other clientes never see this cliente's files.
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	_, found, err = b.store.FindStored(b.ctx, other.ClienteID, d.Type, d.FileSHA256)
 	require.NoError(t, err)
@@ -151,15 +151,15 @@ func TestRetryState(t *testing.T) {
 	require.Equal(t, "internal", job.LastReason)
 	require.Equal(t, 1, job.VerifyFailures)
 
-	m, err := b.store.AdminMediaByID(b.ctx, id)
+	m, err := b.op.AdminMediaByID(b.ctx, id)
 	require.NoError(t, err)
 	require.NotNil(t, m.NextAttemptAt)
 	require.True(t, next.Equal(*m.NextAttemptAt))
 	require.Equal(t, "internal", m.LastReason)
-	st, err := b.store.Stats(b.ctx, b.clienteID)
+	st, err := b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, st.Retrying)
-	all, err := b.store.Stats(b.ctx, 0)
+	all, err := b.op.Stats(b.ctx, 0)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, all.Retrying)
 
@@ -169,10 +169,10 @@ func TestRetryState(t *testing.T) {
 	status, reason := b.status(t, id)
 	require.Equal(t, catalog.StatusFailed, status)
 	require.Equal(t, "enc_hash_mismatch", reason)
-	m, err = b.store.AdminMediaByID(b.ctx, id)
+	m, err = b.op.AdminMediaByID(b.ctx, id)
 	require.NoError(t, err)
 	require.Nil(t, m.NextAttemptAt, "no longer retrying")
-	st, err = b.store.Stats(b.ctx, b.clienteID)
+	st, err = b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 	require.Zero(t, st.Retrying)
 

@@ -19,9 +19,9 @@ import (
 // the admin page's list of that cliente alone.
 func TestMediaFilterScope(t *testing.T) {
 	b := setup(t)
-	second, err := b.store.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	second, err := b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	const group = "120363000000000001@g.us"
@@ -67,7 +67,7 @@ func TestMediaFilterScope(t *testing.T) {
 	}
 	adminList := func(f catalog.AdminMediaFilter) []int64 {
 		t.Helper()
-		page, err := b.store.AdminListMedia(b.ctx, f)
+		page, err := b.op.AdminListMedia(b.ctx, f)
 		require.NoError(t, err)
 		require.Zero(t, page.Next)
 		return sortedIDs(page.Items)

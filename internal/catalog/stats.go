@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -25,17 +26,8 @@ type Stats struct {
 	Retrying int64
 }
 
-// Stats returns the totals of cliente clienteID, or of every cliente when
-// clienteID is 0.
-//
-// It reads aggregates that triggers on media_files keep exact in the same
-// transaction as every write (migration 00003), so its cost depends on the
-// number of instances, types, statuses and reasons, not on the number of
-// media rows: one statement, one snapshot. The aggregates are sharded so that
-// concurrent writers do not queue on one row; when Stats finds the shards
-// spread thin (more than compactAbove rows a key on average), it folds them
-// with CompactStats before returning.
-func (s *Store) Stats(ctx context.Context, clienteID int64) (Stats, error) {
+// stats is Stats and Operator.Stats; clienteID 0 reads every cliente.
+func (s *Store) stats(ctx context.Context, clienteID int64) (Stats, error) {
 	st := Stats{
 		ByType:     map[string]int64{},
 		ByStatus:   map[string]int64{},
@@ -97,7 +89,7 @@ func (s *Store) Stats(ctx context.Context, clienteID int64) (Stats, error) {
 		// Best effort: the totals are right either way, and a pass that
 		// fails (a read-only replica, a cancelled context) leaves the
 		// shards for a later one.
-		_ = s.CompactStats(ctx, clienteID)
+		_ = s.compactStats(ctx, clienteID)
 	}
 	return st, nil
 }
@@ -109,13 +101,8 @@ const (
 	compactMinRows = 512
 )
 
-// CompactStats folds the shards of each statistics key of cliente clienteID
-// (0: every cliente) into one row, and drops keys whose counts are all zero
-// (the pending and downloading rows of an idle instance). Totals do not
-// change. It takes only rows that no writer holds (SKIP LOCKED), so it never
-// waits for the triggers nor deadlocks with them; what it skips stays for a
-// later pass. Stats calls it when the shards spread thin.
-func (s *Store) CompactStats(ctx context.Context, clienteID int64) error {
+// compactStats is Operator.CompactStats.
+func (s *Store) compactStats(ctx context.Context, clienteID int64) error {
 	where, args := "", []any{}
 	if clienteID != 0 {
 		where, args = "AND cliente_id = $1", []any{clienteID}
@@ -160,4 +147,13 @@ func (s *Store) CompactStats(ctx context.Context, clienteID int64) error {
 		}
 	}
 	return nil
+}
+
+// Stats returns the statistics of cliente clienteID, as Operator.Stats does;
+// the statistics of every cliente are an Operator's.
+func (s *Store) Stats(ctx context.Context, clienteID int64) (Stats, error) {
+	if clienteID <= 0 {
+		return Stats{}, errors.New("statistics: a cliente id is required (those of every cliente are an operator's)")
+	}
+	return s.stats(ctx, clienteID)
 }

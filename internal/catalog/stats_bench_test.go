@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -50,7 +51,7 @@ func benchmarkStats(b *testing.B, rows int) {
 	clientes := make([]int64, seedClientes)
 	instances := make([]string, seedClientes*seedInstances)
 	for i := range instances {
-		res, err := store.AddTenant(ctx, fmt.Sprintf("cliente-%02d", i/seedInstances), fmt.Sprintf("INST-%02d", i), "token")
+		res, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("cliente-%02d", i/seedInstances), fmt.Sprintf("INST-%02d", i), "token")
 		require.NoError(b, err)
 		clientes[i/seedInstances], instances[i] = res.ClienteID, res.InstanceID
 	}
@@ -108,13 +109,13 @@ func benchmarkStats(b *testing.B, rows int) {
 	// Stats of one cliente against a scan is what the tests check; here, at
 	// scale, the tables and the grand totals.
 	requireTablesExact(b, ctx, store, fmt.Sprintf("%d seeded rows", rows))
-	all, err := store.Stats(ctx, 0)
+	all, err := operator.New(store).Stats(ctx, 0)
 	require.NoError(b, err)
 	require.Equal(b, scanStats(b, ctx, store, 0), all)
 }
 
 func aggregated(ctx context.Context, store *catalog.Store, cliente int64) error {
-	_, err := store.Stats(ctx, cliente)
+	_, err := operator.New(store).Stats(ctx, cliente)
 	return err
 }
 
@@ -282,7 +283,7 @@ func BenchmarkStatsUpkeep(b *testing.B) {
 func upkeepStore(b *testing.B, triggers string) (*catalog.Store, string) {
 	ctx := context.Background()
 	store, _ := pgtest.NewStore(b)
-	res, err := store.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "token")
+	res, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "token")
 	require.NoError(b, err)
 	switch triggers {
 	case "off":

@@ -17,6 +17,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/migrations"
@@ -25,10 +26,10 @@ import (
 
 func TestStats(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
-	empty, err := b.store.Stats(b.ctx, 0)
+	empty, err := b.op.Stats(b.ctx, 0)
 	require.NoError(t, err)
 	require.Zero(t, empty.Total)
 	require.Empty(t, empty.ByType)
@@ -50,7 +51,7 @@ func TestStats(t *testing.T) {
 	m.InstanceID = other.InstanceID
 	b.record(t, m)
 
-	acme, err := b.store.Stats(b.ctx, b.clienteID)
+	acme, err := b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 	require.Equal(t, catalog.Stats{
 		Total:       4,
@@ -62,7 +63,7 @@ func TestStats(t *testing.T) {
 		DiskBytes:   1000,
 	}, acme)
 
-	all, err := b.store.Stats(b.ctx, 0)
+	all, err := b.op.Stats(b.ctx, 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(5), all.Total)
 	require.Equal(t, int64(1), all.ByType["audio"])
@@ -110,7 +111,7 @@ func requireExact(t testing.TB, ctx context.Context, store *catalog.Store, step 
 	clientes, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	require.NoError(t, err)
 	for _, c := range clientes {
-		got, err := store.Stats(ctx, c)
+		got, err := operator.New(store).Stats(ctx, c)
 		require.NoError(t, err)
 		require.Equal(t, scanStats(t, ctx, store, c), got, "%s: Stats(%d)", step, c)
 	}
@@ -154,9 +155,9 @@ func storedPath(cliente int64, n int) string {
 // the aggregates after each.
 func TestStatsStayExact(t *testing.T) {
 	b := setup(t)
-	acme2, err := b.store.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	acme2, err := b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
-	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	instances := []string{b.instance, acme2.InstanceID, globex.InstanceID}
 	requireExact(t, b.ctx, b.store, "empty")
@@ -244,7 +245,7 @@ func TestStatsStayExact(t *testing.T) {
 	b.succeeded(t, b.instance, inUse, 40*day)
 	b.succeeded(t, b.instance, inUse, day)
 	requireExact(t, b.ctx, b.store, "stored")
-	res, err := housekeeping.Cleanup(b.ctx, b.store, files, housekeeping.CleanupOptions{OlderThan: 30 * day})
+	res, err := housekeeping.Cleanup(b.ctx, b.op, files, housekeeping.CleanupOptions{OlderThan: 30 * day})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), res.Files)
 	requireExact(t, b.ctx, b.store, "cleaned up")
@@ -271,13 +272,13 @@ func TestStatsStayExact(t *testing.T) {
 	// Export and import into another catalogue: the target's aggregates are
 	// exact too.
 	var backup bytes.Buffer
-	_, err = b.store.Export(b.ctx, &backup, catalog.ExportOptions{Secrets: true})
+	_, err = b.op.Export(b.ctx, &backup, catalog.ExportOptions{Secrets: true})
 	require.NoError(t, err)
 	target, _ := pgtest.NewStore(t)
-	_, err = target.Import(b.ctx, &backup, catalog.ImportOptions{})
+	_, err = operator.New(target).Import(b.ctx, &backup, catalog.ImportOptions{})
 	require.NoError(t, err)
 	requireExact(t, b.ctx, target, "imported")
-	imported, err := target.Stats(b.ctx, 0)
+	imported, err := operator.New(target).Stats(b.ctx, 0)
 	require.NoError(t, err)
 	require.NotZero(t, imported.Total)
 
@@ -291,7 +292,7 @@ func TestStatsStayExact(t *testing.T) {
 // compactions in between: no deadlock, no lost update.
 func TestStatsConcurrentWriters(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	other, err := b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
 	const writers, rounds = 8, 6
 	var wg sync.WaitGroup
@@ -345,10 +346,10 @@ func TestStatsConcurrentWriters(t *testing.T) {
 		for {
 			select {
 			case <-stop:
-				compacted <- b.store.CompactStats(b.ctx, 0)
+				compacted <- b.op.CompactStats(b.ctx, 0)
 				return
 			default:
-				if err := b.store.CompactStats(b.ctx, 0); err != nil {
+				if err := b.op.CompactStats(b.ctx, 0); err != nil {
 					compacted <- err
 					return
 				}
@@ -409,7 +410,7 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	require.NotEmpty(t, applied)
 	require.EqualValues(t, 3, applied[0].Version, "the aggregates' migration")
 	requireExact(t, ctx, store, "backfilled")
-	st, err := store.Stats(ctx, 0)
+	st, err := operator.New(store).Stats(ctx, 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(60), st.Total)
 	require.Equal(t, int64(10+20+40+50), st.DiskBytes) // files 1, 2, 4 and 5: the others expired
@@ -491,7 +492,7 @@ func TestStatsCompaction(t *testing.T) {
 	require.Equal(t, keys+1, rows, "every key folded into one row, but for the shard the writer holds")
 
 	require.NoError(t, tx.Commit(b.ctx))
-	require.NoError(t, b.store.CompactStats(b.ctx, b.clienteID))
+	require.NoError(t, b.op.CompactStats(b.ctx, b.clienteID))
 	rows, keys = statsRows(t, b.ctx, b.store)
 	require.Equal(t, keys, rows)
 	requireExact(t, b.ctx, b.store, "compacted")

@@ -18,8 +18,8 @@ type RunSummary struct {
 	Bytes    int64 // plain bytes of the success rows
 }
 
-// RunSummary returns the summary of the rows created at or after since.
-func (s *Store) RunSummary(ctx context.Context, since time.Time) (RunSummary, error) {
+// runSummary is Operator.RunSummary.
+func (s *Store) runSummary(ctx context.Context, since time.Time) (RunSummary, error) {
 	sum := RunSummary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, ByType: map[string]int64{}}
 	rows, err := s.Pool.Query(ctx, `
 		SELECT media_type, download_status, coalesce(failure_reason, ''), count(*), coalesce(sum(file_size), 0)

@@ -64,11 +64,8 @@ type TenantResult struct {
 	Disabled        bool // the instance existed and is disabled: it stays so
 }
 
-// AddTenant registers an instance for a cliente, creating the cliente when it
-// does not exist. Registering an existing instance again rotates its webhook
-// secret (the old webhook URL stops working) and replaces its W-API token; an
-// instance of another cliente is refused with ErrInstanceOwned.
-func (s *Store) AddTenant(ctx context.Context, clienteName, instanceID, wapiToken string) (TenantResult, error) {
+// addTenant is Operator.AddTenant.
+func (s *Store) addTenant(ctx context.Context, clienteName, instanceID, wapiToken string) (TenantResult, error) {
 	clienteName = strings.TrimSpace(clienteName)
 	if clienteName == "" {
 		return TenantResult{}, errors.New("cliente name is empty")
@@ -140,10 +137,8 @@ type TenantInstance struct {
 	DisabledAt       *time.Time // nil: enabled; else the ingests refuse its webhooks
 }
 
-// ListTenants returns every cliente by name with its instances by id. The
-// media counts come from the aggregates the triggers keep (see Stats), not
-// from a scan of media_files: one statement, one snapshot.
-func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
+// listTenants is Operator.ListTenants.
+func (s *Store) listTenants(ctx context.Context) ([]Tenant, error) {
 	rows, _ := s.Pool.Query(ctx, `
 		SELECT c.id, c.name, c.created_at, c.api_token_hash IS NOT NULL, COALESCE(d.bytes, 0),
 			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0), i.disabled_at
@@ -195,11 +190,8 @@ type TokenRotation struct {
 	Replaced  bool // false: the cliente had no token (restored from a backup without secrets)
 }
 
-// RotateAPIToken gives the cliente named clienteName a new API token: the
-// catalogue keeps only its hash, so the previous token no longer matches. It
-// also issues a token to a cliente that has none (one restored from a backup
-// without secrets). An unknown cliente is ErrNotFound.
-func (s *Store) RotateAPIToken(ctx context.Context, clienteName string) (TokenRotation, error) {
+// rotateAPIToken is Operator.RotateAPIToken.
+func (s *Store) rotateAPIToken(ctx context.Context, clienteName string) (TokenRotation, error) {
 	clienteName = strings.TrimSpace(clienteName)
 	if clienteName == "" {
 		return TokenRotation{}, errors.New("cliente name is empty")
@@ -231,11 +223,8 @@ type SecretRotation struct {
 	HasWAPIToken  bool // the W-API token is kept; false when the instance has none
 }
 
-// RotateWebhookSecret gives an existing instance a new webhook secret, which
-// it returns, and keeps its W-API token. The ingests still accept the old
-// secret until they reload the hashes (InstanceSecretHashes). An unknown
-// instance is ErrNotFound.
-func (s *Store) RotateWebhookSecret(ctx context.Context, instanceID string) (SecretRotation, error) {
+// rotateWebhookSecret is Operator.RotateWebhookSecret.
+func (s *Store) rotateWebhookSecret(ctx context.Context, instanceID string) (SecretRotation, error) {
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return SecretRotation{}, err
 	}
@@ -356,13 +345,8 @@ type InstanceState struct {
 	Changed     bool       // false: the instance already was in that state
 }
 
-// SetInstanceDisabled disables (disabled true) or enables an instance. The
-// ingests refuse a disabled instance's webhooks once they reload the secrets
-// (InstanceSecretHashes leaves it out); media already accepted are still
-// analysed and downloaded, and its secret, W-API token and media are kept.
-// Disabling a disabled instance keeps its first disabled_at. An unknown
-// instance is ErrNotFound.
-func (s *Store) SetInstanceDisabled(ctx context.Context, instanceID string, disabled bool) (InstanceState, error) {
+// setInstanceDisabled is Operator.SetInstanceDisabled.
+func (s *Store) setInstanceDisabled(ctx context.Context, instanceID string, disabled bool) (InstanceState, error) {
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return InstanceState{}, err
 	}
@@ -398,14 +382,8 @@ type Removal struct {
 	KeptFiles int64 // files of deleted rows that rows of other instances use: kept
 }
 
-// RemoveInstance removes an instance, its chats and, with withMedia, its
-// media rows; orphans are the stored files of those rows that no remaining
-// row uses, for the caller to delete from the file store (then, unless the
-// cliente went too, MarkFilesDeleted marks rows that recorded one of them
-// meanwhile). Without withMedia an
-// instance that has media rows is refused with ErrHasMedia. The cliente
-// stays, even without instances. An unknown instance is ErrNotFound.
-func (s *Store) RemoveInstance(ctx context.Context, instanceID string, withMedia bool) (r Removal, orphans []string, err error) {
+// removeInstance is Operator.RemoveInstance.
+func (s *Store) removeInstance(ctx context.Context, instanceID string, withMedia bool) (r Removal, orphans []string, err error) {
 	if err := ValidateInstanceID(instanceID); err != nil {
 		return Removal{}, nil, err
 	}
@@ -424,12 +402,8 @@ func (s *Store) RemoveInstance(ctx context.Context, instanceID string, withMedia
 	})
 }
 
-// RemoveCliente removes a cliente with every instance and chat of it and,
-// with withMedia, every media row of it; orphans are its stored files, for
-// the caller to delete. Without withMedia a
-// cliente that has media rows is refused with ErrHasMedia. An unknown
-// cliente is ErrNotFound.
-func (s *Store) RemoveCliente(ctx context.Context, clienteName string, withMedia bool) (r Removal, orphans []string, err error) {
+// removeCliente is Operator.RemoveCliente.
+func (s *Store) removeCliente(ctx context.Context, clienteName string, withMedia bool) (r Removal, orphans []string, err error) {
 	return s.remove(ctx, withMedia, func(tx pgx.Tx, r *Removal) error {
 		err := tx.QueryRow(ctx, `SELECT id, name FROM clientes WHERE name = $1 FOR UPDATE`, clienteName).Scan(&r.ClienteID, &r.ClienteName)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -22,7 +23,7 @@ func TestAddTenant(t *testing.T) {
 	b := setup(t)
 
 	// The bundle's AddTenant created the cliente; a second instance reuses it.
-	res, err := b.store.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-2")
+	res, err := b.op.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-2")
 	require.NoError(t, err)
 	require.Equal(t, b.clienteID, res.ClienteID)
 	require.False(t, res.ClienteCreated)
@@ -36,7 +37,7 @@ func TestAddTenant(t *testing.T) {
 	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"])
 
 	// Adding it again rotates the secret and replaces the W-API token.
-	again, err := b.store.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-3")
+	again, err := b.op.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-3")
 	require.NoError(t, err)
 	require.False(t, again.InstanceCreated)
 	require.NotEqual(t, res.WebhookSecret, again.WebhookSecret)
@@ -48,14 +49,14 @@ func TestAddTenant(t *testing.T) {
 	require.Equal(t, "token-3", token)
 
 	// Another cliente may not take the instance, and is not created either.
-	_, err = b.store.AddTenant(b.ctx, "globex", "LITE-8NDQT1-UWX43P", "token-4")
+	_, err = b.op.AddTenant(b.ctx, "globex", "LITE-8NDQT1-UWX43P", "token-4")
 	require.ErrorIs(t, err, catalog.ErrInstanceOwned)
 	var n int
 	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
 	require.Equal(t, 1, n)
 
 	// A new cliente gets its API token once.
-	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-5")
+	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-5")
 	require.NoError(t, err)
 	require.True(t, globex.ClienteCreated)
 	require.True(t, strings.HasPrefix(globex.APIToken, catalog.APITokenPrefix))
@@ -70,13 +71,13 @@ func TestAddTenant(t *testing.T) {
 func TestAddTenant_Invalid(t *testing.T) {
 	b := setup(t)
 	for _, id := range []string{"", "a.b", "a b", "inst*", "ação", strings.Repeat("x", 65)} {
-		_, err := b.store.AddTenant(b.ctx, "acme", id, "token")
+		_, err := b.op.AddTenant(b.ctx, "acme", id, "token")
 		require.ErrorIs(t, err, catalog.ErrInvalidInstanceID, "%q", id)
 	}
 	require.NoError(t, catalog.ValidateInstanceID(strings.Repeat("x", 64)))
-	_, err := b.store.AddTenant(b.ctx, " ", "OK-1", "token")
+	_, err := b.op.AddTenant(b.ctx, " ", "OK-1", "token")
 	require.Error(t, err)
-	_, err = b.store.AddTenant(b.ctx, "acme", "OK-1", "")
+	_, err = b.op.AddTenant(b.ctx, "acme", "OK-1", "")
 	require.Error(t, err)
 }
 
@@ -97,7 +98,7 @@ func TestInstanceCache(t *testing.T) {
 	_, err := cache.Cliente(b.ctx, "NEW-1")
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 	// A miss is asked again, so an instance added later is found.
-	_, err = b.store.AddTenant(b.ctx, "acme", "NEW-1", "token")
+	_, err = b.op.AddTenant(b.ctx, "acme", "NEW-1", "token")
 	require.NoError(t, err)
 	id, err := cache.Cliente(b.ctx, "NEW-1")
 	require.NoError(t, err)
@@ -107,13 +108,13 @@ func TestInstanceCache(t *testing.T) {
 func TestListTenants(t *testing.T) {
 	b := setup(t)
 	empty, _ := pgtest.NewStore(t)
-	none, err := empty.ListTenants(b.ctx)
+	none, err := operator.New(empty).ListTenants(b.ctx)
 	require.NoError(t, err)
 	require.Empty(t, none)
 
-	_, err = b.store.AddTenant(b.ctx, "acme", "ACME-2", "token-2")
+	_, err = b.op.AddTenant(b.ctx, "acme", "ACME-2", "token-2")
 	require.NoError(t, err)
-	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-3")
+	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-3")
 	require.NoError(t, err)
 	// A cliente without instances, as an import of its line alone leaves it.
 	_, err = b.store.Pool.Exec(b.ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
@@ -130,7 +131,7 @@ func TestListTenants(t *testing.T) {
 	m.InstanceID = globex.InstanceID
 	b.record(t, m)
 
-	tenants, err := b.store.ListTenants(b.ctx)
+	tenants, err := b.op.ListTenants(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 3)
 	for _, tn := range tenants {
@@ -171,10 +172,10 @@ func TestListTenants(t *testing.T) {
 
 func TestRotateAPIToken(t *testing.T) {
 	b := setup(t)
-	old, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "token")
+	old, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token")
 	require.NoError(t, err)
 
-	rot, err := b.store.RotateAPIToken(b.ctx, " globex ")
+	rot, err := b.op.RotateAPIToken(b.ctx, " globex ")
 	require.NoError(t, err)
 	require.Equal(t, old.ClienteID, rot.ClienteID)
 	require.True(t, rot.Replaced)
@@ -201,9 +202,9 @@ func TestRotateAPIToken(t *testing.T) {
 	var other []byte
 	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, b.clienteID).Scan(&other))
 	require.NotEqual(t, hash, other)
-	_, err = b.store.RotateAPIToken(b.ctx, "initech")
+	_, err = b.op.RotateAPIToken(b.ctx, "initech")
 	require.ErrorIs(t, err, catalog.ErrNotFound)
-	_, err = b.store.RotateAPIToken(b.ctx, "  ")
+	_, err = b.op.RotateAPIToken(b.ctx, "  ")
 	require.Error(t, err)
 	var n int
 	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
@@ -212,14 +213,14 @@ func TestRotateAPIToken(t *testing.T) {
 
 func TestRotateWebhookSecret(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-token")
+	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-token")
 	require.NoError(t, err)
 	before, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	var created, updated time.Time
 	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&created, &updated))
 
-	res, err := b.store.RotateWebhookSecret(b.ctx, b.instance)
+	res, err := b.op.RotateWebhookSecret(b.ctx, b.instance)
 	require.NoError(t, err)
 	require.Equal(t, catalog.SecretRotation{
 		InstanceID: b.instance, ClienteID: b.clienteID, ClienteName: "acme", WebhookSecret: res.WebhookSecret, HasWAPIToken: true,
@@ -240,9 +241,9 @@ func TestRotateWebhookSecret(t *testing.T) {
 	require.Equal(t, created, created2)
 	require.True(t, updated2.After(updated))
 
-	_, err = b.store.RotateWebhookSecret(b.ctx, "NOPE-1")
+	_, err = b.op.RotateWebhookSecret(b.ctx, "NOPE-1")
 	require.ErrorIs(t, err, catalog.ErrNotFound)
-	_, err = b.store.RotateWebhookSecret(b.ctx, "bad.id")
+	_, err = b.op.RotateWebhookSecret(b.ctx, "bad.id")
 	require.ErrorIs(t, err, catalog.ErrInvalidInstanceID)
 }
 
@@ -251,13 +252,13 @@ func TestRotateWebhookSecret(t *testing.T) {
 func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 	b := setup(t)
 	var buf bytes.Buffer
-	_, err := b.store.Export(b.ctx, &buf, catalog.ExportOptions{})
+	_, err := b.op.Export(b.ctx, &buf, catalog.ExportOptions{})
 	require.NoError(t, err)
 	restored, _ := pgtest.NewStore(t)
-	_, err = restored.Import(b.ctx, &buf, catalog.ImportOptions{})
+	_, err = operator.New(restored).Import(b.ctx, &buf, catalog.ImportOptions{})
 	require.NoError(t, err)
 
-	tenants, err := restored.ListTenants(b.ctx)
+	tenants, err := operator.New(restored).ListTenants(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 1)
 	require.False(t, tenants[0].HasAPIToken)
@@ -265,21 +266,21 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 	require.False(t, tenants[0].Instances[0].HasWAPIToken)
 	require.True(t, tenants[0].Instances[0].HasWebhookSecret, "a random one nobody knows")
 
-	rot, err := restored.RotateAPIToken(b.ctx, "acme")
+	rot, err := operator.New(restored).RotateAPIToken(b.ctx, "acme")
 	require.NoError(t, err)
 	require.False(t, rot.Replaced, "it had no token")
 	got, _, err := restored.ClienteByAPIToken(b.ctx, rot.APIToken)
 	require.NoError(t, err)
 	require.Equal(t, rot.ClienteID, got)
 
-	res, err := restored.RotateWebhookSecret(b.ctx, b.instance)
+	res, err := operator.New(restored).RotateWebhookSecret(b.ctx, b.instance)
 	require.NoError(t, err)
 	require.False(t, res.HasWAPIToken)
 	hashes, err := restored.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
 
-	tenants, err = restored.ListTenants(b.ctx)
+	tenants, err = operator.New(restored).ListTenants(b.ctx)
 	require.NoError(t, err)
 	require.True(t, tenants[0].HasAPIToken)
 	require.False(t, tenants[0].Instances[0].HasWAPIToken, "rotate-secret does not invent a W-API token")
@@ -287,10 +288,10 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 
 func TestSetInstanceDisabled(t *testing.T) {
 	b := setup(t)
-	other, err := b.store.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "t")
+	other, err := b.op.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "t")
 	require.NoError(t, err)
 
-	st, err := b.store.SetInstanceDisabled(b.ctx, b.instance, true)
+	st, err := b.op.SetInstanceDisabled(b.ctx, b.instance, true)
 	require.NoError(t, err)
 	require.True(t, st.Changed)
 	require.Equal(t, "acme", st.ClienteName)
@@ -301,18 +302,18 @@ func TestSetInstanceDisabled(t *testing.T) {
 	require.Contains(t, hashes, other.InstanceID)
 
 	// Disabling again changes nothing and keeps the first moment.
-	again, err := b.store.SetInstanceDisabled(b.ctx, b.instance, true)
+	again, err := b.op.SetInstanceDisabled(b.ctx, b.instance, true)
 	require.NoError(t, err)
 	require.False(t, again.Changed)
 	require.True(t, st.DisabledAt.Equal(*again.DisabledAt))
 
 	// Listing shows it; tenant add keeps it disabled (and says so).
-	tenants, err := b.store.ListTenants(b.ctx)
+	tenants, err := b.op.ListTenants(b.ctx)
 	require.NoError(t, err)
 	for _, i := range tenants[0].Instances {
 		require.Equal(t, i.ID == b.instance, i.DisabledAt != nil, i.ID)
 	}
-	res, err := b.store.AddTenant(b.ctx, "acme", b.instance, "new-token")
+	res, err := b.op.AddTenant(b.ctx, "acme", b.instance, "new-token")
 	require.NoError(t, err)
 	require.True(t, res.Disabled)
 	hashes, err = b.store.InstanceSecretHashes(b.ctx)
@@ -320,20 +321,20 @@ func TestSetInstanceDisabled(t *testing.T) {
 	require.NotContains(t, hashes, b.instance)
 
 	// Enabling restores its (latest) secret.
-	en, err := b.store.SetInstanceDisabled(b.ctx, b.instance, false)
+	en, err := b.op.SetInstanceDisabled(b.ctx, b.instance, false)
 	require.NoError(t, err)
 	require.True(t, en.Changed)
 	require.Nil(t, en.DisabledAt)
 	hashes, err = b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
-	en, err = b.store.SetInstanceDisabled(b.ctx, b.instance, false)
+	en, err = b.op.SetInstanceDisabled(b.ctx, b.instance, false)
 	require.NoError(t, err)
 	require.False(t, en.Changed)
 
-	_, err = b.store.SetInstanceDisabled(b.ctx, "NOPE-1", true)
+	_, err = b.op.SetInstanceDisabled(b.ctx, "NOPE-1", true)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
-	_, err = b.store.SetInstanceDisabled(b.ctx, "a b", true)
+	_, err = b.op.SetInstanceDisabled(b.ctx, "a b", true)
 	require.ErrorIs(t, err, catalog.ErrInvalidInstanceID)
 }
 
@@ -347,9 +348,9 @@ func removalSetup(t *testing.T) (*testBundle, *blob.Local, catalog.TenantResult)
 	b := setup(t)
 	files, err := blob.NewLocal(filepath.Join(t.TempDir(), "media"))
 	require.NoError(t, err)
-	_, err = b.store.AddTenant(b.ctx, "acme", second, "t")
+	_, err = b.op.AddTenant(b.ctx, "acme", second, "t")
 	require.NoError(t, err)
-	globex, err := b.store.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	return b, files, globex
 }
@@ -373,14 +374,14 @@ func TestRemoveInstance(t *testing.T) {
 	b.succeeded(t, globex.InstanceID, theirs, time.Hour)
 
 	// Without --with-media it is refused, and nothing changes.
-	r, err := housekeeping.RemoveInstance(b.ctx, b.store, files, b.instance, false)
+	r, err := housekeeping.RemoveInstance(b.ctx, b.op, files, b.instance, false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
 	require.EqualValues(t, 5, r.Media)
 	hashes, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Contains(t, hashes, b.instance)
 
-	r, err = housekeeping.RemoveInstance(b.ctx, b.store, files, b.instance, true)
+	r, err = housekeeping.RemoveInstance(b.ctx, b.op, files, b.instance, true)
 	require.NoError(t, err)
 	require.Equal(t, housekeeping.Removal{Removal: catalog.Removal{
 		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance},
@@ -402,25 +403,25 @@ func TestRemoveInstance(t *testing.T) {
 	require.NotContains(t, hashes, b.instance)
 
 	// The statistics follow: the cliente's disk use is the shared file's.
-	st, err := b.store.Stats(b.ctx, b.clienteID)
+	st, err := b.op.Stats(b.ctx, b.clienteID)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, st.Total)
 	require.Equal(t, shared.Size, st.DiskBytes)
 	require.NotContains(t, st.ByInstance, b.instance)
-	tenants, err := b.store.ListTenants(b.ctx)
+	tenants, err := b.op.ListTenants(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 2, "the cliente stays")
 
 	// An instance without media goes without --with-media.
-	r, err = housekeeping.RemoveInstance(b.ctx, b.store, files, second, false)
+	r, err = housekeeping.RemoveInstance(b.ctx, b.op, files, second, false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
 	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE instance_id = $1`, second)
 	require.NoError(t, err)
-	r, err = housekeeping.RemoveInstance(b.ctx, b.store, files, second, false)
+	r, err = housekeeping.RemoveInstance(b.ctx, b.op, files, second, false)
 	require.NoError(t, err)
 	require.Zero(t, r.Media)
 
-	_, err = housekeeping.RemoveInstance(b.ctx, b.store, files, b.instance, true)
+	_, err = housekeeping.RemoveInstance(b.ctx, b.op, files, b.instance, true)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 }
 
@@ -434,11 +435,11 @@ func TestRemoveCliente(t *testing.T) {
 	theirs := storeFile(t, files, globex.ClienteID, "in both instances")
 	b.succeeded(t, globex.InstanceID, theirs, time.Hour)
 
-	r, err := housekeeping.RemoveCliente(b.ctx, b.store, files, "acme", false)
+	r, err := housekeeping.RemoveCliente(b.ctx, b.op, files, "acme", false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
 	require.EqualValues(t, 2, r.Media)
 
-	r, err = housekeeping.RemoveCliente(b.ctx, b.store, files, "acme", true)
+	r, err = housekeeping.RemoveCliente(b.ctx, b.op, files, "acme", true)
 	require.NoError(t, err)
 	require.Equal(t, housekeeping.Removal{Removal: catalog.Removal{
 		ClienteID: b.clienteID, ClienteName: "acme", Instances: []string{b.instance, second}, ClienteRemoved: true,
@@ -447,7 +448,7 @@ func TestRemoveCliente(t *testing.T) {
 	require.False(t, files.Exists(shared.Path))
 	require.True(t, files.Exists(theirs.Path), "another cliente's file is never touched")
 
-	tenants, err := b.store.ListTenants(b.ctx)
+	tenants, err := b.op.ListTenants(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 1)
 	require.Equal(t, "globex", tenants[0].Name)
@@ -457,16 +458,16 @@ func TestRemoveCliente(t *testing.T) {
 		(SELECT count(*) FROM media_stats WHERE cliente_id = $1) + (SELECT count(*) FROM stored_files WHERE cliente_id = $1) +
 		(SELECT count(*) FROM stored_bytes WHERE cliente_id = $1)`, b.clienteID).Scan(&left))
 	require.Zero(t, left, "no aggregate of the cliente is left")
-	all, err := b.store.Stats(b.ctx, 0)
+	all, err := b.op.Stats(b.ctx, 0)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, all.Total)
 
 	// A cliente without media goes without --with-media; its name is free.
-	_, err = b.store.AddTenant(b.ctx, "initech", "INITECH-1", "t")
+	_, err = b.op.AddTenant(b.ctx, "initech", "INITECH-1", "t")
 	require.NoError(t, err)
-	r, err = housekeeping.RemoveCliente(b.ctx, b.store, files, "initech", false)
+	r, err = housekeeping.RemoveCliente(b.ctx, b.op, files, "initech", false)
 	require.NoError(t, err)
 	require.True(t, r.ClienteRemoved)
-	_, err = housekeeping.RemoveCliente(b.ctx, b.store, files, "acme", true)
+	_, err = housekeeping.RemoveCliente(b.ctx, b.op, files, "acme", true)
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/ingest"
 	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
@@ -300,7 +301,7 @@ func TestChaos(t *testing.T) {
 	secrets, wapiTokens := map[string]string{}, map[string]string{}
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
 		tok := "wapi-chaos-token-" + strconv.Itoa(i) + "-" + hex.EncodeToString([]byte(inst))[:12]
-		res, err := c.store.AddTenant(ctx, "Cliente caos "+strconv.Itoa(i), inst, tok)
+		res, err := operator.New(c.store).AddTenant(ctx, "Cliente caos "+strconv.Itoa(i), inst, tok)
 		require.NoError(t, err)
 		secrets[inst], wapiTokens[inst] = res.WebhookSecret, tok
 		c.sim.AddInstance(inst, tok)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
@@ -56,7 +57,7 @@ func newPipeline(t *testing.T, env map[string]string) *pipeline {
 	ctx := context.Background()
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
 		tok := fmt.Sprintf("wapi-secret-token-%d-%s", i, strings.Repeat("k", 12))
-		res, err := store.AddTenant(ctx, fmt.Sprintf("Cliente %d", i), inst, tok)
+		res, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("Cliente %d", i), inst, tok)
 		require.NoError(t, err)
 		p.secrets[inst], p.wapi[inst], p.api[inst] = res.WebhookSecret, tok, res.APIToken
 		sim.AddInstance(inst, tok)

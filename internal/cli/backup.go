@@ -11,6 +11,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/progress"
 )
 
@@ -67,7 +68,7 @@ file, so it is never left half written.`)
 	}}
 	var counts map[string]int64
 	if *out == "-" {
-		counts, err = store.Export(ctx, sio.Stdout, opts)
+		counts, err = operator.New(store).Export(ctx, sio.Stdout, opts)
 	} else {
 		counts, err = exportToFile(ctx, store, *out, opts)
 	}
@@ -106,7 +107,7 @@ func exportToFile(ctx context.Context, store *catalog.Store, path string, opts c
 	if err := tmp.Chmod(0o600); err != nil {
 		return nil, fmt.Errorf("restricting %s: %w", tmp.Name(), err)
 	}
-	counts, err := store.Export(ctx, tmp, opts)
+	counts, err := operator.New(store).Export(ctx, tmp, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +181,7 @@ is imported; the command then exits 1.`)
 		}
 	}
 	shown := 0
-	res, err := store.Import(ctx, in, catalog.ImportOptions{
+	res, err := operator.New(store).Import(ctx, in, catalog.ImportOptions{
 		CheckPath: blob.CheckPath,
 		Bad: func(line int64, err error) {
 			if shown++; shown <= maxBadLinesShown {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/progress"
@@ -57,7 +58,7 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 		label = "dry run"
 	}
 	var bar *progress.Bar
-	res, err := housekeeping.Cleanup(ctx, store, files, housekeeping.CleanupOptions{
+	res, err := housekeeping.Cleanup(ctx, operator.New(store), files, housekeeping.CleanupOptions{
 		OlderThan: age, ClienteID: *cliente, DryRun: *dryRun,
 		Progress: func(done, total int64) {
 			if bar == nil && total > cleanupProgressMin {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/cli"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -43,7 +44,7 @@ func TestCleanupCommand(t *testing.T) {
 	t.Parallel()
 	store, u := pgtest.NewStore(t)
 	ctx := context.Background()
-	ten, err := store.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
+	ten, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
 	require.NoError(t, err)
 	mediaDir := filepath.Join(t.TempDir(), "media")
 	files, err := blob.NewLocal(mediaDir)
@@ -65,7 +66,7 @@ func TestCleanupCommand(t *testing.T) {
 	require.Contains(t, out, "deleted 1 files, freeing 26 B; marked 2 rows")
 	require.False(t, files.Exists(old))
 	require.True(t, files.Exists(shared))
-	st, err := store.Stats(ctx, 0)
+	st, err := operator.New(store).Stats(ctx, 0)
 	require.NoError(t, err)
 	require.EqualValues(t, 4, st.ByStatus["success"], "cleaned rows stay a success")
 	require.EqualValues(t, 2*len("old photo, forwarded again yesterday"), st.BytesStored)

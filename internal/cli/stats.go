@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/humanize"
 )
 
@@ -27,7 +28,7 @@ by instance, the bytes the rows refer to and the disk the stored files use
 		return err
 	}
 	defer store.Close()
-	st, err := store.Stats(ctx, *cliente)
+	st, err := operator.New(store).Stats(ctx, *cliente)
 	if err != nil {
 		return err
 	}

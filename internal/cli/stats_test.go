@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/cli"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -17,7 +18,7 @@ func TestStatsCommand(t *testing.T) {
 	t.Parallel()
 	store, u := pgtest.NewStore(t)
 	ctx := context.Background()
-	ten, err := store.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
+	ten, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
 	require.NoError(t, err)
 	img := wamedia.Descriptor{Type: wamedia.Image, Kind: "imageMessage"}
 	img.Check() // not downloadable: a failed row with missing_fields

@@ -18,6 +18,7 @@ import (
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/housekeeping"
 )
@@ -112,7 +113,7 @@ is refused.`)
 		return err
 	}
 	defer store.Close()
-	res, err := store.AddTenant(ctx, *cliente, *instance, *token)
+	res, err := operator.New(store).AddTenant(ctx, *cliente, *instance, *token)
 	if errors.Is(err, catalog.ErrInstanceOwned) {
 		return fmt.Errorf("instance %s is registered for another cliente: it was not changed", *instance)
 	}
@@ -158,7 +159,7 @@ W-API token), whether the secrets are set, and media counts. Tokens, secrets and
 		return err
 	}
 	defer store.Close()
-	tenants, err := store.ListTenants(ctx)
+	tenants, err := operator.New(store).ListTenants(ctx)
 	if err != nil {
 		return err
 	}
@@ -290,7 +291,7 @@ remembers a verified token for that long).`, tokenTTL))
 		return err
 	}
 	defer store.Close()
-	res, err := store.RotateAPIToken(ctx, name)
+	res, err := operator.New(store).RotateAPIToken(ctx, name)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return fmt.Errorf("no cliente is named %q ('mediapipe tenant list' lists them): nothing was changed", name)
 	}
@@ -355,7 +356,7 @@ URL in W-API right away.`)
 		return err
 	}
 	defer store.Close()
-	res, err := store.RotateWebhookSecret(ctx, *instance)
+	res, err := operator.New(store).RotateWebhookSecret(ctx, *instance)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them; 'mediapipe tenant add' registers it)", *instance)
 	}
@@ -399,7 +400,7 @@ and media are kept: 'mediapipe tenant enable' undoes it.`
 		return err
 	}
 	defer store.Close()
-	st, err := store.SetInstanceDisabled(ctx, *instance, disable)
+	st, err := operator.New(store).SetInstanceDisabled(ctx, *instance, disable)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them): nothing was changed", *instance)
 	}
@@ -457,10 +458,10 @@ new media first, while you decide.`)
 	what := "instance " + *instance
 	var r housekeeping.Removal
 	if *instance != "" {
-		r, err = housekeeping.RemoveInstance(ctx, store, files, *instance, *withMedia)
+		r, err = housekeeping.RemoveInstance(ctx, operator.New(store), files, *instance, *withMedia)
 	} else {
 		what = fmt.Sprintf("cliente %q", name)
-		r, err = housekeeping.RemoveCliente(ctx, store, files, name, *withMedia)
+		r, err = housekeeping.RemoveCliente(ctx, operator.New(store), files, name, *withMedia)
 	}
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):

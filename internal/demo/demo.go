@@ -28,6 +28,7 @@ import (
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/progress"
 	"github.com/multichat/mediapipe/internal/samples"
@@ -181,7 +182,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	for i, cliente := range []string{"Padaria Estrela (demo)", "Clínica Sorriso (demo)"} {
 		instance := instances[i]
 		wapiToken := "demo-wapi-token-" + instance
-		res, err := a.Store.AddTenant(ctx, cliente, instance, wapiToken)
+		res, err := operator.New(a.Store).AddTenant(ctx, cliente, instance, wapiToken)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("registering the demo tenants: %w", err)
@@ -230,7 +231,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		waitErr = o.Hold(runCtx, a, sim)
 	}
 	if waitErr == nil {
-		rep.Summary, waitErr = a.Store.RunSummary(ctx, rep.Started)
+		rep.Summary, waitErr = operator.New(a.Store).RunSummary(ctx, rep.Started)
 	}
 	stop()
 	if err := <-done; err != nil && waitErr == nil {
@@ -271,7 +272,7 @@ func wait(ctx context.Context, store *catalog.Store, rep *Report, o Options) err
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		s, err := store.RunSummary(ctx, rep.Started)
+		s, err := operator.New(store).RunSummary(ctx, rep.Started)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,20 @@ const (
 // goroutines (hash, decrypt, write) instead of one.
 const largeMedia = 16 << 20
 
+// Catalog is what the downloader needs of the catalogue: load a job, start
+// it, find content already stored, and record the outcome (success,
+// failure, a retry or a wait). *catalog.Store has it.
+type Catalog interface {
+	LoadJob(ctx context.Context, id int64) (*catalog.Job, error)
+	StartDownload(ctx context.Context, id int64) (attempts int, proceed bool, err error)
+	FindStored(ctx context.Context, clienteID int64, mediaType wamedia.MediaType, sha256 []byte) (catalog.Stored, bool, error)
+	Succeed(ctx context.Context, id int64, st catalog.Stored) error
+	Fail(ctx context.Context, id int64, status, reason string) error
+	FailExhausted(ctx context.Context, id int64, reason string) (string, error)
+	RecordRetry(ctx context.Context, id int64, r catalog.Retry) error
+	Defer(ctx context.Context, id int64, r catalog.Retry, uncount bool) error
+}
+
 // Downloader fetches, verifies and stores media.
 //
 // Retries are its own decision, not JetStream's MaxDeliver (the DOWNLOADS
@@ -54,7 +68,7 @@ const largeMedia = 16 << 20
 // file store unwritable, a CDN host whose circuit is open) make the job
 // wait without counting an attempt.
 type Downloader struct {
-	Store     *catalog.Store
+	Store     Catalog
 	Blobs     blob.Store
 	Fetcher   *fetch.Fetcher
 	Log       *zap.Logger

@@ -35,6 +35,7 @@ import (
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/cli"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/downloader"
@@ -94,7 +95,7 @@ func setupWithSim(t testing.TB, sim *wasim.Server, o pipelineOptions) *pipeline 
 	sim.AddInstance(wasim.InstancePro, wapiToken)
 
 	ctx := context.Background()
-	ten, err := store.AddTenant(ctx, "Cliente de teste", wasim.InstancePro, wapiToken)
+	ten, err := operator.New(store).AddTenant(ctx, "Cliente de teste", wasim.InstancePro, wapiToken)
 	require.NoError(t, err)
 
 	env := map[string]string{

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
@@ -58,7 +59,7 @@ func newEnv(t testing.TB, instances ...string) *env {
 		instances = []string{wasim.InstancePro}
 	}
 	for i, inst := range instances {
-		res, err := store.AddTenant(context.Background(), "Cliente "+strconv.Itoa(i), inst, wapiToken)
+		res, err := operator.New(store).AddTenant(context.Background(), "Cliente "+strconv.Itoa(i), inst, wapiToken)
 		require.NoError(t, err)
 		sim.AddInstance(inst, wapiToken)
 		e.secrets[inst], e.cliente[inst] = res.WebhookSecret, res.ClienteID

@@ -22,7 +22,8 @@ type Files interface {
 	Remove(relPath string) error
 }
 
-// Catalog is what housekeeping needs of the catalogue.
+// Catalog is what housekeeping needs of the catalogue; a *catalog.Operator
+// (internal/catalog/operator) has it.
 type Catalog interface {
 	CleanupCutoff(ctx context.Context, age time.Duration) (time.Time, error)
 	CountOldFiles(ctx context.Context, q catalog.OldFilesQuery) (int64, error)
@@ -189,7 +190,7 @@ type Removal struct {
 
 // RemoveInstance removes an instance, its chats and, with withMedia, its
 // media rows and the stored files no other row uses (see
-// catalog.Store.RemoveInstance for what is refused).
+// catalog.Operator.RemoveInstance for what is refused).
 func RemoveInstance(ctx context.Context, cat Catalog, files Files, instanceID string, withMedia bool) (Removal, error) {
 	r, orphans, err := cat.RemoveInstance(ctx, instanceID, withMedia)
 	return removeFiles(ctx, cat, files, Removal{Removal: r}, orphans, err)
@@ -197,7 +198,7 @@ func RemoveInstance(ctx context.Context, cat Catalog, files Files, instanceID st
 
 // RemoveCliente removes a cliente with every instance, chat and, with
 // withMedia, every media row and stored file of it (see
-// catalog.Store.RemoveCliente for what is refused).
+// catalog.Operator.RemoveCliente for what is refused).
 func RemoveCliente(ctx context.Context, cat Catalog, files Files, clienteName string, withMedia bool) (Removal, error) {
 	r, orphans, err := cat.RemoveCliente(ctx, clienteName, withMedia)
 	return removeFiles(ctx, cat, files, Removal{Removal: r}, orphans, err)

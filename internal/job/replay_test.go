@@ -12,6 +12,7 @@ import (
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/catalogtest"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -50,7 +51,7 @@ func TestReplayDeadLettersReprocessesDownloadsAndSkipsWhatIsDone(t *testing.T) {
 	t.Parallel()
 	ctx, js := setup(t)
 	store, _ := pgtest.NewStore(t)
-	tenant, err := store.AddTenant(ctx, "acme", "INST-1", "w")
+	tenant, err := operator.New(store).AddTenant(ctx, "acme", "INST-1", "w")
 	require.NoError(t, err)
 	rec, err := store.RecordMessages(ctx, []catalog.Message{catalogtest.Message("INST-1", "5511", catalogtest.Descriptor(wamedia.Image))})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/wasim"
@@ -54,7 +55,7 @@ func newDeployment(t testing.TB, natsURL string, extra map[string]string) *deplo
 		d.vars[k] = v
 	}
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
-		res, err := store.AddTenant(context.Background(), "Cliente "+strconv.Itoa(i+1), inst, wapiToken)
+		res, err := operator.New(store).AddTenant(context.Background(), "Cliente "+strconv.Itoa(i+1), inst, wapiToken)
 		require.NoError(t, err)
 		sim.AddInstance(inst, wapiToken)
 		d.secrets[inst] = res.WebhookSecret
