@@ -584,7 +584,7 @@ func (b *testBundle) deadLetter(t testing.TB, seq uint64) bus.DeadLetter {
 	t.Helper()
 	var found *bus.DeadLetter
 	require.Eventually(t, func() bool {
-		recs, err := bus.DeadLetters(b.ctx, b.js, 0)
+		recs, err := bus.ListDeadLetters(b.ctx, b.js, bus.DeadLetterFilter{})
 		require.NoError(t, err)
 		for _, r := range recs {
 			if r.Stream == bus.StreamWebhooks && r.StreamSeq == seq {

@@ -46,9 +46,9 @@ type DeadLetter struct {
 	// media_id, cliente_id, instance_id and message_id.
 	About map[string]any `json:"about,omitempty"`
 
-	// Seq is the record's own sequence in DEADLETTER, set by DeadLetters.
+	// Seq is the record's own sequence in DEADLETTER, set by ListDeadLetters.
 	Seq uint64 `json:"-"`
-	// Replayed is the newest replay of the record, set by DeadLetters; nil
+	// Replayed is the newest replay of the record, set by ListDeadLetters; nil
 	// when it was never replayed.
 	Replayed *Replay `json:"-"`
 }
@@ -133,15 +133,6 @@ func publishDeadLetter(ctx context.Context, js jetstream.JetStream, rec DeadLett
 		return fmt.Errorf("publishing dead-letter record: %w", err)
 	}
 	return nil
-}
-
-// DeadLetters returns up to limit of the newest dead-letter records, newest
-// first. A limit of zero or less means 100.
-func DeadLetters(ctx context.Context, js jetstream.JetStream, limit int) ([]DeadLetter, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	return ListDeadLetters(ctx, js, DeadLetterFilter{Limit: limit})
 }
 
 // ListDeadLetters returns the records f selects, newest first, each with its
