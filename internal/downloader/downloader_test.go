@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,13 +24,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
@@ -40,32 +39,36 @@ import (
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/downloader"
 	"github.com/multichat/mediapipe/internal/fetch"
+	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/metrics"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/wapi"
 )
 
 const wapiToken = "wapi-token-test"
 
-// pipeline is a whole mediapipe process (ingest, analyzer, downloader) run
-// in-process on a fresh schema and JetStream server, against a simulator.
+// pipeline is the downloader as a component: a real PostgreSQL schema, an
+// embedded JetStream server with the project's topology, a file store in a
+// temporary directory, a fetcher against the simulator's loopback CDN and
+// W-API, and a bus worker running the downloader, all built here without
+// the app. send records a webhook's media as the analyzer would and queues
+// their download jobs.
 type pipeline struct {
 	t       testing.TB
-	dl      *downloader.Downloader // the test's own downloader (pipelineOptions.own)
+	dl      *downloader.Downloader // the downloader the worker runs
 	metrics *metrics.Metrics       // its metrics
 	logs    *observer.ObservedLogs // its log lines, every level
 	store   *catalog.Store
+	js      jetstream.JetStream
 	dbURL   string
 	natsURL string
 	cfg     config.Config
 	sim     *wasim.Server
-	app     *app.App
-	secret  string
 	cliente int64
-	ingest  string
 }
 
 type pipelineOptions struct {
@@ -74,8 +77,8 @@ type pipelineOptions struct {
 	env        map[string]string    // extra configuration (MAX_MEDIA_BYTES, DOWNLOAD_WORKERS)
 	fetch      func(*fetch.Options) // fetch overrides
 	cdnBase    string               // WHATSAPP_CDN_BASE_URL instead of the simulator's (a proxy)
-	// own, when set, runs the downloader in the test instead of in the
-	// app, with the retry policy own sets (the app runs ingest and analyzer).
+	// own, when set, adjusts the downloader's retry policy; JetStream then
+	// redelivers without limit and the downloader alone decides.
 	own func(*downloader.Downloader)
 }
 
@@ -92,6 +95,7 @@ func setupWithSim(t testing.TB, sim *wasim.Server, o pipelineOptions) *pipeline 
 	t.Helper()
 	store, dbURL := pgtest.NewStore(t)
 	natsURL, _ := natstest.Start(t)
+	_, js := natstest.Connect(t, natsURL)
 	sim.AddInstance(wasim.InstancePro, wapiToken)
 
 	ctx := context.Background()
@@ -104,7 +108,6 @@ func setupWithSim(t testing.TB, sim *wasim.Server, o pipelineOptions) *pipeline 
 		"DATA_DIR":              t.TempDir(),
 		"WHATSAPP_CDN_BASE_URL": sim.CDNBaseURL(),
 		"WAPI_BASE_URL":         sim.WAPIBaseURL(),
-		"LOG_FORMAT":            "json",
 	}
 	if o.cdnBase != "" {
 		env["WHATSAPP_CDN_BASE_URL"] = o.cdnBase
@@ -122,53 +125,18 @@ func setupWithSim(t testing.TB, sim *wasim.Server, o pipelineOptions) *pipeline 
 	case o.maxDeliver == 0:
 		o.maxDeliver = 3
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	var log *zap.Logger
-	if tt, ok := t.(*testing.T); ok {
-		log = zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel))
-	} else {
-		log = zap.NewNop()
-	}
-	roles := app.All
-	if o.own != nil {
-		roles.Downloader = false
-	}
-	a, err := app.Open(ctx, cfg, log, app.Options{
-		Roles:       roles,
-		Listener:    ln,
-		Topology:    &bus.Topology{DownloaderMaxDeliver: o.maxDeliver, DownloaderAckWait: o.ackWait},
-		BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
-		Fetch: o.fetch,
-	})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(60 * time.Second):
-			t.Error("the pipeline did not stop within 60s")
-		}
-	})
+	require.NoError(t, bus.Setup(ctx, js, bus.Topology{DownloaderMaxDeliver: o.maxDeliver, DownloaderAckWait: o.ackWait}))
 	p := &pipeline{
-		t: t, store: store, dbURL: dbURL, natsURL: natsURL, cfg: cfg, sim: sim, app: a,
-		secret: ten.WebhookSecret, cliente: ten.ClienteID,
-		ingest: "http://" + a.Addr() + "/webhooks/wapi",
+		t: t, store: store, js: js, dbURL: dbURL, natsURL: natsURL, cfg: cfg, sim: sim, cliente: ten.ClienteID,
 	}
-	if o.own != nil {
-		p.runOwn(o)
-	}
+	p.run(o)
 	return p
 }
 
-// runOwn runs a downloader worker in the test, as the app would, with the
-// options o.own sets, its log lines observed and its own metrics.
-func (p *pipeline) runOwn(o pipelineOptions) {
+// run runs a downloader worker as a downloader process does: its file
+// store, its fetcher, and a bus worker whose settler records exhausted
+// jobs; its log lines are observed and its metrics its own.
+func (p *pipeline) run(o pipelineOptions) {
 	t := p.t
 	core, logs := observer.New(zap.DebugLevel)
 	log := zap.New(core)
@@ -184,25 +152,38 @@ func (p *pipeline) runOwn(o pipelineOptions) {
 	}
 	f, err := fetch.New(fo)
 	require.NoError(t, err)
+	cons, err := p.js.Consumer(context.Background(), bus.StreamDownloads, bus.ConsumerDownloader)
+	require.NoError(t, err)
+	// Heart-beats well inside the consumer's AckWait, whatever it is.
+	heartBeat := bus.DefaultKeepAlive
+	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 {
+		heartBeat = min(heartBeat, info.Config.AckWait/4)
+	}
 	m := metrics.New()
 	dl := &downloader.Downloader{Store: p.store, Blobs: blobs, Fetcher: f, Log: log.Named("downloader"),
-		MaxBytes: p.cfg.MaxMedia, HeartBeat: time.Second, Observe: m.ObserveDownload}
-	o.own(dl)
-	cons, err := p.app.JS.Consumer(context.Background(), bus.StreamDownloads, bus.ConsumerDownloader)
-	require.NoError(t, err)
+		MaxBytes: p.cfg.MaxMedia, AllowExec: p.cfg.AllowExec, HeartBeat: heartBeat, Observe: m.ObserveDownload,
+		RetryHorizon: p.cfg.RetryHorizon, BackoffMax: p.cfg.BackoffMax}
+	if o.own != nil {
+		o.own(dl)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- bus.Run(ctx, cons, bus.WorkerOptions{
-			Handler: m.Messages("downloader", dl.Handle), Concurrency: 4, MaxWait: time.Second, StopTimeout: 10 * time.Second,
-			Settler: bus.Settler{JS: p.app.JS, BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
+			Handler: m.Messages("downloader", dl.Handle), Concurrency: p.cfg.Workers, MaxWait: time.Second, StopTimeout: 10 * time.Second,
+			Settler: bus.Settler{JS: p.js, BackoffBase: 10 * time.Millisecond, BackoffMax: 100 * time.Millisecond,
 				RecordExhausted: dl.RecordExhausted, Describe: dl.Describe, Logger: log.Named("bus")},
 			Logger: log.Named("bus"),
 		})
 	}()
 	t.Cleanup(func() {
 		stop()
-		require.NoError(t, <-done)
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(60 * time.Second):
+			t.Error("the downloader did not stop within 60s")
+		}
 	})
 	p.dl, p.metrics, p.logs = dl, m, logs
 }
@@ -239,19 +220,37 @@ func hook(it *wasim.Item, edit func(media map[string]any)) (msgID string, body [
 	return msgID, bytes.TrimSpace(b.Bytes())
 }
 
-func (p *pipeline) post(body []byte) {
+// record records the media of webhooks (bodies as W-API posts them) as the
+// analyzer does, and queues a download job for every pending row.
+func (p *pipeline) record(bodies ...[]byte) {
 	p.t.Helper()
-	resp, err := http.Post(p.ingest+"?token="+p.secret, "application/json", bytes.NewReader(body))
+	msgs := make([]catalog.Message, len(bodies))
+	for i, body := range bodies {
+		ev, err := wapi.Decode(body)
+		require.NoError(p.t, err)
+		msgs[i] = catalog.Message{
+			InstanceID: ev.InstanceID, MessageID: ev.MessageID, Event: ev.Kind,
+			ChatRemoteID: ev.Chat.ID, ChatJID: ev.Chat.JID, ChatName: ev.Chat.Name, IsGroup: ev.IsGroup,
+			FromMe: ev.FromMe, SenderID: ev.Sender.ID, SenderName: ev.Sender.Name, Moment: ev.Moment, Media: ev.Media,
+		}
+	}
+	ctx := context.Background()
+	rec, err := p.store.RecordMessages(ctx, msgs)
 	require.NoError(p.t, err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	require.Equal(p.t, http.StatusAccepted, resp.StatusCode)
+	var jobs []job.Download
+	for _, r := range rec {
+		require.False(p.t, r.UnknownInstance)
+		if r.Status == catalog.StatusPending { // as the analyzer: a redelivery may not have queued it
+			jobs = append(jobs, job.Download{MediaID: r.MediaID, ClienteID: r.ClienteID, InstanceID: msgs[r.Msg].InstanceID, Type: r.Type})
+		}
+	}
+	require.NoError(p.t, job.PublishAll(ctx, p.js, jobs, job.PublishOptions{}).Err())
 }
 
-// send posts a webhook for it and returns its message id.
+// send records a webhook for it and returns its message id.
 func (p *pipeline) send(it *wasim.Item, edit func(map[string]any)) string {
 	id, body := hook(it, edit)
-	p.post(body)
+	p.record(body)
 	return id
 }
 
@@ -791,7 +790,7 @@ func TestHeartBeatsKeepLongDownload(t *testing.T) {
 	p.requireStored(r, it)
 	require.Equal(t, 1, r.Attempts)
 	require.EqualValues(t, 1, it.Requests())
-	cons, err := p.app.JS.Consumer(context.Background(), bus.StreamDownloads, bus.ConsumerDownloader)
+	cons, err := p.js.Consumer(context.Background(), bus.StreamDownloads, bus.ConsumerDownloader)
 	require.NoError(t, err)
 	info, err := cons.Info(context.Background())
 	require.NoError(t, err)

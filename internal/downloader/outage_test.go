@@ -424,7 +424,7 @@ func TestOneReasonEverywhere(t *testing.T) {
 	var dls []bus.DeadLetter
 	require.Eventually(t, func() bool {
 		var err error
-		dls, err = bus.ListDeadLetters(context.Background(), p.app.JS, bus.DeadLetterFilter{Limit: 100})
+		dls, err = bus.ListDeadLetters(context.Background(), p.js, bus.DeadLetterFilter{Limit: 100})
 		require.NoError(t, err)
 		return len(dls) >= len(cases)
 	}, 10*time.Second, 20*time.Millisecond, "dead letters %+v; logs %s", dls, p.dumpLogs(zapcore.WarnLevel))
