@@ -9,11 +9,14 @@
 // ids, hex digests and a sanitized extension: a file name from a webhook
 // never becomes a path.
 //
-// Store is an interface so that other backends (S3) can follow; every backend
-// must pass blobtest.StoreSuite.
+// Two backends implement Store: Local (a directory, MEDIA_DIR) and S3 (a
+// bucket of any S3-compatible server); OpenURL picks one from a URL. Every
+// backend must pass blobtest.StoreSuite.
 package blob
 
 import (
+	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -64,6 +67,9 @@ var (
 	// ErrWrite wraps a failed write of a Pending (a full or failing disk):
 	// the store's fault, never the content's.
 	ErrWrite = errors.New("writing to the file store")
+	// ErrMismatch is a Commit whose digest or extension differs from what
+	// Expect announced: nothing is stored.
+	ErrMismatch = errors.New("committed content differs from the expected one")
 )
 
 // backend is what a Store implementation provides behind a Pending.
@@ -75,12 +81,68 @@ type backend interface {
 	abort() error
 }
 
+// expecter is a backend that uses the final path before the commit (S3
+// uploads the parts straight to it).
+type expecter interface {
+	expect(rel string)
+}
+
+// binder is a backend that stops its work when a context ends.
+type binder interface {
+	bind(ctx context.Context)
+}
+
 // Pending is a file being written. It is not safe for concurrent use.
 type Pending struct {
 	cliente int64
 	b       backend
 	n       int64
 	done    bool
+	ctx     context.Context
+	// wantSum and wantExt are what Expect announced.
+	wantSum []byte
+	wantExt string
+}
+
+// Bind ties the Pending to ctx: once ctx ends, writes and the commit fail
+// with the context's error, and a backend with work in flight (S3's
+// multipart upload) aborts it at once. The caller still calls Abort.
+func (p *Pending) Bind(ctx context.Context) {
+	p.ctx = ctx
+	if b, ok := p.b.(binder); ok {
+		b.bind(ctx)
+	}
+}
+
+// Expect announces the plain SHA-256 and extension the content will be
+// committed under, as soon as the caller knows them (the expected digest of
+// the message and the sniffed extension). S3 then uploads the parts straight
+// to the final key; a Commit with another digest or extension fails with
+// ErrMismatch and stores nothing. Calling it is optional, once, before Commit.
+func (p *Pending) Expect(sha256 []byte, ext string) error {
+	if p.done {
+		return ErrClosed
+	}
+	if p.wantSum != nil {
+		return errors.New("expect: already announced")
+	}
+	rel, err := Key(p.cliente, sha256, ext)
+	if err != nil {
+		return err
+	}
+	p.wantSum, p.wantExt = bytes.Clone(sha256), SanitizeExt(ext)
+	if e, ok := p.b.(expecter); ok {
+		e.expect(rel)
+	}
+	return nil
+}
+
+// ctxErr is the error of the bound context, if it ended.
+func (p *Pending) ctxErr() error {
+	if p.ctx == nil {
+		return nil
+	}
+	return context.Cause(p.ctx)
 }
 
 // Write appends to the file.
@@ -88,9 +150,15 @@ func (p *Pending) Write(b []byte) (int, error) {
 	if p.done {
 		return 0, ErrClosed
 	}
+	if err := p.ctxErr(); err != nil {
+		return 0, err
+	}
 	n, err := p.b.Write(b)
 	p.n += int64(n)
 	if err != nil {
+		if cerr := p.ctxErr(); cerr != nil {
+			return n, cerr
+		}
 		err = fmt.Errorf("%w: %w", ErrWrite, err)
 	}
 	return n, err
@@ -110,6 +178,14 @@ func (p *Pending) Commit(sha256 []byte, ext string) (Stored, error) {
 	}
 	rel, err := Key(p.cliente, sha256, ext)
 	if err != nil {
+		_ = p.Abort()
+		return Stored{}, err
+	}
+	if p.wantSum != nil && (!bytes.Equal(sha256, p.wantSum) || SanitizeExt(ext) != p.wantExt) {
+		_ = p.Abort()
+		return Stored{}, fmt.Errorf("committing %s: %w", rel, ErrMismatch)
+	}
+	if err := p.ctxErr(); err != nil {
 		_ = p.Abort()
 		return Stored{}, err
 	}

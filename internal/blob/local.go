@@ -1,6 +1,7 @@
 package blob
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,6 +85,13 @@ func (l *Local) Create(clienteID int64) (*Pending, error) {
 		return nil, err
 	}
 	return &Pending{cliente: clienteID, b: &localFile{root: l.root, f: f}}, nil
+}
+
+// bind removes the temporary file once ctx ends: the writes that follow go
+// to an unlinked file and the commit fails.
+func (lf *localFile) bind(ctx context.Context) {
+	name := lf.f.Name()
+	lf.stop = context.AfterFunc(ctx, func() { _ = os.Remove(name) })
 }
 
 // writing holds the temporary files this process is writing: CleanTemp never
@@ -233,6 +241,22 @@ func (l *Local) CleanTemp(olderThan time.Duration) (int, error) {
 	return removed, nil
 }
 
+// Leftovers lists the temporary files under every cliente's temporary
+// directory, relative to the root: what writers in progress or killed left.
+// A quiet store has none.
+func (l *Local) Leftovers() ([]string, error) {
+	parts, err := filepath.Glob(filepath.Join(l.root, "*", tmpDir, ".*.part"))
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range parts {
+		if rel, err := filepath.Rel(l.root, p); err == nil {
+			parts[i] = filepath.ToSlash(rel)
+		}
+	}
+	return parts, nil
+}
+
 // removeOrphan removes the temporary file at path when no writer holds its
 // lock. It holds the lock itself while removing, so a writer that created
 // the file and is about to lock it notices the removal (see createLocked).
@@ -264,6 +288,7 @@ type localFile struct {
 	// written and flushed count the bytes written and those handed to
 	// writeback so far.
 	written, flushed int64
+	stop             func() bool // unregisters bind's AfterFunc
 }
 
 // writebackChunk is how many written bytes start an asynchronous writeback.
@@ -290,6 +315,9 @@ func (lf *localFile) abort() error {
 // close closes the file, which releases its lock: only once it was renamed
 // into place or removed, so CleanTemp never sees it unlocked under .tmp.
 func (lf *localFile) close() error {
+	if lf.stop != nil {
+		lf.stop()
+	}
 	writing.Delete(lf.f.Name())
 	return lf.f.Close()
 }

@@ -1,9 +1,10 @@
 // Package blobtest holds the conformance suite that every blob.Store backend
-// must pass (local disk today, S3 later).
+// must pass (Local and S3).
 package blobtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,7 +21,8 @@ import (
 )
 
 // StoreSuite runs the conformance tests against stores made by newStore,
-// which gives each subtest a fresh, empty store.
+// which gives each subtest a fresh, empty store. The stores must list what
+// writers left behind (Leftovers, as Local and S3 do).
 func StoreSuite(t *testing.T, newStore func(t *testing.T) blob.Store) {
 	for _, tc := range []struct {
 		name string
@@ -37,6 +39,11 @@ func StoreSuite(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"Remove", testRemove},
 		{"BadCommits", testBadCommits},
 		{"CleanTempKeepsFreshFiles", testCleanTempKeepsFresh},
+		{"FailedVerificationLeavesNothing", testFailedVerification},
+		{"ConcurrentWritersOfLargeContent", testConcurrentLarge},
+		{"KilledWriterLeavesNothing", testKilledWriter},
+		{"LargeRoundTrip", testLargeRoundTrip},
+		{"OpenSeekRange", testOpenSeekRange},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -335,4 +342,262 @@ func mustKey(t *testing.T, cliente int64, sum []byte, ext string) string {
 	k, err := blob.Key(cliente, sum, ext)
 	require.NoError(t, err)
 	return k
+}
+
+// Leftovers is a store that lists what writers left behind: temporary files,
+// multipart uploads in progress.
+type Leftovers interface {
+	Leftovers() ([]string, error)
+}
+
+// RequireNoLeftovers fails unless the store has nothing left behind by
+// writers, polling a little for aborts that run in the background.
+func RequireNoLeftovers(t *testing.T, s blob.Store) {
+	t.Helper()
+	l, ok := s.(Leftovers)
+	require.True(t, ok, "%T lists no leftovers", s)
+	var left []string
+	for range 200 {
+		var err error
+		left, err = l.Leftovers()
+		require.NoError(t, err)
+		if len(left) == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.Empty(t, left, "left behind by writers")
+}
+
+// Large is the size of the content of the large tests: several multipart
+// parts of 8 MiB.
+const Large = 40 << 20
+
+// write writes data to p in chunks of n bytes.
+func write(t *testing.T, p *blob.Pending, data []byte, n int) {
+	t.Helper()
+	for chunk := range slices(data, n) {
+		_, err := p.Write(chunk)
+		require.NoError(t, err)
+	}
+}
+
+func testFailedVerification(t *testing.T, s blob.Store) {
+	data, sum := Content(t, 12<<20) // more than one part
+	other := sha256.Sum256([]byte("something else"))
+	for _, tc := range []struct {
+		name   string
+		expect bool
+		finish func(p *blob.Pending) error
+	}{
+		{"abort after Expect", true, func(p *blob.Pending) error { return p.Abort() }},
+		{"abort without Expect", false, func(p *blob.Pending) error { return p.Abort() }},
+		{"commit under another digest", true, func(p *blob.Pending) error {
+			_, err := p.Commit(other[:], ".mp4")
+			require.ErrorIs(t, err, blob.ErrMismatch)
+			return nil
+		}},
+		{"commit under another extension", true, func(p *blob.Pending) error {
+			_, err := p.Commit(sum, ".jpg")
+			require.ErrorIs(t, err, blob.ErrMismatch)
+			return nil
+		}},
+	} {
+		p, err := s.Create(21)
+		require.NoError(t, err)
+		if tc.expect {
+			require.NoError(t, p.Expect(sum, ".mp4"))
+		}
+		write(t, p, data, 64<<10)
+		require.NoError(t, tc.finish(p), tc.name)
+		_, err = p.Commit(sum, ".mp4")
+		require.ErrorIs(t, err, blob.ErrClosed, tc.name)
+		for _, rel := range []string{mustKey(t, 21, sum, ".mp4"), mustKey(t, 21, sum, ".jpg"), mustKey(t, 21, other[:], ".mp4")} {
+			require.False(t, s.Exists(rel), "%s: %s", tc.name, rel)
+		}
+		RequireNoLeftovers(t, s)
+	}
+
+	// A small file too, and Expect's own checks.
+	small, smallSum := Content(t, 1000)
+	p, err := s.Create(21)
+	require.NoError(t, err)
+	require.ErrorIs(t, p.Expect(smallSum[:31], ".jpg"), blob.ErrInvalidPath)
+	require.NoError(t, p.Expect(smallSum, ".JPG"))
+	require.Error(t, p.Expect(smallSum, ".jpg"), "Expect once")
+	write(t, p, small, 100)
+	_, err = p.Commit(other[:], ".jpg")
+	require.ErrorIs(t, err, blob.ErrMismatch)
+	require.False(t, s.Exists(mustKey(t, 21, smallSum, ".jpg")))
+	RequireNoLeftovers(t, s)
+
+	// The announced content commits.
+	p, err = s.Create(21)
+	require.NoError(t, err)
+	require.NoError(t, p.Expect(smallSum, "jpg"))
+	write(t, p, small, 100)
+	st, err := p.Commit(smallSum, ".jpg")
+	require.NoError(t, err)
+	require.Equal(t, small, ReadAll(t, s, st.Path))
+}
+
+func testConcurrentLarge(t *testing.T, s blob.Store) {
+	data, sum := Content(t, 3*(8<<20)+12345)
+	const n = 4
+	var wg sync.WaitGroup
+	results := make([]blob.Stored, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			p, err := s.Create(22)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if i%2 == 0 { // half announce the content, half do not
+				if errs[i] = p.Expect(sum, ".mp4"); errs[i] != nil {
+					return
+				}
+			}
+			for chunk := range slices(data, 256<<10) {
+				if _, err := p.Write(chunk); err != nil {
+					errs[i] = err
+					_ = p.Abort()
+					return
+				}
+			}
+			results[i], errs[i] = p.Commit(sum, ".mp4")
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	for _, r := range results {
+		require.Equal(t, results[0].Path, r.Path)
+		require.EqualValues(t, len(data), r.Size)
+	}
+	require.Equal(t, data, ReadAll(t, s, results[0].Path))
+	RequireNoLeftovers(t, s)
+}
+
+func testKilledWriter(t *testing.T, s blob.Store) {
+	data, sum := Content(t, 20<<20)
+	rel := mustKey(t, 23, sum, ".mp4")
+
+	// The context ends mid-stream: writes fail, nothing is visible, the
+	// upload is aborted without the writer's help.
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := s.Create(23)
+	require.NoError(t, err)
+	p.Bind(ctx)
+	require.NoError(t, p.Expect(sum, ".mp4"))
+	write(t, p, data[:10<<20], 64<<10)
+	cancel()
+	_, err = p.Write(data[10<<20:])
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotErrorIs(t, err, blob.ErrWrite, "a cancelled writer is not the store's fault")
+	require.False(t, s.Exists(rel))
+	RequireNoLeftovers(t, s)
+	_, err = p.Commit(sum, ".mp4")
+	require.Error(t, err)
+	require.False(t, s.Exists(rel))
+	require.NoError(t, p.Abort())
+
+	// A writer that dies without a word: CleanTemp removes what it left.
+	for _, expect := range []bool{true, false} {
+		p, err = s.Create(23)
+		require.NoError(t, err)
+		if expect {
+			require.NoError(t, p.Expect(sum, ".mp4"))
+		}
+		write(t, p, data[:18<<20], 64<<10)
+		// The dropped writer's last parts may still be in flight (a killed
+		// process has none): sweep until the store is quiet, as the
+		// periodic cleanup does.
+		require.Eventually(t, func() bool {
+			_, err := s.CleanTemp(0)
+			require.NoError(t, err)
+			left, err := s.(Leftovers).Leftovers()
+			require.NoError(t, err)
+			return len(left) == 0
+		}, 10*time.Second, 20*time.Millisecond)
+		require.False(t, s.Exists(rel))
+	}
+}
+
+func testLargeRoundTrip(t *testing.T, s blob.Store) {
+	data, sum := Content(t, Large+777)
+	for _, expect := range []bool{true, false} {
+		p, err := s.Create(24)
+		require.NoError(t, err)
+		if expect {
+			require.NoError(t, p.Expect(sum, ".mp4"))
+		}
+		write(t, p, data, 1<<20)
+		st, err := p.Commit(sum, ".mp4")
+		require.NoError(t, err)
+		require.EqualValues(t, len(data), st.Size)
+		require.Equal(t, expect == false, st.Deduplicated, "the second commit finds the first")
+		info, err := s.Stat(st.Path)
+		require.NoError(t, err)
+		require.EqualValues(t, len(data), info.Size)
+		got := sha256.Sum256(ReadAll(t, s, st.Path))
+		require.Equal(t, sum, got[:])
+		RequireNoLeftovers(t, s)
+		if !expect {
+			break
+		}
+		require.NoError(t, s.Remove(st.Path))
+		expect = false
+		p, err = s.Create(24)
+		require.NoError(t, err)
+		write(t, p, data, 1<<20)
+		st, err = p.Commit(sum, ".mp4")
+		require.NoError(t, err)
+		require.False(t, st.Deduplicated)
+		got = sha256.Sum256(ReadAll(t, s, st.Path))
+		require.Equal(t, sum, got[:], "through a hidden key and a copy")
+		RequireNoLeftovers(t, s)
+	}
+}
+
+func testOpenSeekRange(t *testing.T, s blob.Store) {
+	data, sum := Content(t, 3<<20)
+	st := Put(t, s, 25, data, sum, ".mp4")
+	f, err := s.Open(st.Path)
+	require.NoError(t, err)
+	defer f.Close()
+	end, err := f.Seek(0, io.SeekEnd)
+	require.NoError(t, err)
+	require.EqualValues(t, len(data), end)
+	for _, r := range []struct{ off, n int64 }{
+		{0, 10}, {1 << 20, 4096}, {int64(len(data)) - 100, 100}, {12345, 1 << 20}, {5, 1},
+	} {
+		pos, err := f.Seek(r.off, io.SeekStart)
+		require.NoError(t, err)
+		require.Equal(t, r.off, pos)
+		buf := make([]byte, r.n)
+		_, err = io.ReadFull(f, buf)
+		require.NoError(t, err)
+		require.Equal(t, data[r.off:r.off+r.n], buf, "range %d+%d", r.off, r.n)
+	}
+	// Relative seeks continue from where the last read stopped.
+	_, err = f.Seek(100, io.SeekStart)
+	require.NoError(t, err)
+	buf := make([]byte, 50)
+	_, err = io.ReadFull(f, buf)
+	require.NoError(t, err)
+	pos, err := f.Seek(50, io.SeekCurrent)
+	require.NoError(t, err)
+	require.EqualValues(t, 200, pos)
+	_, err = io.ReadFull(f, buf)
+	require.NoError(t, err)
+	require.Equal(t, data[200:250], buf)
+	// At the end, EOF.
+	_, err = f.Seek(0, io.SeekEnd)
+	require.NoError(t, err)
+	n, err := f.Read(buf)
+	require.Zero(t, n)
+	require.ErrorIs(t, err, io.EOF)
+	_, err = f.Seek(-1, io.SeekStart)
+	require.Error(t, err)
 }
