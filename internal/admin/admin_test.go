@@ -20,6 +20,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/job"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -378,7 +379,7 @@ func TestOverview(t *testing.T) {
 	}
 	old := b.record(t, b.globx, wamedia.Video)
 	require.NoError(t, b.store.Fail(b.ctx, old, catalog.StatusFailed, "timeout"))
-	_, err := b.store.Pool.Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '3 days' WHERE id = $1`, old)
+	_, err := pgtest.DB(t, b.store).Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '3 days' WHERE id = $1`, old)
 	require.NoError(t, err)
 
 	c := b.client(t)

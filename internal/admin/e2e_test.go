@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -71,7 +72,7 @@ func seedDemo(t *testing.T, b *testBundle) int64 {
 	// Spread over 14 days, older ids older.
 	for rank, id := range ids {
 		ago := time.Duration(n-rank) * 14 * 24 * time.Hour / n
-		_, err := b.store.Pool.Exec(b.ctx, `UPDATE media_files SET created_at = now() - make_interval(secs => $2) WHERE id = $1`,
+		_, err := pgtest.DB(t, b.store).Exec(b.ctx, `UPDATE media_files SET created_at = now() - make_interval(secs => $2) WHERE id = $1`,
 			id, ago.Seconds())
 		require.NoError(t, err)
 	}

@@ -171,7 +171,7 @@ func (b *testBundle) succeed(t testing.TB, id int64) {
 func (b *testBundle) status(t testing.TB, id int64) (status, reason string) {
 	t.Helper()
 	var r *string
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx,
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx,
 		`SELECT download_status, failure_reason FROM media_files WHERE id = $1`, id).Scan(&status, &r))
 	if r != nil {
 		reason = *r

@@ -196,7 +196,7 @@ type row struct {
 // rows returns every media row by "instance/message id".
 func (b *testBundle) rows(t testing.TB) map[string]row {
 	t.Helper()
-	r, err := b.store.Pool.Query(b.ctx, `SELECT id, instance_id, message_id, cliente_id, media_type,
+	r, err := pgtest.DB(t, b.store).Query(b.ctx, `SELECT id, instance_id, message_id, cliente_id, media_type,
 		coalesce(message_kind, ''), coalesce(event, ''), download_status, coalesce(failure_reason, ''),
 		is_group, from_me, is_ptt, is_view_once, is_ephemeral
 		FROM media_files`)
@@ -220,7 +220,7 @@ func (b *testBundle) rows(t testing.TB) map[string]row {
 func (b *testBundle) countRows(t testing.TB) int {
 	t.Helper()
 	var n int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM media_files`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM media_files`).Scan(&n))
 	return n
 }
 

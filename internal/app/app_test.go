@@ -187,7 +187,7 @@ func get(t *testing.T, a *app.App, path string) (int, string) {
 func (b *testBundle) status(t *testing.T, messageID string) string {
 	t.Helper()
 	var s string
-	err := b.store.Pool.QueryRow(b.ctx, `SELECT coalesce(max(download_status), '') FROM media_files
+	err := pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT coalesce(max(download_status), '') FROM media_files
 		WHERE instance_id = $1 AND message_id = $2`, pro, messageID).Scan(&s)
 	require.NoError(t, err)
 	return s
@@ -195,7 +195,7 @@ func (b *testBundle) status(t *testing.T, messageID string) string {
 
 func (b *testBundle) messageIDs(t *testing.T) map[string]bool {
 	t.Helper()
-	rows, err := b.store.Pool.Query(b.ctx, `SELECT message_id FROM media_files`)
+	rows, err := pgtest.DB(t, b.store).Query(b.ctx, `SELECT message_id FROM media_files`)
 	require.NoError(t, err)
 	defer rows.Close()
 	ids := map[string]bool{}
@@ -514,7 +514,7 @@ func TestAppStopsGracefullyAndLosesNothing(t *testing.T) {
 	}()
 
 	require.Eventually(t, func() bool { return len(b.messageIDs(t)) >= 20 }, 30*time.Second, 5*time.Millisecond)
-	lock, err := b.store.Pool.Begin(ctx)
+	lock, err := pgtest.DB(t, b.store).Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = lock.Rollback(ctx) }()
 	_, err = lock.Exec(ctx, `LOCK TABLE media_files IN SHARE MODE`) // inserts wait, reads do not

@@ -29,7 +29,7 @@ type Cliente struct {
 
 // clientes is Operator.Clientes.
 func (s *Store) clientes(ctx context.Context) ([]Cliente, error) {
-	rows, _ := s.Pool.Query(ctx, `
+	rows, _ := s.pool.Query(ctx, `
 		SELECT c.id, c.name, (SELECT count(*) FROM instances i WHERE i.cliente_id = c.id)::int, c.created_at
 		FROM clientes c ORDER BY c.name, c.id`)
 	cs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Cliente])
@@ -120,7 +120,7 @@ func validReason(r string) bool {
 
 // adminMediaByID is Operator.AdminMediaByID.
 func (s *Store) adminMediaByID(ctx context.Context, id int64) (Media, error) {
-	m, err := scanMedia(s.Pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.id = $1", id))
+	m, err := scanMedia(s.pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Media{}, ErrNotFound
 	}
@@ -133,7 +133,7 @@ func (s *Store) adminMediaByID(ctx context.Context, id int64) (Media, error) {
 // adminMediaThumbnail is Operator.AdminMediaThumbnail.
 func (s *Store) adminMediaThumbnail(ctx context.Context, id int64) ([]byte, error) {
 	var thumb []byte
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		SELECT jpeg_thumbnail FROM media_files
 		WHERE id = $1 AND octet_length(jpeg_thumbnail) > 0`, id).Scan(&thumb)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -156,7 +156,7 @@ func (s *Store) mediaPerDay(ctx context.Context, clienteID int64, since time.Tim
 	since = since.UTC().Truncate(24 * time.Hour)
 	// One index range scan per cliente (media_files_cliente_created_idx)
 	// instead of a scan of the whole table.
-	rows, _ := s.Pool.Query(ctx, `
+	rows, _ := s.pool.Query(ctx, `
 		SELECT d.day, count(m.day)
 		FROM generate_series($1::timestamptz AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC', interval '1 day') AS d(day)
 		LEFT JOIN (
@@ -190,7 +190,7 @@ func (s *Store) mediaPerDay(ctx context.Context, clienteID int64, since time.Tim
 // ErrNotFound.
 func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (PendingDownload, error) {
 	var ref PendingDownload
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		UPDATE media_files SET download_status = 'pending', failure_reason = NULL,
 			first_attempt_at = NULL, next_attempt_at = NULL, last_reason = NULL, best_reason = NULL, verify_failures = 0, updated_at = now()
 		WHERE id = $1 AND download_status <> 'success' AND failure_reason IS DISTINCT FROM 'missing_fields'
@@ -202,7 +202,7 @@ func (s *Store) ResetMediaForReprocess(ctx context.Context, id int64) (PendingDo
 		return PendingDownload{}, fmt.Errorf("resetting media row %d to pending: %w", id, err)
 	}
 	var exists bool
-	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return PendingDownload{}, fmt.Errorf("reading media row %d: %w", id, err)
 	}
 	if !exists {

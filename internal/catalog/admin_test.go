@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -119,7 +120,7 @@ func TestMediaPerDay(t *testing.T) {
 	m := b.message(descriptor(wamedia.Video))
 	m.InstanceID = other.InstanceID
 	b.record(t, m)
-	_, err = b.store.Pool.Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '2 days' WHERE id = $1`, old)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '2 days' WHERE id = $1`, old)
 	require.NoError(t, err)
 
 	today := time.Now().UTC().Truncate(24 * time.Hour)

@@ -116,7 +116,7 @@ func (s *Store) exportBackup(ctx context.Context, w io.Writer, opts ExportOption
 	}
 
 	bw := bufio.NewWriterSize(w, 256<<10)
-	err := pgx.BeginTxFunc(ctx, s.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var total int64
 		if opts.Progress != nil {
 			cond, a := filter("cliente_id")
@@ -414,7 +414,7 @@ func (s *Store) importBatch(ctx context.Context, kind string, docs []string) ([]
 	default:
 		return nil, fmt.Errorf("importing: unknown kind %q", kind)
 	}
-	rows, _ := s.Pool.Query(ctx, sql, docs)
+	rows, _ := s.pool.Query(ctx, sql, docs)
 	out := make([]importOutcome, 0, len(docs))
 	var (
 		o        importOutcome

@@ -131,7 +131,7 @@ func difference(a, b []string) []string {
 func firstMediaID(t *testing.T, s *catalog.Store, instance string) int64 {
 	t.Helper()
 	var id int64
-	require.NoError(t, s.Pool.QueryRow(t.Context(), `SELECT min(id) FROM media_files WHERE instance_id = $1`, instance).Scan(&id))
+	require.NoError(t, pgtest.DB(t, s).QueryRow(t.Context(), `SELECT min(id) FROM media_files WHERE instance_id = $1`, instance).Scan(&id))
 	return id
 }
 
@@ -164,7 +164,7 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	// The stored files' paths follow the cliente's new id; chats are found
 	// by remote id; the instance without secrets is locked but usable.
 	var paths []string
-	rows, _ := target.Pool.Query(b.ctx, `SELECT file_path FROM media_files WHERE file_path IS NOT NULL`)
+	rows, _ := pgtest.DB(t, target).Query(b.ctx, `SELECT file_path FROM media_files WHERE file_path IS NOT NULL`)
 	for rows.Next() {
 		var p string
 		require.NoError(t, rows.Scan(&p))
@@ -174,12 +174,12 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	require.Len(t, paths, 2)
 	require.True(t, strings.HasPrefix(paths[0], fmt.Sprintf("%d/", acme.ClienteID)), paths[0])
 	var group bool
-	require.NoError(t, target.Pool.QueryRow(b.ctx, `
+	require.NoError(t, pgtest.DB(t, target).QueryRow(b.ctx, `
 		SELECT ch.is_group FROM media_files m JOIN chats ch ON ch.id = m.chat_id
 		WHERE m.media_type = 'document' AND m.download_status = 'pending'`).Scan(&group))
 	require.True(t, group)
 	var clientes int64
-	require.NoError(t, target.Pool.QueryRow(b.ctx, `SELECT count(*) FROM media_files WHERE cliente_id <> $1`, acme.ClienteID).Scan(&clientes))
+	require.NoError(t, pgtest.DB(t, target).QueryRow(b.ctx, `SELECT count(*) FROM media_files WHERE cliente_id <> $1`, acme.ClienteID).Scan(&clientes))
 	require.Zero(t, clientes)
 	hashes, err := target.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
@@ -267,7 +267,7 @@ func TestImport_BadLines(t *testing.T) {
 func TestExport_EveryColumn(t *testing.T) {
 	b := setup(t)
 	id := b.recordOne(t, descriptor(wamedia.Document))
-	_, err := b.store.Pool.Exec(b.ctx, `
+	_, err := pgtest.DB(t, b.store).Exec(b.ctx, `
 		UPDATE media_files SET sender_id = 's', sender_name = 'n', message_timestamp = now(), mimetype = 'x/y',
 			file_name = 'f', caption = 'c', title = 't', page_count = 1, width = 1, height = 1, duration_seconds = 1,
 			failure_reason = 'timeout', file_path = '1/aa/bb/x.bin', file_size = 1, download_timestamp = now(),
@@ -284,7 +284,7 @@ func TestExport_EveryColumn(t *testing.T) {
 			require.NoError(t, json.Unmarshal([]byte(l), &line))
 		}
 	}
-	rows, _ := b.store.Pool.Query(b.ctx, `
+	rows, _ := pgtest.DB(t, b.store).Query(b.ctx, `
 		SELECT column_name FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = 'media_files'`)
 	for rows.Next() {

@@ -38,9 +38,7 @@ var ErrNotFound = errors.New("not found")
 
 // Store is the catalogue. Its methods are safe for concurrent use.
 type Store struct {
-	// Pool is exposed for health checks and tests; queries belong in this
-	// package.
-	Pool *pgxpool.Pool
+	pool *pgxpool.Pool
 }
 
 // Open connects to the database at url and checks that it answers. Unless the
@@ -60,7 +58,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
-	s := &Store{Pool: pool}
+	s := &Store{pool: pool}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -69,11 +67,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 }
 
 // Close closes every connection of the pool.
-func (s *Store) Close() { s.Pool.Close() }
+func (s *Store) Close() { s.pool.Close() }
 
 // Ping checks that PostgreSQL answers.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.Pool.Ping(ctx); err != nil {
+	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("pinging PostgreSQL: %w", err)
 	}
 	return nil

@@ -38,7 +38,7 @@ const cleanupChunk = 1000
 // cleanupCutoff is Operator.CleanupCutoff.
 func (s *Store) cleanupCutoff(ctx context.Context, age time.Duration) (time.Time, error) {
 	var cutoff time.Time
-	if err := s.Pool.QueryRow(ctx, `SELECT now() - make_interval(secs => $1)`, age.Seconds()).Scan(&cutoff); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT now() - make_interval(secs => $1)`, age.Seconds()).Scan(&cutoff); err != nil {
 		return cutoff, fmt.Errorf("reading the clock: %w", err)
 	}
 	return cutoff, nil
@@ -61,7 +61,7 @@ const oldRow = "COALESCE(download_timestamp, created_at) < $1"
 func (s *Store) countOldFiles(ctx context.Context, q OldFilesQuery) (int64, error) {
 	where, args := oldFilesWhere(q)
 	var total int64
-	if err := s.Pool.QueryRow(ctx, `SELECT count(*) FROM media_files WHERE `+where+` AND `+oldRow, args...).Scan(&total); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM media_files WHERE `+where+` AND `+oldRow, args...).Scan(&total); err != nil {
 		return 0, fmt.Errorf("counting old stored files: %w", err)
 	}
 	return total, nil
@@ -84,7 +84,7 @@ func (s *Store) oldFiles(ctx context.Context, q OldFilesQuery) ([]OldFile, error
 		HAVING bool_or(%[1]s)
 		ORDER BY cliente_id, file_path
 		LIMIT %[5]d`, oldRow, where, cursor, cursor+1, limit)
-	rows, _ := s.Pool.Query(ctx, groupSQL, args...)
+	rows, _ := s.pool.Query(ctx, groupSQL, args...)
 	files, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OldFile, error) {
 		var f OldFile
 		err := row.Scan(&f.ClienteID, &f.Path, &f.OldRows, &f.AllOld)
@@ -112,7 +112,7 @@ func (s *Store) markFiles(ctx context.Context, cutoff time.Time, files []FileRef
 // parallel slices of cliente ids and paths) and reports how many it marked
 // and how many of those were not old.
 func (s *Store) markFilesDeleted(ctx context.Context, cutoff time.Time, clientes []int64, paths []string) (marked, raced int64, err error) {
-	rows, _ := s.Pool.Query(ctx, `
+	rows, _ := s.pool.Query(ctx, `
 		UPDATE media_files
 		SET file_path = NULL, file_size = NULL, file_deleted_at = now(), updated_at = now()
 		WHERE (cliente_id, file_path) IN (SELECT * FROM unnest($2::bigint[], $3::text[]))

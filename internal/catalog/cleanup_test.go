@@ -11,6 +11,7 @@ import (
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/housekeeping"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -35,7 +36,7 @@ func (b *testBundle) succeeded(t *testing.T, instance string, st catalog.Stored,
 	rec := b.record(t, m)
 	id := rec[0].MediaID
 	require.NoError(t, b.store.Succeed(b.ctx, id, st))
-	_, err := b.store.Pool.Exec(b.ctx,
+	_, err := pgtest.DB(t, b.store).Exec(b.ctx,
 		`UPDATE media_files SET download_timestamp = now() - make_interval(secs => $2) WHERE id = $1`, id, age.Seconds())
 	require.NoError(t, err)
 	return id
@@ -51,7 +52,7 @@ func (b *testBundle) fileRow(t *testing.T, id int64) fileRow {
 	t.Helper()
 	var r fileRow
 	var status string
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx,
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx,
 		`SELECT file_path, file_size, file_deleted_at, download_status FROM media_files WHERE id = $1`, id).Scan(&r.Path, &r.Size, &r.DeletedAt, &status))
 	require.Equal(t, catalog.StatusSuccess, status, "a cleaned row stays a success")
 	return r
@@ -79,7 +80,7 @@ func TestCleanup(t *testing.T) {
 	theirs := storeFile(t, files, other.ClienteID, "globex's old file")
 	globex := b.succeeded(t, other.InstanceID, theirs, 60*day)
 	pending := b.recordOne(t, descriptor(wamedia.Video)) // no file: never looked at
-	_, err = b.store.Pool.Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '90 days' WHERE id = $1`, pending)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `UPDATE media_files SET created_at = now() - interval '90 days' WHERE id = $1`, pending)
 	require.NoError(t, err)
 
 	before, err := b.op.Stats(b.ctx, b.clienteID)

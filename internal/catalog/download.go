@@ -36,7 +36,7 @@ type Job struct {
 // LoadJob reads the download job of media row id, or ErrNotFound.
 func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 	j := &Job{MediaID: id}
-	err := scanJob(s.Pool.QueryRow(ctx, loadJobSQL, id), j)
+	err := scanJob(s.pool.QueryRow(ctx, loadJobSQL, id), j)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -52,7 +52,7 @@ func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
 // is a redelivery and must just be acknowledged. Unknown ids give
 // ErrNotFound.
 func (s *Store) StartDownload(ctx context.Context, id int64) (attempts int, proceed bool, err error) {
-	err = s.Pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		UPDATE media_files SET download_status = 'downloading', attempts = attempts + 1,
 			first_attempt_at = COALESCE(first_attempt_at, now()), updated_at = now()
 		WHERE id = $1 AND download_status <> 'success'
@@ -63,7 +63,7 @@ func (s *Store) StartDownload(ctx context.Context, id int64) (attempts int, proc
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, fmt.Errorf("starting download of media row %d: %w", id, err)
 	}
-	err = s.Pool.QueryRow(ctx, `SELECT attempts FROM media_files WHERE id = $1`, id).Scan(&attempts)
+	err = s.pool.QueryRow(ctx, `SELECT attempts FROM media_files WHERE id = $1`, id).Scan(&attempts)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, ErrNotFound
 	}
@@ -87,7 +87,7 @@ type Stored struct {
 // bytes verified as a document were never checked to be an image.
 func (s *Store) FindStored(ctx context.Context, clienteID int64, mediaType wamedia.MediaType, sha256 []byte) (Stored, bool, error) {
 	var st Stored
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		SELECT file_path, file_size, COALESCE(mimetype, ''), file_sha256
 		FROM media_files
 		WHERE cliente_id = $1 AND file_sha256 = $2 AND media_type = $3 AND download_status = 'success' AND file_path IS NOT NULL
@@ -141,7 +141,7 @@ func (s *Store) FailExhausted(ctx context.Context, id int64, reason string) (str
 		return "", errors.New("recording exhausted download: empty reason")
 	}
 	var recorded string
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		UPDATE media_files SET download_status = 'failed', failure_reason = COALESCE(best_reason, $2),
 			next_attempt_at = NULL, updated_at = now()
 		WHERE id = $1 AND download_status <> 'success'
@@ -196,7 +196,7 @@ func (s *Store) Defer(ctx context.Context, id int64, r Retry, uncount bool) erro
 // finish runs an update of row id guarded against success rows; when it
 // changes nothing, it tells a success row (fine) from a missing one.
 func (s *Store) finish(ctx context.Context, what string, id int64, sql string, args ...any) error {
-	tag, err := s.Pool.Exec(ctx, sql, args...)
+	tag, err := s.pool.Exec(ctx, sql, args...)
 	if err != nil {
 		return fmt.Errorf("%s of media row %d: %w", what, id, err)
 	}
@@ -209,7 +209,7 @@ func (s *Store) finish(ctx context.Context, what string, id int64, sql string, a
 // mustExist returns ErrNotFound when row id does not exist.
 func (s *Store) mustExist(ctx context.Context, what string, id int64) error {
 	var exists bool
-	if err := s.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM media_files WHERE id = $1)`, id).Scan(&exists); err != nil {
 		return fmt.Errorf("%s of media row %d: %w", what, id, err)
 	}
 	if !exists {

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -48,7 +49,7 @@ func TestDownloadLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, found, "content verified as one media type is not reused for another")
 	var declared, sniffed string
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT declared_mimetype, mimetype FROM media_files WHERE id = $1`, id).Scan(&declared, &sniffed))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT declared_mimetype, mimetype FROM media_files WHERE id = $1`, id).Scan(&declared, &sniffed))
 	require.Equal(t, "image/jpeg", declared)
 	require.Equal(t, "image/png", sniffed)
 
@@ -69,7 +70,7 @@ func TestDownloadLifecycle(t *testing.T) {
 	require.NoError(t, b.store.Succeed(b.ctx, id, catalog.Stored{Path: "other", Size: 1}))
 	m := b.message(d)
 	var mid string
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT message_id FROM media_files WHERE id = $1`, id).Scan(&mid))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT message_id FROM media_files WHERE id = $1`, id).Scan(&mid))
 	m.MessageID = mid
 	rec := b.record(t, m)
 	require.Equal(t, id, rec[0].MediaID)

@@ -154,7 +154,7 @@ func (s *Store) listMedia(ctx context.Context, f mediaFilter, orderBy string, li
 	}
 	args = append(args, limit+1)
 	sql := mediaSelectSQL + where + "\nORDER BY " + orderBy + " LIMIT $" + strconv.Itoa(len(args))
-	rows, err := s.Pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("listing media: %w", err)
 	}

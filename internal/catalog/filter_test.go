@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -53,7 +54,7 @@ func TestMediaFilterScope(t *testing.T) {
 	require.NoError(t, b.store.Fail(b.ctx, rec[5].MediaID, catalog.StatusFailed, "mac_mismatch"))
 	chatID := func(instance, remote string) string {
 		var id int64
-		require.NoError(t, b.store.Pool.QueryRow(b.ctx,
+		require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx,
 			`SELECT id FROM chats WHERE instance_id = $1 AND remote_id = $2`, instance, remote).Scan(&id))
 		return strconv.FormatInt(id, 10)
 	}

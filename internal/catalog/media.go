@@ -197,7 +197,7 @@ func (f MediaFilter) check() error {
 // MediaByID returns cliente clienteID's media row id, or ErrNotFound when
 // there is none: a row of another cliente is not found either.
 func (s *Store) MediaByID(ctx context.Context, clienteID, id int64) (Media, error) {
-	m, err := scanMedia(s.Pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.cliente_id = $1 AND m.id = $2", clienteID, id))
+	m, err := scanMedia(s.pool.QueryRow(ctx, mediaSelectSQL+"\nWHERE m.cliente_id = $1 AND m.id = $2", clienteID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Media{}, ErrNotFound
 	}
@@ -211,7 +211,7 @@ func (s *Store) MediaByID(ctx context.Context, clienteID, id int64) (Media, erro
 // id, or ErrNotFound when there is no such row or it has no thumbnail.
 func (s *Store) MediaThumbnail(ctx context.Context, clienteID, id int64) ([]byte, error) {
 	var thumb []byte
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		SELECT jpeg_thumbnail FROM media_files
 		WHERE cliente_id = $1 AND id = $2 AND octet_length(jpeg_thumbnail) > 0`, clienteID, id).Scan(&thumb)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -133,7 +133,7 @@ func (s *Store) RecordMessages(ctx context.Context, msgs []Message) ([]Recorded,
 	b.Queue(insertMediaSQL, media.args()...)
 	// No explicit BEGIN: pgx sends the batch as one pipeline ended by a single
 	// Sync, which PostgreSQL runs as one implicit transaction.
-	br := s.Pool.SendBatch(ctx, b)
+	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 
 	var (

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -59,7 +60,7 @@ func TestRecordMessages_EveryType(t *testing.T) {
 		moment                            time.Time
 		thumbnail                         []byte
 	)
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `
 		SELECT m.message_kind, m.sender_name, m.message_timestamp, m.jpeg_thumbnail, c.remote_id, c.jid
 		FROM media_files m JOIN chats c ON c.id = m.chat_id WHERE m.id = $1`, rec[5].MediaID).
 		Scan(&kind, &sender, &moment, &thumbnail, &chatRemote, &chatJID))
@@ -70,7 +71,7 @@ func TestRecordMessages_EveryType(t *testing.T) {
 	require.Equal(t, "5511911112222", chatRemote)
 	require.Equal(t, "5511911112222@s.whatsapp.net", chatJID)
 	var chats int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM chats`).Scan(&chats))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM chats`).Scan(&chats))
 	require.Equal(t, 1, chats)
 }
 
@@ -97,7 +98,7 @@ func TestRecordMessages_Redelivery(t *testing.T) {
 	require.Equal(t, 1, again[4].Item)
 
 	var n int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM media_files`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM media_files`).Scan(&n))
 	require.Equal(t, 3, n)
 }
 
@@ -132,9 +133,9 @@ func TestRecordMessages_UnknownInstance(t *testing.T) {
 	require.True(t, rec[2].Inserted)
 
 	var n int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM media_files`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM media_files`).Scan(&n))
 	require.Equal(t, 1, n)
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM chats WHERE instance_id = 'NOBODY-1'`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM chats WHERE instance_id = 'NOBODY-1'`).Scan(&n))
 	require.Zero(t, n)
 }
 
@@ -158,7 +159,7 @@ func TestRecordMessages_BadInput(t *testing.T) {
 	rec := b.record(t, m)
 	require.True(t, rec[0].Inserted)
 	var name, caption string
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT file_name, caption FROM media_files WHERE id = $1`, rec[0].MediaID).Scan(&name, &caption))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT file_name, caption FROM media_files WHERE id = $1`, rec[0].MediaID).Scan(&name, &caption))
 	require.Equal(t, "ab.pdf", name)
 	require.Equal(t, "bad \uFFFD utf-8", caption)
 
@@ -176,7 +177,7 @@ func TestRecordMessages_ChatNames(t *testing.T) {
 	}
 	chatName := func() string {
 		var name *string
-		require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT name FROM chats WHERE remote_id = '120363000000000000@g.us'`).Scan(&name))
+		require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT name FROM chats WHERE remote_id = '120363000000000000@g.us'`).Scan(&name))
 		if name == nil {
 			return "<null>"
 		}
@@ -192,14 +193,14 @@ func TestRecordMessages_ChatNames(t *testing.T) {
 	require.Equal(t, "Family 2", chatName())
 
 	var chatIDs int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(DISTINCT chat_id) FROM media_files`).Scan(&chatIDs))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(DISTINCT chat_id) FROM media_files`).Scan(&chatIDs))
 	require.Equal(t, 1, chatIDs)
 }
 
 func TestRecordMessages_OneTransaction(t *testing.T) {
 	b := setup(t)
 	// Make the media insert, the batch's last statement, fail.
-	_, err := b.store.Pool.Exec(b.ctx, `
+	_, err := pgtest.DB(t, b.store).Exec(b.ctx, `
 		CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$;
 		CREATE TRIGGER refuse BEFORE INSERT ON media_files FOR EACH ROW EXECUTE FUNCTION refuse();`)
 	require.NoError(t, err)
@@ -209,7 +210,7 @@ func TestRecordMessages_OneTransaction(t *testing.T) {
 	require.ErrorContains(t, err, "refused")
 
 	var chats int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM chats`).Scan(&chats))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM chats`).Scan(&chats))
 	require.Zero(t, chats, "the chat insert was rolled back with the media insert")
 }
 
@@ -253,7 +254,7 @@ func TestRecordMessages_Concurrent(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, int64(len(msgs)), inserted.Load(), "each item inserted exactly once")
 	var rows, chats int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*), count(DISTINCT chat_id) FROM media_files`).Scan(&rows, &chats))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*), count(DISTINCT chat_id) FROM media_files`).Scan(&rows, &chats))
 	require.Equal(t, len(msgs), rows)
 	require.Equal(t, 7, chats)
 }

@@ -74,7 +74,7 @@ func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]Pen
 
 	var refs []PendingDownload
 	for {
-		rows, _ := s.Pool.Query(ctx, selectSQL, args...)
+		rows, _ := s.pool.Query(ctx, selectSQL, args...)
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
 			return refs, fmt.Errorf("selecting rows to reprocess: %w", err)
@@ -83,7 +83,7 @@ func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]Pen
 			return refs, nil
 		}
 		args[cursor] = ids
-		rows, _ = s.Pool.Query(ctx, updateSQL, args...)
+		rows, _ = s.pool.Query(ctx, updateSQL, args...)
 		chunk, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PendingDownload])
 		if err != nil {
 			return refs, fmt.Errorf("resetting rows to pending: %w", err)

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -38,7 +39,7 @@ func TestResetForReprocess(t *testing.T) {
 	b.record(t, b.message(incomplete)) // failed, missing_fields: never reprocessed
 
 	// Old failures are outside a short window.
-	_, err = b.store.Pool.Exec(b.ctx, `UPDATE media_files SET updated_at = now() - interval '2 hours' WHERE id = $1`, expired)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `UPDATE media_files SET updated_at = now() - interval '2 hours' WHERE id = $1`, expired)
 	require.NoError(t, err)
 	mine := func(id int64, typ wamedia.MediaType) catalog.PendingDownload {
 		return catalog.PendingDownload{ID: id, Type: typ, ClienteID: b.clienteID, InstanceID: b.instance}
@@ -81,7 +82,7 @@ func TestResetForReprocess_Chunks(t *testing.T) {
 		msgs = append(msgs, b.message(descriptor(wamedia.Image)))
 	}
 	rec := b.record(t, msgs...)
-	_, err := b.store.Pool.Exec(b.ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired'`)
+	_, err := pgtest.DB(t, b.store).Exec(b.ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired'`)
 	require.NoError(t, err)
 
 	refs, err := b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{})

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 )
 
 // TestIsDataError: the classification callers use instead of reading
@@ -16,9 +17,9 @@ import (
 // constraint, a connection problem or no error, through any wrapping.
 func TestIsDataError(t *testing.T) {
 	b := setup(t)
-	_, divErr := b.store.Pool.Exec(b.ctx, `SELECT 1/0`)                                                    // 22012 division_by_zero
-	_, dupErr := b.store.Pool.Exec(b.ctx, `INSERT INTO clientes (id, name) SELECT id, name FROM clientes`) // 23505
-	_, badErr := b.store.Pool.Exec(b.ctx, `SELECT 'x'::int`)                                               // 22P02 invalid_text_representation
+	_, divErr := pgtest.DB(t, b.store).Exec(b.ctx, `SELECT 1/0`)                                                    // 22012 division_by_zero
+	_, dupErr := pgtest.DB(t, b.store).Exec(b.ctx, `INSERT INTO clientes (id, name) SELECT id, name FROM clientes`) // 23505
+	_, badErr := pgtest.DB(t, b.store).Exec(b.ctx, `SELECT 'x'::int`)                                               // 22P02 invalid_text_representation
 	for _, tc := range []struct {
 		name string
 		err  error

@@ -41,7 +41,7 @@ func (s *Store) stats(ctx context.Context, clienteID int64) (Stats, error) {
 	// One row a key, its shards summed; then, with a NULL instance, the disk
 	// use and (status "retrying") the rows waiting for a retry, counted on
 	// the partial index of migration 00004.
-	rows, _ := s.Pool.Query(ctx, `
+	rows, _ := s.pool.Query(ctx, `
 		SELECT instance_id, media_type, download_status, failure_reason, sum(items)::bigint, sum(bytes)::bigint, count(*)
 		FROM media_stats `+where+`
 		GROUP BY 1, 2, 3, 4
@@ -114,7 +114,7 @@ func (s *Store) compactStats(ctx context.Context, clienteID int64) error {
 		// The first statement locks the rows worth folding; the second,
 		// seeing their latest versions, folds each key into its lowest
 		// locked shard.
-		err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			rows, _ := tx.Query(ctx, fmt.Sprintf(`
 				SELECT ctid FROM %[1]s
 				WHERE (%[2]s) IN (

@@ -58,7 +58,7 @@ func benchmarkStats(b *testing.B, rows int) {
 	start := time.Now()
 	seedMedia(b, store, clientes, instances, rows)
 	seeded := time.Since(start)
-	_, err := store.Pool.Exec(ctx, `VACUUM ANALYZE media_files, stored_files`)
+	_, err := pgtest.DB(b, store).Exec(ctx, `VACUUM ANALYZE media_files, stored_files`)
 	require.NoError(b, err)
 	b.Logf("seeded %d rows in %s (%.0f rows/s through the triggers)", rows, seeded.Round(time.Second), float64(rows)/seeded.Seconds())
 
@@ -70,7 +70,7 @@ func benchmarkStats(b *testing.B, rows int) {
 		name    string
 		shards  int
 		cliente int64
-		stats   func(context.Context, *catalog.Store, int64) error
+		stats   func(testing.TB, context.Context, *catalog.Store, int64) error
 	}{
 		{"16shards-compacting", 16, 0, aggregated},
 		{"3shards-compacting", 3, 0, aggregated},
@@ -85,9 +85,9 @@ func benchmarkStats(b *testing.B, rows int) {
 			var aggregateRows int64
 			if bc.shards > 0 {
 				spreadShards(b, ctx, store, bc.shards)
-				_, err := store.Pool.Exec(ctx, `VACUUM ANALYZE media_stats, stored_bytes`)
+				_, err := pgtest.DB(b, store).Exec(ctx, `VACUUM ANALYZE media_stats, stored_bytes`)
 				require.NoError(b, err)
-				require.NoError(b, store.Pool.QueryRow(ctx, `SELECT count(*) FROM media_stats`).Scan(&aggregateRows))
+				require.NoError(b, pgtest.DB(b, store).QueryRow(ctx, `SELECT count(*) FROM media_stats`).Scan(&aggregateRows))
 			}
 			b.ResetTimer()
 			for range b.N {
@@ -96,7 +96,7 @@ func benchmarkStats(b *testing.B, rows int) {
 					spreadShards(b, ctx, store, bc.shards)
 					b.StartTimer()
 				}
-				if err := bc.stats(ctx, store, bc.cliente); err != nil {
+				if err := bc.stats(b, ctx, store, bc.cliente); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -114,14 +114,14 @@ func benchmarkStats(b *testing.B, rows int) {
 	require.Equal(b, scanStats(b, ctx, store, 0), all)
 }
 
-func aggregated(ctx context.Context, store *catalog.Store, cliente int64) error {
+func aggregated(_ testing.TB, ctx context.Context, store *catalog.Store, cliente int64) error {
 	_, err := operator.New(store).Stats(ctx, cliente)
 	return err
 }
 
 // scanned runs the queries Stats ran before the aggregates: one scan of the
 // rows for the breakdowns, one for the stored files.
-func scanned(ctx context.Context, store *catalog.Store, cliente int64) error {
+func scanned(tb testing.TB, ctx context.Context, store *catalog.Store, cliente int64) error {
 	batch := &pgx.Batch{}
 	batch.Queue(`
 		SELECT GROUPING(media_type, download_status, instance_id, failure_reason),
@@ -134,7 +134,7 @@ func scanned(ctx context.Context, store *catalog.Store, cliente int64) error {
 		FROM (SELECT max(file_size) AS size FROM media_files
 			WHERE download_status = 'success' AND file_path IS NOT NULL AND $1::bigint IN (0, cliente_id)
 			GROUP BY cliente_id, file_path) AS files`, cliente)
-	return store.Pool.SendBatch(ctx, batch).Close()
+	return pgtest.DB(tb, store).SendBatch(ctx, batch).Close()
 }
 
 // seedMedia COPYs rows realistic media rows (without thumbnails) into
@@ -166,7 +166,7 @@ func seedMedia(b *testing.B, store *catalog.Store, clientes []int64, instances [
 				}
 				i, last := first, min(first+seedChunk, rows)
 				key := make([]byte, 32)
-				_, err := store.Pool.CopyFrom(context.Background(), pgx.Identifier{"media_files"}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+				_, err := pgtest.DB(b, store).CopyFrom(context.Background(), pgx.Identifier{"media_files"}, cols, pgx.CopyFromFunc(func() ([]any, error) {
 					if i == last {
 						return nil, nil
 					}
@@ -287,15 +287,15 @@ func upkeepStore(b *testing.B, triggers string) (*catalog.Store, string) {
 	require.NoError(b, err)
 	switch triggers {
 	case "off":
-		_, err = store.Pool.Exec(ctx, `ALTER TABLE media_files DISABLE TRIGGER USER`)
+		_, err = pgtest.DB(b, store).Exec(ctx, `ALTER TABLE media_files DISABLE TRIGGER USER`)
 		require.NoError(b, err)
 	case "1shard":
 		for _, fn := range []string{"media_stats_count", "media_stats_change"} {
 			var def string
-			require.NoError(b, store.Pool.QueryRow(ctx, `SELECT pg_get_functiondef($1::regproc)`, fn).Scan(&def))
+			require.NoError(b, pgtest.DB(b, store).QueryRow(ctx, `SELECT pg_get_functiondef($1::regproc)`, fn).Scan(&def))
 			oneShard := strings.ReplaceAll(def, "pg_backend_pid() % 16", "0")
 			require.NotEqual(b, def, oneShard)
-			_, err = store.Pool.Exec(ctx, oneShard)
+			_, err = pgtest.DB(b, store).Exec(ctx, oneShard)
 			require.NoError(b, err)
 		}
 	}

@@ -77,7 +77,7 @@ func TestStats(t *testing.T) {
 func scanStats(t testing.TB, ctx context.Context, store *catalog.Store, cliente int64) catalog.Stats {
 	t.Helper()
 	st := catalog.Stats{}
-	require.NoError(t, store.Pool.QueryRow(ctx, `
+	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `
 		SELECT count(*), COALESCE(sum(file_size) FILTER (WHERE download_status = 'success'), 0)::bigint,
 			(SELECT COALESCE(sum(size), 0)::bigint FROM (
 				SELECT max(file_size) AS size FROM media_files
@@ -87,7 +87,7 @@ func scanStats(t testing.TB, ctx context.Context, store *catalog.Store, cliente 
 	for col, m := range map[string]*map[string]int64{
 		"media_type": &st.ByType, "download_status": &st.ByStatus, "instance_id": &st.ByInstance, "failure_reason": &st.ByReason,
 	} {
-		rows, _ := store.Pool.Query(ctx, `SELECT `+col+`, count(*) FROM media_files
+		rows, _ := pgtest.DB(t, store).Query(ctx, `SELECT `+col+`, count(*) FROM media_files
 			WHERE `+col+` IS NOT NULL AND $1::bigint IN (0, cliente_id) GROUP BY 1`, cliente)
 		counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
 			Key string
@@ -107,7 +107,7 @@ func scanStats(t testing.TB, ctx context.Context, store *catalog.Store, cliente 
 // by row against a GROUP BY of media_files.
 func requireExact(t testing.TB, ctx context.Context, store *catalog.Store, step string) {
 	t.Helper()
-	rows, _ := store.Pool.Query(ctx, `SELECT 0 UNION SELECT id FROM clientes`)
+	rows, _ := pgtest.DB(t, store).Query(ctx, `SELECT 0 UNION SELECT id FROM clientes`)
 	clientes, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	require.NoError(t, err)
 	for _, c := range clientes {
@@ -136,7 +136,7 @@ func requireTablesExact(t testing.TB, ctx context.Context, store *catalog.Store,
 			SELECT cliente_id, sum(files), sum(bytes) FROM stored_bytes GROUP BY 1 HAVING sum(files) <> 0 OR sum(bytes) <> 0`, `
 			SELECT cliente_id, count(*), sum(size) FROM stored_files GROUP BY 1`},
 	} {
-		rows, _ := store.Pool.Query(ctx, fmt.Sprintf(`
+		rows, _ := pgtest.DB(t, store).Query(ctx, fmt.Sprintf(`
 			SELECT 'aggregate', d::text FROM ((%[1]s) EXCEPT ALL (%[2]s)) AS d
 			UNION ALL
 			SELECT 'scan', d::text FROM ((%[2]s) EXCEPT ALL (%[1]s)) AS d`, pair[0], pair[1]))
@@ -252,17 +252,17 @@ func TestStatsStayExact(t *testing.T) {
 
 	// Deletes: the last row of a file, one of two rows sharing a file, and
 	// rows of every status.
-	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE file_path = $1`, storedPath(pending[1].ClienteID, 1))
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `DELETE FROM media_files WHERE file_path = $1`, storedPath(pending[1].ClienteID, 1))
 	require.NoError(t, err)
-	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE id IN (
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `DELETE FROM media_files WHERE id IN (
 		SELECT min(id) FROM media_files WHERE file_path IS NOT NULL GROUP BY file_path HAVING count(*) > 1 LIMIT 1)`)
 	require.NoError(t, err)
-	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE id % 5 = 0`)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `DELETE FROM media_files WHERE id % 5 = 0`)
 	require.NoError(t, err)
 	requireExact(t, b.ctx, b.store, "deleted")
 
 	// An operator's statement that changes every counted column at once.
-	_, err = b.store.Pool.Exec(b.ctx, `
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `
 		UPDATE media_files SET instance_id = $1, cliente_id = $2, media_type = 'document',
 			file_size = file_size + 1, file_path = file_path || '.moved'
 		WHERE instance_id = $3`, acme2.InstanceID, b.clienteID, b.instance)
@@ -282,7 +282,7 @@ func TestStatsStayExact(t *testing.T) {
 	require.NoError(t, err)
 	require.NotZero(t, imported.Total)
 
-	_, err = b.store.Pool.Exec(b.ctx, `TRUNCATE media_files`)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `TRUNCATE media_files`)
 	require.NoError(t, err)
 	requireExact(t, b.ctx, b.store, "truncated")
 }
@@ -330,7 +330,7 @@ func TestStatsConcurrentWriters(t *testing.T) {
 					_, err = b.store.ResetForReprocess(b.ctx, catalog.ReprocessFilter{ClienteID: b.clienteID})
 				}
 				if err == nil && round%3 == 1 {
-					_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE id IN (
+					_, err = pgtest.DB(t, b.store).Exec(b.ctx, `DELETE FROM media_files WHERE id IN (
 						SELECT id FROM media_files WHERE file_path = $1 LIMIT 2)`, storedPath(b.clienteID, w%5))
 				}
 				if err != nil {
@@ -382,10 +382,11 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	store, err := catalog.Open(ctx, url)
 	require.NoError(t, err)
 	defer store.Close()
+	pgtest.Register(t, store, url)
 	// The schema of version 2, by hand: AddTenant knows only the latest.
 	b := &testBundle{ctx: ctx, store: store, url: url, instance: "3B6XIW-ZTS923-GEAY6V"}
-	require.NoError(t, store.Pool.QueryRow(ctx, `INSERT INTO clientes (name) VALUES ('acme') RETURNING id`).Scan(&b.clienteID))
-	_, err = store.Pool.Exec(ctx, `INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, 't', $3)`,
+	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `INSERT INTO clientes (name) VALUES ('acme') RETURNING id`).Scan(&b.clienteID))
+	_, err = pgtest.DB(t, store).Exec(ctx, `INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, 't', $3)`,
 		b.instance, b.clienteID, make([]byte, 32))
 	require.NoError(t, err)
 	var msgs []catalog.Message
@@ -397,9 +398,9 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	for i, r := range rec[:40] {
 		var err error
 		if i%3 == 0 {
-			_, err = store.Pool.Exec(ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired' WHERE id = $1`, r.MediaID)
+			_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired' WHERE id = $1`, r.MediaID)
 		} else {
-			_, err = store.Pool.Exec(ctx, `UPDATE media_files SET download_status = 'success', file_path = $2, file_size = $3, download_timestamp = now() WHERE id = $1`,
+			_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE media_files SET download_status = 'success', file_path = $2, file_size = $3, download_timestamp = now() WHERE id = $1`,
 				r.MediaID, storedPath(r.ClienteID, i%6), 10*(i%6))
 		}
 		require.NoError(t, err)
@@ -436,7 +437,7 @@ func spreadShards(t testing.TB, ctx context.Context, store *catalog.Store, n int
 		"stored_bytes": "cliente_id",
 	} {
 		count := map[string]string{"media_stats": "items", "stored_bytes": "files"}[table]
-		_, err := store.Pool.Exec(ctx, fmt.Sprintf(`
+		_, err := pgtest.DB(t, store).Exec(ctx, fmt.Sprintf(`
 			WITH old AS (DELETE FROM %[1]s RETURNING *),
 			total AS (SELECT %[2]s, sum(%[3]s)::bigint AS n, sum(bytes)::bigint AS bytes FROM old GROUP BY %[2]s)
 			INSERT INTO %[1]s (%[2]s, slot, %[3]s, bytes)
@@ -448,7 +449,7 @@ func spreadShards(t testing.TB, ctx context.Context, store *catalog.Store, n int
 
 func statsRows(t *testing.T, ctx context.Context, store *catalog.Store) (rows, keys int) {
 	t.Helper()
-	require.NoError(t, store.Pool.QueryRow(ctx, `
+	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `
 		SELECT count(*), count(DISTINCT (cliente_id, instance_id, media_type, download_status, failure_reason)) FROM media_stats`).Scan(&rows, &keys))
 	return rows, keys
 }
@@ -478,7 +479,7 @@ func TestStatsCompaction(t *testing.T) {
 	require.Equal(t, 16*keys, rows)
 
 	// A writer holds one shard row of the image success key.
-	tx, err := b.store.Pool.Begin(b.ctx)
+	tx, err := pgtest.DB(t, b.store).Begin(b.ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(b.ctx)
 	_, err = tx.Exec(b.ctx, `UPDATE media_stats SET items = items WHERE media_type = 'image' AND download_status = 'success' AND slot = 5`)
@@ -487,7 +488,7 @@ func TestStatsCompaction(t *testing.T) {
 	requireExact(t, b.ctx, b.store, "spread") // Stats compacts as it reads
 	rows, keys = statsRows(t, b.ctx, b.store)
 	var zero int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM media_stats WHERE items = 0 AND bytes = 0`).Scan(&zero))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM media_stats WHERE items = 0 AND bytes = 0`).Scan(&zero))
 	require.Equal(t, 0, zero, "keys whose rows all moved on are dropped")
 	require.Equal(t, keys+1, rows, "every key folded into one row, but for the shard the writer holds")
 
@@ -497,6 +498,6 @@ func TestStatsCompaction(t *testing.T) {
 	require.Equal(t, keys, rows)
 	requireExact(t, b.ctx, b.store, "compacted")
 	var bytesRows int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM stored_bytes`).Scan(&bytesRows))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM stored_bytes`).Scan(&bytesRows))
 	require.Equal(t, 1, bytesRows)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RunSummary counts the media rows created since a moment: how many there
@@ -21,7 +23,7 @@ type RunSummary struct {
 // runSummary is Operator.RunSummary.
 func (s *Store) runSummary(ctx context.Context, since time.Time) (RunSummary, error) {
 	sum := RunSummary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, ByType: map[string]int64{}}
-	rows, err := s.Pool.Query(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		SELECT media_type, download_status, coalesce(failure_reason, ''), count(*), coalesce(sum(file_size), 0)
 		FROM media_files WHERE created_at >= $1
 		GROUP BY 1, 2, 3`, since)
@@ -50,4 +52,31 @@ func (s *Store) runSummary(ctx context.Context, since time.Time) (RunSummary, er
 		}
 	}
 	return sum, rows.Err()
+}
+
+// EmptyAll empties every table of the catalogue's schema but goose's
+// version table, one at a time (a trigger of one may empty others), in one
+// transaction: the demo starts each run from nothing in its own database.
+// Never point it at a production database.
+func (o *Operator) EmptyAll(ctx context.Context) error {
+	s := o.s
+	rows, _ := s.pool.Query(ctx, `
+		SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+		WHERE schemaname = current_schema() AND tablename <> 'goose_db_version'`)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("listing the tables: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, t := range tables {
+			if _, err := tx.Exec(ctx, "TRUNCATE "+t+" RESTART IDENTITY CASCADE"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("emptying the tables: %w", err)
+	}
+	return nil
 }

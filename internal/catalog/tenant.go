@@ -78,7 +78,7 @@ func (s *Store) addTenant(ctx context.Context, clienteName, instanceID, wapiToke
 	}
 	res := TenantResult{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
 	apiToken := newSecret(APITokenPrefix)
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		apiHash, secretHash := HashSecret(apiToken), HashSecret(res.WebhookSecret)
 		err := tx.QueryRow(ctx, `
 			INSERT INTO clientes (name, api_token_hash) VALUES ($1, $2)
@@ -139,7 +139,7 @@ type TenantInstance struct {
 
 // listTenants is Operator.ListTenants.
 func (s *Store) listTenants(ctx context.Context) ([]Tenant, error) {
-	rows, _ := s.Pool.Query(ctx, `
+	rows, _ := s.pool.Query(ctx, `
 		SELECT c.id, c.name, c.created_at, c.api_token_hash IS NOT NULL, COALESCE(d.bytes, 0),
 			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0), i.disabled_at
 		FROM clientes c
@@ -199,7 +199,7 @@ func (s *Store) rotateAPIToken(ctx context.Context, clienteName string) (TokenRo
 	res := TokenRotation{APIToken: newSecret(APITokenPrefix)}
 	h := HashSecret(res.APIToken)
 	// RETURNING sees the new row; the subquery, locking it, the old one.
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		UPDATE clientes c SET api_token_hash = $2
 		FROM (SELECT id, api_token_hash IS NOT NULL AS had FROM clientes WHERE name = $1 FOR UPDATE) old
 		WHERE c.id = old.id
@@ -230,7 +230,7 @@ func (s *Store) rotateWebhookSecret(ctx context.Context, instanceID string) (Sec
 	}
 	res := SecretRotation{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
 	h := HashSecret(res.WebhookSecret)
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		UPDATE instances i SET webhook_secret_hash = $2, updated_at = now()
 		FROM clientes c
 		WHERE i.id = $1 AND c.id = i.cliente_id
@@ -249,7 +249,7 @@ func (s *Store) rotateWebhookSecret(ctx context.Context, instanceID string) (Sec
 // instance (SetInstanceDisabled) is left out, so the ingests refuse its
 // webhooks as they refuse an unknown instance's.
 func (s *Store) InstanceSecretHashes(ctx context.Context) (map[string][32]byte, error) {
-	rows, err := s.Pool.Query(ctx, `SELECT id, webhook_secret_hash FROM instances WHERE disabled_at IS NULL`)
+	rows, err := s.pool.Query(ctx, `SELECT id, webhook_secret_hash FROM instances WHERE disabled_at IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("reading instance secrets: %w", err)
 	}
@@ -275,7 +275,7 @@ func (s *Store) InstanceSecretHashes(ctx context.Context) (map[string][32]byte, 
 // ErrNotFound.
 func (s *Store) ClienteByAPIToken(ctx context.Context, token string) (clienteID int64, name string, err error) {
 	h := HashSecret(token)
-	err = s.Pool.QueryRow(ctx, `SELECT id, name FROM clientes WHERE api_token_hash = $1`, h[:]).Scan(&clienteID, &name)
+	err = s.pool.QueryRow(ctx, `SELECT id, name FROM clientes WHERE api_token_hash = $1`, h[:]).Scan(&clienteID, &name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, "", ErrNotFound
 	}
@@ -288,7 +288,7 @@ func (s *Store) ClienteByAPIToken(ctx context.Context, token string) (clienteID 
 // InstanceCliente returns the cliente an instance belongs to, or ErrNotFound.
 func (s *Store) InstanceCliente(ctx context.Context, instanceID string) (int64, error) {
 	var id int64
-	err := s.Pool.QueryRow(ctx, `SELECT cliente_id FROM instances WHERE id = $1`, instanceID).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT cliente_id FROM instances WHERE id = $1`, instanceID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrNotFound
 	}
@@ -353,7 +353,7 @@ func (s *Store) setInstanceDisabled(ctx context.Context, instanceID string, disa
 	st := InstanceState{InstanceID: instanceID}
 	var was bool
 	// RETURNING sees the new row; the subquery, locking it, the old one.
-	err := s.Pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 		UPDATE instances i SET disabled_at = CASE WHEN $2 THEN COALESCE(i.disabled_at, now()) END
 		FROM clientes c, (SELECT id, disabled_at IS NOT NULL AS was FROM instances WHERE id = $1 FOR UPDATE) old
 		WHERE i.id = old.id AND c.id = i.cliente_id
@@ -432,7 +432,7 @@ func (s *Store) remove(ctx context.Context, withMedia bool, lock func(pgx.Tx, *R
 		r       Removal
 		orphans []string // stored files no remaining row uses
 	)
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		r = Removal{}
 		if err := lock(tx, &r); err != nil {
 			return err

@@ -45,14 +45,14 @@ func TestAddTenant(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, catalog.HashSecret(again.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"])
 	var token string
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT wapi_token FROM instances WHERE id = 'LITE-8NDQT1-UWX43P'`).Scan(&token))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT wapi_token FROM instances WHERE id = 'LITE-8NDQT1-UWX43P'`).Scan(&token))
 	require.Equal(t, "token-3", token)
 
 	// Another cliente may not take the instance, and is not created either.
 	_, err = b.op.AddTenant(b.ctx, "globex", "LITE-8NDQT1-UWX43P", "token-4")
 	require.ErrorIs(t, err, catalog.ErrInstanceOwned)
 	var n int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
 	require.Equal(t, 1, n)
 
 	// A new cliente gets its API token once.
@@ -117,7 +117,7 @@ func TestListTenants(t *testing.T) {
 	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-3")
 	require.NoError(t, err)
 	// A cliente without instances, as an import of its line alone leaves it.
-	_, err = b.store.Pool.Exec(b.ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
 	require.NoError(t, err)
 
 	// acme's first instance: an image stored twice (one file) and a video;
@@ -194,20 +194,20 @@ func TestRotateAPIToken(t *testing.T) {
 
 	// Only the hash is stored.
 	var hash []byte
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, id).Scan(&hash))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, id).Scan(&hash))
 	want := catalog.HashSecret(token)
 	require.Equal(t, want[:], hash)
 
 	// The other cliente is untouched; an unknown one is not created.
 	var other []byte
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, b.clienteID).Scan(&other))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT api_token_hash FROM clientes WHERE id = $1`, b.clienteID).Scan(&other))
 	require.NotEqual(t, hash, other)
 	_, err = b.op.RotateAPIToken(b.ctx, "initech")
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 	_, err = b.op.RotateAPIToken(b.ctx, "  ")
 	require.Error(t, err)
 	var n int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
 	require.Equal(t, 2, n)
 }
 
@@ -218,7 +218,7 @@ func TestRotateWebhookSecret(t *testing.T) {
 	before, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	var created, updated time.Time
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&created, &updated))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&created, &updated))
 
 	res, err := b.op.RotateWebhookSecret(b.ctx, b.instance)
 	require.NoError(t, err)
@@ -236,7 +236,7 @@ func TestRotateWebhookSecret(t *testing.T) {
 	// The W-API token is kept; updated_at moves, created_at does not.
 	var token string
 	var created2, updated2 time.Time
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT wapi_token, created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&token, &created2, &updated2))
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT wapi_token, created_at, updated_at FROM instances WHERE id = $1`, b.instance).Scan(&token, &created2, &updated2))
 	require.Equal(t, "wapi-token", token)
 	require.Equal(t, created, created2)
 	require.True(t, updated2.After(updated))
@@ -393,7 +393,7 @@ func TestRemoveInstance(t *testing.T) {
 	require.NotNil(t, b.fileRow(t, kept).Path, "the other instance's row keeps its file (and stays a success)")
 
 	var rows, chats, instances int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT
 		(SELECT count(*) FROM media_files WHERE instance_id = $1),
 		(SELECT count(*) FROM chats WHERE instance_id = $1),
 		(SELECT count(*) FROM instances WHERE id = $1)`, b.instance).Scan(&rows, &chats, &instances))
@@ -415,7 +415,7 @@ func TestRemoveInstance(t *testing.T) {
 	// An instance without media goes without --with-media.
 	r, err = housekeeping.RemoveInstance(b.ctx, b.op, files, second, false)
 	require.ErrorIs(t, err, catalog.ErrHasMedia)
-	_, err = b.store.Pool.Exec(b.ctx, `DELETE FROM media_files WHERE instance_id = $1`, second)
+	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `DELETE FROM media_files WHERE instance_id = $1`, second)
 	require.NoError(t, err)
 	r, err = housekeeping.RemoveInstance(b.ctx, b.op, files, second, false)
 	require.NoError(t, err)
@@ -454,7 +454,7 @@ func TestRemoveCliente(t *testing.T) {
 	require.Equal(t, "globex", tenants[0].Name)
 	require.Equal(t, theirs.Size, tenants[0].DiskBytes)
 	var left int
-	require.NoError(t, b.store.Pool.QueryRow(b.ctx, `SELECT
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT
 		(SELECT count(*) FROM media_stats WHERE cliente_id = $1) + (SELECT count(*) FROM stored_files WHERE cliente_id = $1) +
 		(SELECT count(*) FROM stored_bytes WHERE cliente_id = $1)`, b.clienteID).Scan(&left))
 	require.Zero(t, left, "no aggregate of the cliente is left")

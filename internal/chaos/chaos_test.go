@@ -26,6 +26,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/ingest"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
@@ -383,7 +384,7 @@ func TestChaos(t *testing.T) {
 		start := time.Now()
 		var downloading int
 		qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = c.store.Pool.QueryRow(qctx, `SELECT count(*) FROM media_files WHERE download_status = 'downloading'`).Scan(&downloading)
+		_ = pgtest.Pool(t, c.pg.URL).QueryRow(qctx, `SELECT count(*) FROM media_files WHERE download_status = 'downloading'`).Scan(&downloading)
 		qcancel()
 		ev.do()
 		restarts = append(restarts, ev.name)
@@ -439,7 +440,7 @@ func TestChaos(t *testing.T) {
 		err := func() error {
 			qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			rs, err := c.store.Pool.Query(qctx, `SELECT instance_id, message_id, download_status, coalesce(failure_reason, ''),
+			rs, err := pgtest.Pool(t, c.pg.URL).Query(qctx, `SELECT instance_id, message_id, download_status, coalesce(failure_reason, ''),
 				coalesce(file_path, ''), coalesce(file_size, 0), file_sha256, cliente_id, attempts FROM media_files`)
 			if err != nil {
 				return err

@@ -148,7 +148,7 @@ func (p *pipeline) waitRows(instance string, ids []string) map[string]mediaRow {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		rows := map[string]mediaRow{}
-		rs, err := p.store.Pool.Query(context.Background(), `
+		rs, err := pgtest.DB(p.t, p.store).Query(context.Background(), `
 			SELECT message_id, download_status, coalesce(failure_reason, ''), coalesce(file_path, ''),
 				coalesce(file_name, ''), cliente_id
 			FROM media_files WHERE instance_id = $1 AND message_id = ANY($2)`, instance, ids)

@@ -34,7 +34,7 @@ func storedRows(t *testing.T, store *catalog.Store, files blob.Store, clienteID 
 		rec, err := store.RecordMessages(ctx, []catalog.Message{{InstanceID: instance, MessageID: id, ChatRemoteID: "5511", Media: []wamedia.Descriptor{img}}})
 		require.NoError(t, err)
 		require.NoError(t, store.Succeed(ctx, rec[0].MediaID, catalog.Stored{Path: st.Path, Size: st.Size, Mimetype: "image/jpeg", SHA256: sum[:]}))
-		_, err = store.Pool.Exec(ctx, `UPDATE media_files SET download_timestamp = now() - make_interval(days => $2) WHERE id = $1`, rec[0].MediaID, daysAgo)
+		_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE media_files SET download_timestamp = now() - make_interval(days => $2) WHERE id = $1`, rec[0].MediaID, daysAgo)
 		require.NoError(t, err)
 	}
 	return st.Path

@@ -139,7 +139,7 @@ func TestTenantRemoveCommand(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	var acme int64
-	require.NoError(t, store.Pool.QueryRow(ctx, `SELECT id FROM clientes WHERE name = 'acme'`).Scan(&acme))
+	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `SELECT id FROM clientes WHERE name = 'acme'`).Scan(&acme))
 	own := storedRow(t, store, files, acme, "ACME-1", "M1", "only ACME-1's")
 	shared := storedRow(t, store, files, acme, "ACME-1", "M2", "forwarded")
 	storedRow(t, store, files, acme, "ACME-2", "M3", "forwarded")

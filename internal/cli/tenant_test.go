@@ -174,9 +174,9 @@ func TestTenantListCommand(t *testing.T) {
 	secret3, api3 := addTenant(t, env, "globex", "GLOBEX-1", "wapi-secret-3")
 	// What a backup without secrets restores: no API token, no W-API token.
 	ctx := context.Background()
-	_, err := store.Pool.Exec(ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
+	_, err := pgtest.DB(t, store).Exec(ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
 	require.NoError(t, err)
-	_, err = store.Pool.Exec(ctx, `UPDATE instances SET wapi_token = '' WHERE id = 'GLOBEX-1'`)
+	_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE instances SET wapi_token = '' WHERE id = 'GLOBEX-1'`)
 	require.NoError(t, err)
 	img := wamedia.Descriptor{Type: wamedia.Image, Kind: "imageMessage"}
 	img.Check()
@@ -271,7 +271,7 @@ func TestTenantRotateTokenCommand(t *testing.T) {
 	require.ErrorIs(t, err, catalog.ErrNotFound, "the old token no longer matches")
 
 	// A cliente restored from a backup without secrets has no token: it gets one.
-	_, err = store.Pool.Exec(ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
+	_, err = pgtest.DB(t, store).Exec(ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
 	require.NoError(t, err)
 	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-token", "--cliente", "initech")
 	require.Equal(t, cli.ExitOK, code, errOut)
@@ -288,7 +288,7 @@ func TestTenantRotateTokenCommand(t *testing.T) {
 	require.Empty(t, out)
 	require.Contains(t, errOut, `no cliente is named "globex"`)
 	var n int
-	require.NoError(t, store.Pool.QueryRow(ctx, `SELECT count(*) FROM clientes`).Scan(&n))
+	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `SELECT count(*) FROM clientes`).Scan(&n))
 	require.Equal(t, 2, n, "an unknown cliente is not created")
 }
 
@@ -315,11 +315,11 @@ func TestTenantRotateSecretCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, catalog.HashSecret(hook[2]), hashes["3B6XIW-ZTS923-GEAY6V"])
 	var token string
-	require.NoError(t, store.Pool.QueryRow(ctx, `SELECT wapi_token FROM instances WHERE id = '3B6XIW-ZTS923-GEAY6V'`).Scan(&token))
+	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `SELECT wapi_token FROM instances WHERE id = '3B6XIW-ZTS923-GEAY6V'`).Scan(&token))
 	require.Equal(t, "wapi-kept", token)
 
 	// --public-url, and an instance without a W-API token.
-	_, err = store.Pool.Exec(ctx, `UPDATE instances SET wapi_token = ''`)
+	_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE instances SET wapi_token = ''`)
 	require.NoError(t, err)
 	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-secret", "--instance", "3B6XIW-ZTS923-GEAY6V", "--public-url", "https://media.example.com/")
 	require.Equal(t, cli.ExitOK, code, errOut)

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/app"
@@ -241,26 +240,9 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	return rep, waitErr
 }
 
-// reset empties every table of the catalogue's schema but goose's version
-// table, one at a time (a trigger of one may empty others), in one
-// transaction.
+// reset empties the demo's catalogue (every table but goose's).
 func reset(ctx context.Context, store *catalog.Store) error {
-	rows, _ := store.Pool.Query(ctx, `
-		SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-		WHERE schemaname = current_schema() AND tablename <> 'goose_db_version'`)
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("listing the demo's tables: %w", err)
-	}
-	err = pgx.BeginFunc(ctx, store.Pool, func(tx pgx.Tx) error {
-		for _, t := range tables {
-			if _, err := tx.Exec(ctx, "TRUNCATE "+t+" RESTART IDENTITY CASCADE"); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := operator.New(store).EmptyAll(ctx); err != nil {
 		return fmt.Errorf("emptying the demo's database: %w", err)
 	}
 	return nil

@@ -68,7 +68,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 					return err
 				}
 			}
-			r, err := a.Store.Pool.Query(ctx, `SELECT instance_id, message_id, download_status,
+			r, err := pgtest.Pool(t, a.Cfg.DatabaseURL).Query(ctx, `SELECT instance_id, message_id, download_status,
 				coalesce(failure_reason,''), coalesce(file_path,''), coalesce(mimetype,''), coalesce(file_size,0) FROM media_files`)
 			if err != nil {
 				return err

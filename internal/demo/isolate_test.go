@@ -14,6 +14,7 @@ import (
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/demo"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
 
@@ -76,7 +77,7 @@ func TestRunResets(t *testing.T) {
 			Webhooks: 40, Faults: false, Timeout: 2 * time.Minute, Reset: true,
 			// Read the counts while the pipeline still runs.
 			Hold: func(ctx context.Context, a *app.App, _ *wasim.Server) error {
-				return a.Store.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM media_files), (SELECT count(*) FROM clientes)`).Scan(&media, &clientes)
+				return pgtest.Pool(t, a.Cfg.DatabaseURL).QueryRow(ctx, `SELECT (SELECT count(*) FROM media_files), (SELECT count(*) FROM clientes)`).Scan(&media, &clientes)
 			},
 		})
 		require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/blob"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/samples"
 )
 
@@ -64,7 +65,7 @@ func BenchmarkPipelineSmallMedia(b *testing.B) {
 
 func (p *pipeline) successes() int {
 	var n int
-	err := p.store.Pool.QueryRow(context.Background(),
+	err := pgtest.DB(p.t, p.store).QueryRow(context.Background(),
 		`SELECT count(*) FROM media_files WHERE download_status = 'success'`).Scan(&n)
 	require.NoError(p.t, err)
 	return n

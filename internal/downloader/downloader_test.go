@@ -272,7 +272,7 @@ func (r row) final() bool {
 
 func (p *pipeline) rows(msgIDs []string) map[string]row {
 	p.t.Helper()
-	rs, err := p.store.Pool.Query(context.Background(), `
+	rs, err := pgtest.DB(p.t, p.store).Query(context.Background(), `
 		SELECT message_id, id, download_status, coalesce(failure_reason, ''), coalesce(file_path, ''),
 			coalesce(mimetype, ''), coalesce(file_size, 0), attempts, coalesce(last_reason, ''), next_attempt_at IS NOT NULL
 		FROM media_files WHERE instance_id = $1 AND message_id = ANY($2)`, wasim.InstancePro, msgIDs)

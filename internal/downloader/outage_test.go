@@ -25,6 +25,7 @@ import (
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/downloader"
 	"github.com/multichat/mediapipe/internal/fetch"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 )
@@ -415,7 +416,7 @@ func TestOneReasonEverywhere(t *testing.T) {
 	// The second item: after two corrupt blobs, the CDN answers 500.
 	require.Eventually(t, func() bool {
 		var n int
-		require.NoError(t, p.store.Pool.QueryRow(context.Background(),
+		require.NoError(t, pgtest.DB(t, p.store).QueryRow(context.Background(),
 			`SELECT coalesce(max(verify_failures), 0) FROM media_files WHERE message_id = $1`, ids[1]).Scan(&n))
 		return n >= 2
 	}, 30*time.Second, 5*time.Millisecond)

@@ -116,7 +116,7 @@ type row struct {
 // message with more than one row fails the test.
 func (e *env) rows(instance string, msgIDs []string) map[string]row {
 	e.t.Helper()
-	rs, err := e.store.Pool.Query(context.Background(), `
+	rs, err := pgtest.DB(e.t, e.store).Query(context.Background(), `
 		SELECT message_id, download_status, coalesce(failure_reason, ''), coalesce(file_path, ''),
 			coalesce(file_size, 0), attempts
 		FROM media_files WHERE instance_id = $1 AND message_id = ANY($2)`, instance, msgIDs)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
@@ -161,5 +162,61 @@ func NewStore(t testing.TB) (*catalog.Store, string) {
 		t.Fatalf("opening test store: %v", err)
 	}
 	t.Cleanup(s.Close)
+	Register(t, s, u)
 	return s, u
 }
+
+// Register tells DB the URL of a store the test opened itself (on a schema
+// it prepared by hand), until the test ends.
+func Register(t testing.TB, store *catalog.Store, url string) {
+	stores.Store(store, url)
+	t.Cleanup(func() { stores.Delete(store) })
+}
+
+// stores maps the stores NewStore made to their URLs, for DB.
+var stores sync.Map // *catalog.Store → string
+
+// DB returns a pool of its own on the schema of store, a store NewStore
+// made or Register was told of, for tests that read or arrange rows with SQL: the catalogue keeps
+// its pool to itself. The pool is closed when the test ends.
+func DB(t testing.TB, store *catalog.Store) *pgxpool.Pool {
+	t.Helper()
+	u, ok := stores.Load(store)
+	if !ok {
+		t.Fatal("pgtest.DB: the store was not made by pgtest.NewStore nor registered (pgtest.Register)")
+	}
+	return Pool(t, u.(string))
+}
+
+// Pool returns a pool on the database at url (a schema's URL from
+// NewSchema or NewStore), for tests that read or arrange rows with SQL.
+// Pools are shared per URL within a test and closed when it ends.
+func Pool(t testing.TB, url string) *pgxpool.Pool {
+	t.Helper()
+	key := poolKey{t, url}
+	if p, ok := pools.Load(key); ok {
+		return p.(*pgxpool.Pool)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest.Pool: %v", err)
+	}
+	if prev, loaded := pools.LoadOrStore(key, p); loaded {
+		p.Close()
+		return prev.(*pgxpool.Pool)
+	}
+	t.Cleanup(func() {
+		pools.Delete(key)
+		p.Close()
+	})
+	return p
+}
+
+type poolKey struct {
+	t   testing.TB
+	url string
+}
+
+var pools sync.Map // poolKey → *pgxpool.Pool

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/natstest"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
@@ -94,7 +95,7 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 		return ids
 	}
 	succeeded := func() (n int) {
-		require.NoError(t, d.store.Pool.QueryRow(context.Background(),
+		require.NoError(t, pgtest.DB(t, d.store).QueryRow(context.Background(),
 			`SELECT count(*) FROM media_files WHERE download_status = 'success'`).Scan(&n))
 		return n
 	}
@@ -115,7 +116,7 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 	poll(t, 90*time.Second, "every media item stored", func() bool { return succeeded() == len(items) })
 
 	// One row per message, each stored, each with its exact content.
-	rows, err := d.store.Pool.Query(context.Background(), `
+	rows, err := pgtest.DB(t, d.store).Query(context.Background(), `
 		SELECT id, instance_id, message_id, download_status, coalesce(failure_reason, ''), coalesce(file_path, ''), coalesce(file_size, 0)
 		FROM media_files`)
 	require.NoError(t, err)
