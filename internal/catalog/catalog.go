@@ -6,6 +6,14 @@
 // to success, failed or expired, and the operations commands (stats,
 // reprocess, tenant) read and reset it. Idempotency lives here: a redelivered
 // webhook or job never creates a second row and never overwrites a success.
+//
+// Each stage declares, where it is used, the small interface of Store
+// methods it needs (downloader.Catalog, analyzer.Recorder, api.Catalog,
+// ingest.SecretLoader). The queries over every cliente and the changes to
+// clientes and instances are an Operator's, which only package
+// catalog/operator makes. The pool stays inside: tests that need SQL of
+// their own open a pool through pgtest. SQLSTATE is read only here
+// (sqlstate.go), and files are deleted outside (internal/housekeeping).
 package catalog
 
 import (
