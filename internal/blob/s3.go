@@ -37,7 +37,7 @@ const pendingDir = ".pending"
 // Defaults of S3Options.
 const (
 	DefaultPartSize    = 8 << 20
-	DefaultConcurrency = 3
+	DefaultConcurrency = 2
 	minPartSize        = 5 << 20 // S3's minimum for every part but the last
 	opTimeout          = 30 * time.Second
 )
@@ -60,7 +60,12 @@ type S3Options struct {
 
 	PartSize    int64 // bytes per multipart part, at least 5 MiB; DefaultPartSize
 	Concurrency int   // parts in flight per file; DefaultConcurrency
-	HTTPClient  *http.Client
+	// Buffers caps the part buffers all the store's files hold at once
+	// (filling or in flight), so memory stays flat however many files are
+	// written together: PartSize × Buffers. A writer needing one more waits.
+	// 0 sets no store-wide cap: each file holds up to Concurrency+1.
+	Buffers    int
+	HTTPClient *http.Client
 }
 
 // S3 is a Store in an S3 bucket: <prefix>/<cliente_id>/<aa>/<bb>/<sha256><ext>,
@@ -76,7 +81,12 @@ type S3Options struct {
 // the parts go to a hidden key <prefix>/.pending/<cliente>/<random> and
 // Commit copies the object to its final key server side, then deletes it.
 // Uploads of a killed process stay invisible until CleanTemp (or a bucket
-// lifecycle rule for incomplete multipart uploads) removes them.
+// lifecycle rule for incomplete multipart uploads) removes them. A file
+// holds at most Concurrency+1 buffers of PartSize (24 MiB by default);
+// S3Options.Buffers caps them for the whole store.
+//
+// Commit trusts the digest it is given, as Local does: the caller verified
+// the content. CopyObject limits the hidden-key fallback to 5 GiB.
 type S3 struct {
 	client   *s3.Client
 	presign  *s3.PresignClient
@@ -84,7 +94,10 @@ type S3 struct {
 	prefix   string // "" or "p/" with a trailing slash
 	partSize int64
 	conc     int
-	pool     sync.Pool // *[]byte of partSize capacity
+	budget   chan struct{} // with Buffers: one token per buffer in use
+	// free keeps buffers not in use for the next part, rather than leaving
+	// them to the collector: Buffers of them, else one file's worth.
+	free chan *[]byte
 }
 
 var _ Store = (*S3)(nil)
@@ -157,7 +170,15 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		partSize: o.PartSize,
 		conc:     o.Concurrency,
 	}
-	s.pool.New = func() any { b := make([]byte, 0, s.partSize); return &b }
+	switch {
+	case o.Buffers == 0:
+		s.free = make(chan *[]byte, o.Concurrency+1)
+	case o.Buffers < 2:
+		return nil, errors.New("s3 store: Buffers below 2")
+	default:
+		s.budget = make(chan struct{}, o.Buffers)
+		s.free = make(chan *[]byte, o.Buffers)
+	}
 	return s, nil
 }
 
@@ -489,10 +510,35 @@ func (s *S3) Create(clienteID int64) (*Pending, error) {
 	return &Pending{cliente: clienteID, b: up}, nil
 }
 
-func (s *S3) getBuf() *[]byte {
-	b := s.pool.Get().(*[]byte)
-	*b = (*b)[:0]
-	return b
+// getBuf takes an empty part buffer, waiting for the store's budget.
+func (s *S3) getBuf(ctx context.Context) (*[]byte, error) {
+	if s.budget != nil {
+		select {
+		case s.budget <- struct{}{}:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	}
+	select {
+	case b := <-s.free:
+		*b = (*b)[:0]
+		return b, nil
+	default:
+		b := make([]byte, 0, s.partSize)
+		return &b, nil
+	}
+}
+
+// putBuf gives a buffer of getBuf back.
+// With Buffers, no more than Buffers ever exist and all are kept.
+func (s *S3) putBuf(b *[]byte) {
+	select {
+	case s.free <- b:
+	default: // more files than one at once without Buffers: the collector's
+	}
+	if s.budget != nil {
+		<-s.budget
+	}
 }
 
 // s3Upload is the backend of an S3 Pending. The writer's goroutine owns
@@ -548,7 +594,11 @@ func (u *s3Upload) Write(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		if u.buf == nil {
-			u.buf = u.s.getBuf()
+			buf, err := u.s.getBuf(u.ctx)
+			if err != nil {
+				return n, err
+			}
+			u.buf = buf
 		}
 		buf := *u.buf
 		c := copy(buf[len(buf):cap(buf)], b)
@@ -621,7 +671,7 @@ func (u *s3Upload) sendPart() error {
 			Bucket: &u.s.bucket, Key: &key, UploadId: &id, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(*buf), ContentLength: aws.Int64(int64(len(*buf))),
 		})
-		u.s.pool.Put(buf)
+		u.s.putBuf(buf)
 		if err != nil {
 			u.fail(fmt.Errorf("uploading part %d: %w", num, err))
 			return
@@ -702,7 +752,7 @@ func (u *s3Upload) release() {
 		u.stop()
 	}
 	if u.buf != nil {
-		u.s.pool.Put(u.buf)
+		u.s.putBuf(u.buf)
 		u.buf = nil
 	}
 }
