@@ -111,6 +111,7 @@ func run(t *testing.T, a *app.App) (stop func() (error, time.Duration)) {
 		err  error
 		took time.Duration
 	)
+	//lint:ignore ST1008 the error is the result; the duration is a measurement beside it
 	stop = func() (error, time.Duration) {
 		once.Do(func() {
 			start := time.Now()

@@ -250,6 +250,7 @@ func TestWorkerRecoversHandlerPanics(t *testing.T) {
 	opts.Handler = func(ctx context.Context, m jetstream.Msg) error {
 		if string(m.Data()) == "poison" {
 			var nilMap map[string]int
+			//lint:ignore SA5000 the handler panics on purpose
 			nilMap["boom"]++
 		}
 		ok.Add(1)

@@ -89,7 +89,6 @@ type analysis struct {
 	downloadable    int64
 	notDownloadable int64
 	invalid         []invalidLine
-	writeErr        error
 }
 
 type invalidLine struct {

@@ -152,7 +152,7 @@ is imported; the command then exits 1.`)
 	if fs.NArg() > 1 {
 		return usagef("unexpected argument %q", fs.Arg(1))
 	}
-	var in io.Reader = sio.Stdin
+	in := io.Reader(sio.Stdin)
 	if name := fs.Arg(0); name != "" && name != "-" {
 		f, err := os.Open(name)
 		if err != nil {

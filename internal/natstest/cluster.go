@@ -122,13 +122,6 @@ func (c *Cluster) WaitHealthy(t testing.TB, timeout time.Duration) {
 	}
 }
 
-// Names returns the names of every server started, running or not.
-func (c *Cluster) Names() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.names...)
-}
-
 // Running returns the running servers by name.
 func (c *Cluster) Running() map[string]*server.Server {
 	c.mu.Lock()
@@ -138,13 +131,6 @@ func (c *Cluster) Running() map[string]*server.Server {
 		out[k] = v
 	}
 	return out
-}
-
-// Server returns the running server called name, or nil.
-func (c *Cluster) Server(name string) *server.Server {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.servers[name]
 }
 
 // ClientURLs returns the client URLs of the running servers in start order.

@@ -47,9 +47,6 @@ func IsTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// Add advances the bar by n.
-func (b *Bar) Add(n int64) { b.Set(-1, n) }
-
 // Set sets done (when ≥ 0) and adds delta, redrawing when due.
 func (b *Bar) Set(done, delta int64) {
 	b.mu.Lock()

@@ -152,15 +152,6 @@ func ByName(name string) Sample {
 	panic(fmt.Sprintf("samples: no sample named %q", name))
 }
 
-// Names returns the name of every sample.
-func Names() []string {
-	var out []string
-	for _, s := range all() {
-		out = append(out, s.Name)
-	}
-	return out
-}
-
 func (s Sample) clone() Sample {
 	s.Data = slices.Clone(s.Data)
 	s.Thumbnail = slices.Clone(s.Thumbnail)

@@ -60,29 +60,16 @@ type Item struct {
 type ItemOption func(*itemOptions)
 
 type itemOptions struct {
-	mediaKey    []byte
 	unencrypted bool
-	timestamp   time.Time
 	expired     bool
 	faults      []Fault
 	wapiMode    WAPIMode
-}
-
-// WithMediaKey uses key (32 bytes) instead of a fresh random media key.
-func WithMediaKey(key []byte) ItemOption {
-	return func(o *itemOptions) { o.mediaKey = key }
 }
 
 // Unencrypted serves the plain file as the blob, like newsletter media: the
 // media object then has neither mediaKey nor fileEncSha256.
 func Unencrypted() ItemOption {
 	return func(o *itemOptions) { o.unencrypted = true }
-}
-
-// WithTimestamp sets mediaKeyTimestamp (default now); the URL expires 30
-// days later.
-func WithTimestamp(t time.Time) ItemOption {
-	return func(o *itemOptions) { o.timestamp = t }
 }
 
 // ExpiredURL makes the directPath's oe lie in the past: the CDN answers 403,
@@ -128,10 +115,7 @@ func (s *Server) AddMedia(meta samples.Sample, plain io.Reader, opts ...ItemOpti
 	if err := it.faults.set(o.faults); err != nil {
 		return nil, fmt.Errorf("adding media: %w", err)
 	}
-	ts := o.timestamp
-	if ts.IsZero() {
-		ts = time.Now()
-	}
+	ts := time.Now()
 	it.MediaKeyTimestamp = ts.Unix()
 	it.Expiry = ts.Add(30 * 24 * time.Hour).Truncate(time.Second)
 	if o.expired {
@@ -190,10 +174,7 @@ func (it *Item) write(plain io.Reader, o itemOptions) (err error) {
 		}
 		it.FileSHA256, it.FileLength, it.BlobLength = h.Sum(nil), n, n
 	} else {
-		it.MediaKey = o.mediaKey
-		if it.MediaKey == nil {
-			it.MediaKey = wamedia.GenerateMediaKey()
-		}
+		it.MediaKey = wamedia.GenerateMediaKey()
 		res, err := wamedia.Encrypt(io.TeeReader(plain, pw), bw, it.MediaKey, wamedia.ClassOf(it.Sample.Type))
 		if err != nil {
 			return err

@@ -43,9 +43,6 @@ func BenchmarkPeek(b *testing.B) {
 // into structs, without extraction.
 func BenchmarkEncodingJSON(b *testing.B) {
 	corpus := webhookCorpus(4096, 1)
-	type media struct {
-		URL, Mimetype, FileSha256, FileLength, MediaKey, FileEncSha256, DirectPath, MediaKeyTimestamp string
-	}
 	type hook struct {
 		Event, InstanceID, MessageID string
 		Chat                         struct{ ID string }
