@@ -86,7 +86,7 @@ func setup(t *testing.T, opts ...setupOptions) *testBundle {
 		t              *tenant
 		name, instance string
 	}{{&b.acme, "acme", "ACME-1"}, {&b.globx, "globex", "GLOBEX-1"}} {
-		res, err := operator.New(store).AddTenant(ctx, tn.name, tn.instance, wapiToken)
+		res, err := operator.New(store).Register(ctx, tn.name, tn.instance, wapiToken)
 		require.NoError(t, err)
 		*tn.t = tenant{id: res.ClienteID, name: tn.name, instance: res.InstanceID}
 	}

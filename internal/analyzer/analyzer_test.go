@@ -64,7 +64,7 @@ func setup(t testing.TB, topo bus.Topology) *testBundle {
 	ctx := testCtx(t)
 	b := &testBundle{ctx: ctx, store: store, dbURL: dbURL, cliente: map[string]int64{}}
 	for i, inst := range []string{pro, lite} {
-		res, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("cliente %d", i), inst, "wapi-token")
+		res, err := operator.New(store).Register(ctx, fmt.Sprintf("cliente %d", i), inst, "wapi-token")
 		require.NoError(t, err)
 		b.cliente[inst] = res.ClienteID
 	}

@@ -46,11 +46,11 @@ func setup(t *testing.T) *testBundle {
 	require.NoError(t, err)
 	b := &testBundle{ctx: ctx, store: store, blobs: blobs}
 
-	a1, err := operator.New(store).AddTenant(ctx, "acme", "ACME-1", "wapi-secret-acme")
+	a1, err := operator.New(store).Register(ctx, "acme", "ACME-1", "wapi-secret-acme")
 	require.NoError(t, err)
-	a2, err := operator.New(store).AddTenant(ctx, "acme", "ACME-2", "wapi-secret-acme")
+	a2, err := operator.New(store).Register(ctx, "acme", "ACME-2", "wapi-secret-acme")
 	require.NoError(t, err)
-	g, err := operator.New(store).AddTenant(ctx, "globex", "GLOBEX-1", "wapi-secret-globex")
+	g, err := operator.New(store).Register(ctx, "globex", "GLOBEX-1", "wapi-secret-globex")
 	require.NoError(t, err)
 	b.a = tenant{id: a1.ClienteID, token: a1.APIToken, instances: []string{a1.InstanceID, a2.InstanceID}}
 	b.b = tenant{id: g.ClienteID, token: g.APIToken, instances: []string{g.InstanceID}}

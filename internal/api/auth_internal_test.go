@@ -20,7 +20,7 @@ func TestTokenCache(t *testing.T) {
 	var tokens []string
 	var clientes []int64
 	for _, name := range []string{"acme", "globex", "initech"} {
-		res, err := operator.New(store).AddTenant(ctx, name, name+"-1", "t")
+		res, err := operator.New(store).Register(ctx, name, name+"-1", "t")
 		require.NoError(t, err)
 		tokens, clientes = append(tokens, res.APIToken), append(clientes, res.ClienteID)
 	}

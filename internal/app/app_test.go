@@ -44,7 +44,7 @@ func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := testCtx(t)
 	store, dbURL := pgtest.NewStore(t)
-	res, err := operator.New(store).AddTenant(ctx, "Padaria Estrela", pro, "wapi-token")
+	res, err := operator.New(store).Register(ctx, "Padaria Estrela", pro, "wapi-token")
 	require.NoError(t, err)
 	return &testBundle{ctx: ctx, store: store, dbURL: dbURL, secret: res.WebhookSecret}
 }

@@ -21,7 +21,7 @@ func mediaIDs(items []catalog.Media) []int64 {
 
 func TestAdminListMedia(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	image := b.recordOne(t, descriptor(wamedia.Image))
@@ -71,7 +71,7 @@ func TestAdminListMedia(t *testing.T) {
 
 func TestAdminMediaByID(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	m := b.message(descriptor(wamedia.Document))
 	m.InstanceID = other.InstanceID
@@ -97,9 +97,9 @@ func TestAdminMediaByID(t *testing.T) {
 
 func TestClientes(t *testing.T) {
 	b := setup(t)
-	_, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	_, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
-	_, err = b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	_, err = b.op.Register(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
 	cs, err := b.op.Clientes(b.ctx)
 	require.NoError(t, err)
@@ -113,7 +113,7 @@ func TestClientes(t *testing.T) {
 
 func TestMediaPerDay(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	old := b.recordOne(t, descriptor(wamedia.Image))
 	b.recordOne(t, descriptor(wamedia.Image))

@@ -24,9 +24,9 @@ import (
 // downloaded and a row without a chat.
 func (b *testBundle) catalogue(t *testing.T) (media int) {
 	t.Helper()
-	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-wapi-token")
+	globex, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "globex-wapi-token")
 	require.NoError(t, err)
-	_, err = b.op.AddTenant(b.ctx, "acme", "ACME-2", "acme-wapi-token-2")
+	_, err = b.op.Register(b.ctx, "acme", "ACME-2", "acme-wapi-token-2")
 	require.NoError(t, err)
 
 	img := descriptor(wamedia.Image)
@@ -150,9 +150,9 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	// The target already has a cliente, so acme gets another id, and the
 	// instance ACME-2 exists there already under acme.
 	target, _ := pgtest.NewStore(t)
-	_, err := operator.New(target).AddTenant(b.ctx, "zeta", "ZETA-1", "z")
+	_, err := operator.New(target).Register(b.ctx, "zeta", "ZETA-1", "z")
 	require.NoError(t, err)
-	acme, err := operator.New(target).AddTenant(b.ctx, "acme", "ACME-2", "kept")
+	acme, err := operator.New(target).Register(b.ctx, "acme", "ACME-2", "kept")
 	require.NoError(t, err)
 	res := importLines(t, b, target, lines)
 	require.Equal(t, map[string]catalog.ImportCounts{
@@ -184,7 +184,7 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	hashes, err := target.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, hashes[b.instance], 32, "a random, unknown webhook secret")
-	rotated, err := operator.New(target).AddTenant(b.ctx, "acme", b.instance, "new-token")
+	rotated, err := operator.New(target).Register(b.ctx, "acme", b.instance, "new-token")
 	require.NoError(t, err)
 	require.False(t, rotated.InstanceCreated)
 	job, err := target.LoadJob(b.ctx, firstMediaID(t, target, b.instance))
@@ -237,7 +237,7 @@ func TestImport_BadLines(t *testing.T) {
 		media,
 	}
 	target, _ := pgtest.NewStore(t)
-	_, err := operator.New(target).AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	_, err := operator.New(target).Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	bad := map[int64]string{}
 	res, err := operator.New(target).Import(b.ctx, strings.NewReader(strings.Join(input, "\n")), catalog.ImportOptions{

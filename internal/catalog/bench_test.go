@@ -34,7 +34,7 @@ func benchmarkRecord(b *testing.B, mediaEvery, writers int) {
 	store, _ := pgtest.NewStore(b)
 	instances := []string{"3B6XIW-ZTS923-GEAY6V", "LITE-8NDQT1-UWX43P", "3B6XIW-ZTS923-AAAAAA", "LITE-8NDQT1-BBBBBB"}
 	for i, id := range instances {
-		if _, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("cliente-%d", i%2), id, "token"); err != nil {
+		if _, err := operator.New(store).Register(ctx, fmt.Sprintf("cliente-%d", i%2), id, "token"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,7 +4,7 @@
 // The ingest reads instance secrets from it, the analyzer records every media
 // item it finds (RecordMessages), the downloader moves each row from pending
 // to success, failed or expired, and the operations commands (stats,
-// reprocess, tenant) read and reset it. Idempotency lives here: a redelivered
+// reprocess, cliente registration) read and reset it. Idempotency lives here: a redelivered
 // webhook or job never creates a second row and never overwrites a success.
 //
 // Each stage declares, where it is used, the small interface of Store

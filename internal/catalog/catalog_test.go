@@ -34,7 +34,7 @@ func setup(t *testing.T) *testBundle {
 	t.Cleanup(cancel)
 	store, url := pgtest.NewStore(t)
 	op := operator.New(store)
-	res, err := op.AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi-token")
+	res, err := op.Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "wapi-token")
 	require.NoError(t, err)
 	return &testBundle{ctx: ctx, store: store, op: op, url: url, clienteID: res.ClienteID, instance: res.InstanceID}
 }

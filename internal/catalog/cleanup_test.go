@@ -62,7 +62,7 @@ func TestCleanup(t *testing.T) {
 	b := setup(t)
 	files, err := blob.NewLocal(filepath.Join(t.TempDir(), "media"))
 	require.NoError(t, err)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	const month, day = 30 * 24 * time.Hour, 24 * time.Hour
 

@@ -54,7 +54,7 @@ func TestDownloadLifecycle(t *testing.T) {
 	require.Equal(t, "image/png", sniffed)
 
 	// Other clientes never see this cliente's files.
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	_, found, err = b.store.FindStored(b.ctx, other.ClienteID, d.Type, d.FileSHA256)
 	require.NoError(t, err)

@@ -20,9 +20,9 @@ import (
 // the admin page's list of that cliente alone.
 func TestMediaFilterScope(t *testing.T) {
 	b := setup(t)
-	second, err := b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	second, err := b.op.Register(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	const group = "120363000000000001@g.us"

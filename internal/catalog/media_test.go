@@ -26,7 +26,7 @@ func TestMediaCursor(t *testing.T) {
 
 func TestListMedia(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	img, aud := descriptor(wamedia.Image), descriptor(wamedia.Audio)
@@ -90,7 +90,7 @@ func TestListMedia(t *testing.T) {
 
 func TestMediaByID(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	img := descriptor(wamedia.Image)
 	id := b.recordOne(t, img)

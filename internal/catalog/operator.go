@@ -9,7 +9,7 @@ import (
 )
 
 // Operator reaches the queries over every cliente and the changes to
-// clientes and instances: the admin page's lists, tenant management, the
+// clientes and instances: the admin page's lists, registering clientes, the
 // statistics of every cliente, export and import, and cleanup. Only
 // operator.New (package internal/catalog/operator, whose importers a test
 // restricts to the operations packages) makes one: the stage packages see
@@ -111,19 +111,19 @@ func (o *Operator) MarkFilesDeleted(ctx context.Context, cutoff time.Time, files
 	return o.s.markFiles(ctx, cutoff, files)
 }
 
-// AddTenant registers an instance for a cliente, creating the cliente when it
+// Register registers an instance for a cliente, creating the cliente when it
 // does not exist. Registering an existing instance again rotates its webhook
 // secret (the old webhook URL stops working) and replaces its W-API token; an
 // instance of another cliente is refused with ErrInstanceOwned.
-func (o *Operator) AddTenant(ctx context.Context, clienteName, instanceID, wapiToken string) (TenantResult, error) {
-	return o.s.addTenant(ctx, clienteName, instanceID, wapiToken)
+func (o *Operator) Register(ctx context.Context, clienteName, instanceID, wapiToken string) (Registration, error) {
+	return o.s.register(ctx, clienteName, instanceID, wapiToken)
 }
 
-// ListTenants returns every cliente by name with its instances by id. The
+// ListRegistered returns every cliente by name with its instances by id. The
 // media counts come from the aggregates the triggers keep (see Stats), not
 // from a scan of media_files: one statement, one snapshot.
-func (o *Operator) ListTenants(ctx context.Context) ([]Tenant, error) {
-	return o.s.listTenants(ctx)
+func (o *Operator) ListRegistered(ctx context.Context) ([]Registered, error) {
+	return o.s.listRegistered(ctx)
 }
 
 // RotateAPIToken gives the cliente named clienteName a new API token: the

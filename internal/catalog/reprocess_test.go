@@ -13,7 +13,7 @@ import (
 
 func TestResetForReprocess(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	row := func(instance string, typ wamedia.MediaType, status, reason string) int64 {

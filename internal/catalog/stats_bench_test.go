@@ -51,7 +51,7 @@ func benchmarkStats(b *testing.B, rows int) {
 	clientes := make([]int64, seedClientes)
 	instances := make([]string, seedClientes*seedInstances)
 	for i := range instances {
-		res, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("cliente-%02d", i/seedInstances), fmt.Sprintf("INST-%02d", i), "token")
+		res, err := operator.New(store).Register(ctx, fmt.Sprintf("cliente-%02d", i/seedInstances), fmt.Sprintf("INST-%02d", i), "token")
 		require.NoError(b, err)
 		clientes[i/seedInstances], instances[i] = res.ClienteID, res.InstanceID
 	}
@@ -283,7 +283,7 @@ func BenchmarkStatsUpkeep(b *testing.B) {
 func upkeepStore(b *testing.B, triggers string) (*catalog.Store, string) {
 	ctx := context.Background()
 	store, _ := pgtest.NewStore(b)
-	res, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "token")
+	res, err := operator.New(store).Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "token")
 	require.NoError(b, err)
 	switch triggers {
 	case "off":

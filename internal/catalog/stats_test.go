@@ -26,7 +26,7 @@ import (
 
 func TestStats(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 
 	empty, err := b.op.Stats(b.ctx, 0)
@@ -155,9 +155,9 @@ func storedPath(cliente int64, n int) string {
 // the aggregates after each.
 func TestStatsStayExact(t *testing.T) {
 	b := setup(t)
-	acme2, err := b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	acme2, err := b.op.Register(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
-	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	globex, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	instances := []string{b.instance, acme2.InstanceID, globex.InstanceID}
 	requireExact(t, b.ctx, b.store, "empty")
@@ -292,7 +292,7 @@ func TestStatsStayExact(t *testing.T) {
 // compactions in between: no deadlock, no lost update.
 func TestStatsConcurrentWriters(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "acme", "ACME-2", "t")
+	other, err := b.op.Register(b.ctx, "acme", "ACME-2", "t")
 	require.NoError(t, err)
 	const writers, rounds = 8, 6
 	var wg sync.WaitGroup
@@ -383,7 +383,7 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	require.NoError(t, err)
 	defer store.Close()
 	pgtest.Register(t, store, url)
-	// The schema of version 2, by hand: AddTenant knows only the latest.
+	// The schema of version 2, by hand: Register knows only the latest.
 	b := &testBundle{ctx: ctx, store: store, url: url, instance: "3B6XIW-ZTS923-GEAY6V"}
 	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `INSERT INTO clientes (name) VALUES ('acme') RETURNING id`).Scan(&b.clienteID))
 	_, err = pgtest.DB(t, store).Exec(ctx, `INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, 't', $3)`,

@@ -302,7 +302,7 @@ func TestChaos(t *testing.T) {
 	secrets, wapiTokens := map[string]string{}, map[string]string{}
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
 		tok := "wapi-chaos-token-" + strconv.Itoa(i) + "-" + hex.EncodeToString([]byte(inst))[:12]
-		res, err := operator.New(c.store).AddTenant(ctx, "Cliente caos "+strconv.Itoa(i), inst, tok)
+		res, err := operator.New(c.store).Register(ctx, "Cliente caos "+strconv.Itoa(i), inst, tok)
 		require.NoError(t, err)
 		secrets[inst], wapiTokens[inst] = res.WebhookSecret, tok
 		c.sim.AddInstance(inst, tok)

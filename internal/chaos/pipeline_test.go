@@ -57,7 +57,7 @@ func newPipeline(t *testing.T, env map[string]string) *pipeline {
 	ctx := context.Background()
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
 		tok := fmt.Sprintf("wapi-secret-token-%d-%s", i, strings.Repeat("k", 12))
-		res, err := operator.New(store).AddTenant(ctx, fmt.Sprintf("Cliente %d", i), inst, tok)
+		res, err := operator.New(store).Register(ctx, fmt.Sprintf("Cliente %d", i), inst, tok)
 		require.NoError(t, err)
 		p.secrets[inst], p.wapi[inst], p.api[inst] = res.WebhookSecret, tok, res.APIToken
 		sim.AddInstance(inst, tok)

@@ -21,9 +21,9 @@ func TestExportImportCommands(t *testing.T) {
 	t.Parallel()
 	store, u := pgtest.NewStore(t)
 	ctx := context.Background()
-	_, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "secret-wapi")
+	_, err := operator.New(store).Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "secret-wapi")
 	require.NoError(t, err)
-	globex, err := operator.New(store).AddTenant(ctx, "globex", "GLOBEX-1", "secret-globex")
+	globex, err := operator.New(store).Register(ctx, "globex", "GLOBEX-1", "secret-globex")
 	require.NoError(t, err)
 	img := wamedia.Descriptor{Type: wamedia.Image, Kind: "imageMessage", MediaKey: []byte("0123456789abcdef0123456789abcdef")}
 	img.Check()

@@ -44,7 +44,7 @@ func TestCleanupCommand(t *testing.T) {
 	t.Parallel()
 	store, u := pgtest.NewStore(t)
 	ctx := context.Background()
-	ten, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
+	ten, err := operator.New(store).Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
 	require.NoError(t, err)
 	mediaDir := filepath.Join(t.TempDir(), "media")
 	files, err := blob.NewLocal(mediaDir)

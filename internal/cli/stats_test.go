@@ -18,7 +18,7 @@ func TestStatsCommand(t *testing.T) {
 	t.Parallel()
 	store, u := pgtest.NewStore(t)
 	ctx := context.Background()
-	ten, err := operator.New(store).AddTenant(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
+	ten, err := operator.New(store).Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
 	require.NoError(t, err)
 	img := wamedia.Descriptor{Type: wamedia.Image, Kind: "imageMessage"}
 	img.Check() // not downloadable: a failed row with missing_fields

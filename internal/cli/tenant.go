@@ -113,7 +113,7 @@ is refused.`)
 		return err
 	}
 	defer store.Close()
-	res, err := operator.New(store).AddTenant(ctx, *cliente, *instance, *token)
+	res, err := operator.New(store).Register(ctx, *cliente, *instance, *token)
 	if errors.Is(err, catalog.ErrInstanceOwned) {
 		return fmt.Errorf("instance %s is registered for another cliente: it was not changed", *instance)
 	}
@@ -159,7 +159,7 @@ W-API token), whether the secrets are set, and media counts. Tokens, secrets and
 		return err
 	}
 	defer store.Close()
-	tenants, err := operator.New(store).ListTenants(ctx)
+	tenants, err := operator.New(store).ListRegistered(ctx)
 	if err != nil {
 		return err
 	}
@@ -194,7 +194,7 @@ type instanceJSON struct {
 	DisabledAt       *time.Time `json:"disabledAt,omitempty"`
 }
 
-func tenantsJSON(tenants []catalog.Tenant) tenantListJSON {
+func tenantsJSON(tenants []catalog.Registered) tenantListJSON {
 	doc := tenantListJSON{Clientes: make([]clienteJSON, 0, len(tenants))}
 	for _, t := range tenants {
 		c := clienteJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), HasAPIToken: t.HasAPIToken,
@@ -215,7 +215,7 @@ func tenantsJSON(tenants []catalog.Tenant) tenantListJSON {
 
 // printTenants writes the clientes for people: a line per cliente, then a
 // table of its instances.
-func printTenants(w io.Writer, tenants []catalog.Tenant) error {
+func printTenants(w io.Writer, tenants []catalog.Registered) error {
 	if len(tenants) == 0 {
 		_, err := fmt.Fprintln(w, "No clientes are registered: 'mediapipe tenant add' registers one.")
 		return err

@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	for i, cliente := range []string{"Padaria Estrela (demo)", "Clínica Sorriso (demo)"} {
 		instance := instances[i]
 		wapiToken := "demo-wapi-token-" + instance
-		res, err := operator.New(a.Store).AddTenant(ctx, cliente, instance, wapiToken)
+		res, err := operator.New(a.Store).Register(ctx, cliente, instance, wapiToken)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("registering the demo tenants: %w", err)

@@ -99,7 +99,7 @@ func setupWithSim(t testing.TB, sim *wasim.Server, o pipelineOptions) *pipeline 
 	sim.AddInstance(wasim.InstancePro, wapiToken)
 
 	ctx := context.Background()
-	ten, err := operator.New(store).AddTenant(ctx, "Cliente de teste", wasim.InstancePro, wapiToken)
+	ten, err := operator.New(store).Register(ctx, "Cliente de teste", wasim.InstancePro, wapiToken)
 	require.NoError(t, err)
 
 	env := map[string]string{

@@ -59,7 +59,7 @@ func newEnv(t testing.TB, instances ...string) *env {
 		instances = []string{wasim.InstancePro}
 	}
 	for i, inst := range instances {
-		res, err := operator.New(store).AddTenant(context.Background(), "Cliente "+strconv.Itoa(i), inst, wapiToken)
+		res, err := operator.New(store).Register(context.Background(), "Cliente "+strconv.Itoa(i), inst, wapiToken)
 		require.NoError(t, err)
 		sim.AddInstance(inst, wapiToken)
 		e.secrets[inst], e.cliente[inst] = res.WebhookSecret, res.ClienteID

@@ -51,7 +51,7 @@ func TestReplayDeadLettersReprocessesDownloadsAndSkipsWhatIsDone(t *testing.T) {
 	t.Parallel()
 	ctx, js := setup(t)
 	store, _ := pgtest.NewStore(t)
-	tenant, err := operator.New(store).AddTenant(ctx, "acme", "INST-1", "w")
+	tenant, err := operator.New(store).Register(ctx, "acme", "INST-1", "w")
 	require.NoError(t, err)
 	rec, err := store.RecordMessages(ctx, []catalog.Message{catalogtest.Message("INST-1", "5511", catalogtest.Descriptor(wamedia.Image))})
 	require.NoError(t, err)

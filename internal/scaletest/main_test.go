@@ -55,7 +55,7 @@ func newDeployment(t testing.TB, natsURL string, extra map[string]string) *deplo
 		d.vars[k] = v
 	}
 	for i, inst := range []string{wasim.InstancePro, wasim.InstanceLite} {
-		res, err := operator.New(store).AddTenant(context.Background(), "Cliente "+strconv.Itoa(i+1), inst, wapiToken)
+		res, err := operator.New(store).Register(context.Background(), "Cliente "+strconv.Itoa(i+1), inst, wapiToken)
 		require.NoError(t, err)
 		sim.AddInstance(inst, wapiToken)
 		d.secrets[inst] = res.WebhookSecret

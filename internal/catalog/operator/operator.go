@@ -1,6 +1,6 @@
 // Package operator makes the catalogue's Operator: the queries over every
 // cliente and the changes to clientes and instances (the admin page's
-// lists, tenant management, statistics of every cliente, backup, cleanup).
+// lists, registering clientes, statistics of every cliente, backup, cleanup).
 //
 // Only the operations packages may import it: internal/admin, internal/cli,
 // internal/app and internal/demo (and tests). A test checks that with

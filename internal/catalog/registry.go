@@ -23,7 +23,7 @@ const (
 // ErrInvalidInstanceID is wrapped by the error of ValidateInstanceID.
 var ErrInvalidInstanceID = errors.New("invalid instance id")
 
-// ErrInstanceOwned is returned by AddTenant for an instance that belongs to
+// ErrInstanceOwned is returned by Register for an instance that belongs to
 // another cliente.
 var ErrInstanceOwned = errors.New("instance belongs to another cliente")
 
@@ -52,9 +52,9 @@ func newSecret(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
-// TenantResult is what AddTenant did. APIToken and WebhookSecret exist only
+// Registration is what Register did. APIToken and WebhookSecret exist only
 // here: the catalogue keeps their hashes.
-type TenantResult struct {
+type Registration struct {
 	ClienteID       int64
 	ClienteCreated  bool
 	APIToken        string // set only when the cliente was created
@@ -64,19 +64,19 @@ type TenantResult struct {
 	Disabled        bool // the instance existed and is disabled: it stays so
 }
 
-// addTenant is Operator.AddTenant.
-func (s *Store) addTenant(ctx context.Context, clienteName, instanceID, wapiToken string) (TenantResult, error) {
+// register is Operator.Register.
+func (s *Store) register(ctx context.Context, clienteName, instanceID, wapiToken string) (Registration, error) {
 	clienteName = strings.TrimSpace(clienteName)
 	if clienteName == "" {
-		return TenantResult{}, errors.New("cliente name is empty")
+		return Registration{}, errors.New("cliente name is empty")
 	}
 	if err := ValidateInstanceID(instanceID); err != nil {
-		return TenantResult{}, err
+		return Registration{}, err
 	}
 	if strings.TrimSpace(wapiToken) == "" {
-		return TenantResult{}, errors.New("W-API token is empty")
+		return Registration{}, errors.New("W-API token is empty")
 	}
-	res := TenantResult{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
+	res := Registration{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
 	apiToken := newSecret(APITokenPrefix)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		apiHash, secretHash := HashSecret(apiToken), HashSecret(res.WebhookSecret)
@@ -109,25 +109,25 @@ func (s *Store) addTenant(ctx context.Context, clienteName, instanceID, wapiToke
 		return nil
 	})
 	if err != nil {
-		return TenantResult{}, err
+		return Registration{}, err
 	}
 	return res, nil
 }
 
-// Tenant is a cliente as ListTenants reports it: what is registered, and
+// Registered is a cliente as ListRegistered reports it: what is registered, and
 // whether its secrets are set, never the secrets nor their hashes.
-type Tenant struct {
+type Registered struct {
 	ID          int64
 	Name        string
 	CreatedAt   time.Time
 	HasAPIToken bool  // false for a cliente restored from a backup without secrets
 	Media       int64 // media rows of its instances
 	DiskBytes   int64 // what its stored files use, each file once
-	Instances   []TenantInstance
+	Instances   []RegisteredInstance
 }
 
-// TenantInstance is an instance of a Tenant.
-type TenantInstance struct {
+// RegisteredInstance is an instance of a Registered.
+type RegisteredInstance struct {
 	ID               string
 	CreatedAt        time.Time
 	UpdatedAt        time.Time // when its webhook secret or W-API token last changed
@@ -137,8 +137,8 @@ type TenantInstance struct {
 	DisabledAt       *time.Time // nil: enabled; else the ingests refuse its webhooks
 }
 
-// listTenants is Operator.ListTenants.
-func (s *Store) listTenants(ctx context.Context) ([]Tenant, error) {
+// listRegistered is Operator.ListRegistered.
+func (s *Store) listRegistered(ctx context.Context) ([]Registered, error) {
 	rows, _ := s.pool.Query(ctx, `
 		SELECT c.id, c.name, c.created_at, c.api_token_hash IS NOT NULL, COALESCE(d.bytes, 0),
 			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0), i.disabled_at
@@ -149,9 +149,9 @@ func (s *Store) listTenants(ctx context.Context) ([]Tenant, error) {
 			ON m.cliente_id = c.id AND m.instance_id = i.id COLLATE "C"
 		ORDER BY c.name, c.id, i.id`)
 	var (
-		tenants []Tenant
-		c       Tenant
-		inst    struct {
+		clientes []Registered
+		c        Registered
+		inst     struct {
 			id                  *string
 			created, updated    *time.Time
 			hasSecret, hasToken *bool
@@ -161,16 +161,16 @@ func (s *Store) listTenants(ctx context.Context) ([]Tenant, error) {
 	)
 	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.CreatedAt, &c.HasAPIToken, &c.DiskBytes,
 		&inst.id, &inst.created, &inst.updated, &inst.hasSecret, &inst.hasToken, &inst.media, &inst.disabledAt}, func() error {
-		if n := len(tenants); n == 0 || tenants[n-1].ID != c.ID {
-			c.Instances = []TenantInstance{}
-			tenants = append(tenants, c)
+		if n := len(clientes); n == 0 || clientes[n-1].ID != c.ID {
+			c.Instances = []RegisteredInstance{}
+			clientes = append(clientes, c)
 		}
 		if inst.id == nil { // a cliente without instances
 			return nil
 		}
-		t := &tenants[len(tenants)-1]
+		t := &clientes[len(clientes)-1]
 		t.Media += inst.media
-		t.Instances = append(t.Instances, TenantInstance{
+		t.Instances = append(t.Instances, RegisteredInstance{
 			ID: *inst.id, CreatedAt: *inst.created, UpdatedAt: *inst.updated,
 			HasWebhookSecret: *inst.hasSecret, HasWAPIToken: *inst.hasToken, Media: inst.media, DisabledAt: inst.disabledAt,
 		})
@@ -179,7 +179,7 @@ func (s *Store) listTenants(ctx context.Context) ([]Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing clientes: %w", err)
 	}
-	return tenants, nil
+	return clientes, nil
 }
 
 // TokenRotation is what RotateAPIToken did. APIToken exists only here: the
@@ -299,7 +299,7 @@ func (s *Store) InstanceCliente(ctx context.Context, instanceID string) (int64, 
 }
 
 // InstanceCache remembers which cliente each instance belongs to, asking the
-// store on a miss. AddTenant never moves an instance to another cliente; only
+// store on a miss. Register never moves an instance to another cliente; only
 // removing it (RemoveInstance) and adding it again does, so a cache must not
 // outlive such a change (the pipeline derives the cliente from the instances
 // table instead). Unknown instances are not remembered. It is safe for

@@ -22,8 +22,8 @@ import (
 func TestAddTenant(t *testing.T) {
 	b := setup(t)
 
-	// The bundle's AddTenant created the cliente; a second instance reuses it.
-	res, err := b.op.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-2")
+	// The bundle's Register created the cliente; a second instance reuses it.
+	res, err := b.op.Register(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-2")
 	require.NoError(t, err)
 	require.Equal(t, b.clienteID, res.ClienteID)
 	require.False(t, res.ClienteCreated)
@@ -37,7 +37,7 @@ func TestAddTenant(t *testing.T) {
 	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"])
 
 	// Adding it again rotates the secret and replaces the W-API token.
-	again, err := b.op.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-3")
+	again, err := b.op.Register(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-3")
 	require.NoError(t, err)
 	require.False(t, again.InstanceCreated)
 	require.NotEqual(t, res.WebhookSecret, again.WebhookSecret)
@@ -49,14 +49,14 @@ func TestAddTenant(t *testing.T) {
 	require.Equal(t, "token-3", token)
 
 	// Another cliente may not take the instance, and is not created either.
-	_, err = b.op.AddTenant(b.ctx, "globex", "LITE-8NDQT1-UWX43P", "token-4")
+	_, err = b.op.Register(b.ctx, "globex", "LITE-8NDQT1-UWX43P", "token-4")
 	require.ErrorIs(t, err, catalog.ErrInstanceOwned)
 	var n int
 	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT count(*) FROM clientes`).Scan(&n))
 	require.Equal(t, 1, n)
 
 	// A new cliente gets its API token once.
-	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-5")
+	globex, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "token-5")
 	require.NoError(t, err)
 	require.True(t, globex.ClienteCreated)
 	require.True(t, strings.HasPrefix(globex.APIToken, catalog.APITokenPrefix))
@@ -71,13 +71,13 @@ func TestAddTenant(t *testing.T) {
 func TestAddTenant_Invalid(t *testing.T) {
 	b := setup(t)
 	for _, id := range []string{"", "a.b", "a b", "inst*", "ação", strings.Repeat("x", 65)} {
-		_, err := b.op.AddTenant(b.ctx, "acme", id, "token")
+		_, err := b.op.Register(b.ctx, "acme", id, "token")
 		require.ErrorIs(t, err, catalog.ErrInvalidInstanceID, "%q", id)
 	}
 	require.NoError(t, catalog.ValidateInstanceID(strings.Repeat("x", 64)))
-	_, err := b.op.AddTenant(b.ctx, " ", "OK-1", "token")
+	_, err := b.op.Register(b.ctx, " ", "OK-1", "token")
 	require.Error(t, err)
-	_, err = b.op.AddTenant(b.ctx, "acme", "OK-1", "")
+	_, err = b.op.Register(b.ctx, "acme", "OK-1", "")
 	require.Error(t, err)
 }
 
@@ -98,7 +98,7 @@ func TestInstanceCache(t *testing.T) {
 	_, err := cache.Cliente(b.ctx, "NEW-1")
 	require.ErrorIs(t, err, catalog.ErrNotFound)
 	// A miss is asked again, so an instance added later is found.
-	_, err = b.op.AddTenant(b.ctx, "acme", "NEW-1", "token")
+	_, err = b.op.Register(b.ctx, "acme", "NEW-1", "token")
 	require.NoError(t, err)
 	id, err := cache.Cliente(b.ctx, "NEW-1")
 	require.NoError(t, err)
@@ -108,13 +108,13 @@ func TestInstanceCache(t *testing.T) {
 func TestListTenants(t *testing.T) {
 	b := setup(t)
 	empty, _ := pgtest.NewStore(t)
-	none, err := operator.New(empty).ListTenants(b.ctx)
+	none, err := operator.New(empty).ListRegistered(b.ctx)
 	require.NoError(t, err)
 	require.Empty(t, none)
 
-	_, err = b.op.AddTenant(b.ctx, "acme", "ACME-2", "token-2")
+	_, err = b.op.Register(b.ctx, "acme", "ACME-2", "token-2")
 	require.NoError(t, err)
-	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token-3")
+	globex, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "token-3")
 	require.NoError(t, err)
 	// A cliente without instances, as an import of its line alone leaves it.
 	_, err = pgtest.DB(t, b.store).Exec(b.ctx, `INSERT INTO clientes (name) VALUES ('initech')`)
@@ -131,7 +131,7 @@ func TestListTenants(t *testing.T) {
 	m.InstanceID = globex.InstanceID
 	b.record(t, m)
 
-	tenants, err := b.op.ListTenants(b.ctx)
+	tenants, err := b.op.ListRegistered(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 3)
 	for _, tn := range tenants {
@@ -172,7 +172,7 @@ func TestListTenants(t *testing.T) {
 
 func TestRotateAPIToken(t *testing.T) {
 	b := setup(t)
-	old, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "token")
+	old, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "token")
 	require.NoError(t, err)
 
 	rot, err := b.op.RotateAPIToken(b.ctx, " globex ")
@@ -213,7 +213,7 @@ func TestRotateAPIToken(t *testing.T) {
 
 func TestRotateWebhookSecret(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "globex-token")
+	other, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "globex-token")
 	require.NoError(t, err)
 	before, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
@@ -258,7 +258,7 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 	_, err = operator.New(restored).Import(b.ctx, &buf, catalog.ImportOptions{})
 	require.NoError(t, err)
 
-	tenants, err := operator.New(restored).ListTenants(b.ctx)
+	tenants, err := operator.New(restored).ListRegistered(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 1)
 	require.False(t, tenants[0].HasAPIToken)
@@ -280,7 +280,7 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
 
-	tenants, err = operator.New(restored).ListTenants(b.ctx)
+	tenants, err = operator.New(restored).ListRegistered(b.ctx)
 	require.NoError(t, err)
 	require.True(t, tenants[0].HasAPIToken)
 	require.False(t, tenants[0].Instances[0].HasWAPIToken, "rotate-secret does not invent a W-API token")
@@ -288,7 +288,7 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 
 func TestSetInstanceDisabled(t *testing.T) {
 	b := setup(t)
-	other, err := b.op.AddTenant(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "t")
+	other, err := b.op.Register(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "t")
 	require.NoError(t, err)
 
 	st, err := b.op.SetInstanceDisabled(b.ctx, b.instance, true)
@@ -308,12 +308,12 @@ func TestSetInstanceDisabled(t *testing.T) {
 	require.True(t, st.DisabledAt.Equal(*again.DisabledAt))
 
 	// Listing shows it; tenant add keeps it disabled (and says so).
-	tenants, err := b.op.ListTenants(b.ctx)
+	tenants, err := b.op.ListRegistered(b.ctx)
 	require.NoError(t, err)
 	for _, i := range tenants[0].Instances {
 		require.Equal(t, i.ID == b.instance, i.DisabledAt != nil, i.ID)
 	}
-	res, err := b.op.AddTenant(b.ctx, "acme", b.instance, "new-token")
+	res, err := b.op.Register(b.ctx, "acme", b.instance, "new-token")
 	require.NoError(t, err)
 	require.True(t, res.Disabled)
 	hashes, err = b.store.InstanceSecretHashes(b.ctx)
@@ -343,14 +343,14 @@ const second = "LITE-8NDQT1-UWX43P"
 
 // removalSetup returns a bundle whose cliente "acme" has a second instance,
 // a file store, and another cliente "globex".
-func removalSetup(t *testing.T) (*testBundle, *blob.Local, catalog.TenantResult) {
+func removalSetup(t *testing.T) (*testBundle, *blob.Local, catalog.Registration) {
 	t.Helper()
 	b := setup(t)
 	files, err := blob.NewLocal(filepath.Join(t.TempDir(), "media"))
 	require.NoError(t, err)
-	_, err = b.op.AddTenant(b.ctx, "acme", second, "t")
+	_, err = b.op.Register(b.ctx, "acme", second, "t")
 	require.NoError(t, err)
-	globex, err := b.op.AddTenant(b.ctx, "globex", "GLOBEX-1", "t")
+	globex, err := b.op.Register(b.ctx, "globex", "GLOBEX-1", "t")
 	require.NoError(t, err)
 	return b, files, globex
 }
@@ -408,7 +408,7 @@ func TestRemoveInstance(t *testing.T) {
 	require.EqualValues(t, 1, st.Total)
 	require.Equal(t, shared.Size, st.DiskBytes)
 	require.NotContains(t, st.ByInstance, b.instance)
-	tenants, err := b.op.ListTenants(b.ctx)
+	tenants, err := b.op.ListRegistered(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 2, "the cliente stays")
 
@@ -448,7 +448,7 @@ func TestRemoveCliente(t *testing.T) {
 	require.False(t, files.Exists(shared.Path))
 	require.True(t, files.Exists(theirs.Path), "another cliente's file is never touched")
 
-	tenants, err := b.op.ListTenants(b.ctx)
+	tenants, err := b.op.ListRegistered(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, tenants, 1)
 	require.Equal(t, "globex", tenants[0].Name)
@@ -463,7 +463,7 @@ func TestRemoveCliente(t *testing.T) {
 	require.EqualValues(t, 1, all.Total)
 
 	// A cliente without media goes without --with-media; its name is free.
-	_, err = b.op.AddTenant(b.ctx, "initech", "INITECH-1", "t")
+	_, err = b.op.Register(b.ctx, "initech", "INITECH-1", "t")
 	require.NoError(t, err)
 	r, err = housekeeping.RemoveCliente(b.ctx, b.op, files, "initech", false)
 	require.NoError(t, err)
