@@ -128,9 +128,6 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		loads = append(loads, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(o.AccessKey, o.SecretKey, "")))
 	}
-	if o.HTTPClient != nil {
-		loads = append(loads, config.WithHTTPClient(o.HTTPClient))
-	}
 	cfg, err := config.LoadDefaultConfig(ctx, loads...)
 	if err != nil {
 		return nil, fmt.Errorf("s3 store: loading AWS configuration: %w", err)
@@ -151,6 +148,9 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 	client := s3.NewFromConfig(cfg, func(so *s3.Options) {
 		if o.Endpoint != "" {
 			so.BaseEndpoint = aws.String(o.Endpoint)
+		}
+		if o.HTTPClient != nil {
+			so.HTTPClient = o.HTTPClient
 		}
 		if pathStyle != nil {
 			so.UsePathStyle = *pathStyle
@@ -719,11 +719,37 @@ func (u *s3Upload) abortUpload() error {
 // abortMultipart aborts an upload and checks that it is gone: a part the
 // server was still receiving when the abort came may bring it back (S3
 // documents aborting again), so it aborts until ListParts finds no upload.
+// When the server does not answer within a few tries, it reports the error
+// and keeps trying in the background for a while (bgAbortFor); what a
+// process leaves behind, CleanTemp or a lifecycle rule removes.
 func (s *S3) abortMultipart(key, id string) error {
 	ctx, cancel := opCtx()
 	defer cancel()
+	err := s.tryAbort(ctx, key, id, 3)
+	if err != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), bgAbortFor)
+			defer cancel()
+			_ = s.tryAbort(ctx, key, id, -1)
+		}()
+	}
+	return err
+}
+
+// bgAbortFor is how long an abort goes on in the background.
+const bgAbortFor = 2 * time.Minute
+
+// tryAbort aborts an upload, tries times at most (-1: until ctx ends).
+func (s *S3) tryAbort(ctx context.Context, key, id string, tries int) error {
 	var err error
-	for i := range 8 {
+	for i := 0; tries < 0 || i < tries; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(min(time.Duration(i)*100*time.Millisecond, time.Second)):
+			}
+		}
 		_, err = s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 			Bucket: &s.bucket, Key: &key, UploadId: &id,
 		})
@@ -731,18 +757,12 @@ func (s *S3) abortMultipart(key, id string) error {
 			err = fmt.Errorf("aborting multipart upload: %w", err)
 			continue
 		}
-		_, err = s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: &s.bucket, Key: &key, UploadId: &id})
-		if err != nil && isNotFound(err) {
+		if _, lerr := s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: &s.bucket, Key: &key, UploadId: &id}); lerr != nil {
+			// Gone, or no way to tell (no s3:ListMultipartUploadParts):
+			// the abort itself succeeded.
 			return nil
 		}
-		if err == nil {
-			err = errors.New("aborting multipart upload: still listed")
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(i+1) * 50 * time.Millisecond):
-		}
+		err = errors.New("aborting multipart upload: still listed")
 	}
 	return err
 }

@@ -357,14 +357,14 @@ func RequireNoLeftovers(t *testing.T, s blob.Store) {
 	l, ok := s.(Leftovers)
 	require.True(t, ok, "%T lists no leftovers", s)
 	var left []string
-	for range 200 {
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		var err error
 		left, err = l.Leftovers()
 		require.NoError(t, err)
-		if len(left) == 0 {
-			return
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	require.Empty(t, left, "left behind by writers")
 }
