@@ -98,7 +98,7 @@ func TestExportImport_RoundTrip(t *testing.T) {
 	require.Equal(t, strings.Replace(onlySource[0], `"downloading"`, `"pending"`, 1), onlyTarget[0])
 
 	// Secrets made it: the instance still authenticates and downloads.
-	job, err := target.LoadJob(b.ctx, firstMediaID(t, target, "GLOBEX-1"))
+	job, err := target.LoadDownload(b.ctx, firstMediaID(t, target, "GLOBEX-1"))
 	require.NoError(t, err)
 	require.Equal(t, "globex-wapi-token", job.WAPIToken)
 	require.Len(t, job.Descriptor.MediaKey, 32)
@@ -187,7 +187,7 @@ func TestExportImport_WithoutSecretsIntoOtherIDs(t *testing.T) {
 	rotated, err := operator.New(target).Register(b.ctx, "acme", b.instance, "new-token")
 	require.NoError(t, err)
 	require.False(t, rotated.InstanceCreated)
-	job, err := target.LoadJob(b.ctx, firstMediaID(t, target, b.instance))
+	job, err := target.LoadDownload(b.ctx, firstMediaID(t, target, b.instance))
 	require.NoError(t, err)
 	require.Equal(t, "new-token", job.WAPIToken)
 	require.Empty(t, job.Descriptor.MediaKey, "media keys are secrets")

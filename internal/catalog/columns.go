@@ -13,13 +13,13 @@ import (
 
 // The columns of media_files are declared once, in mediaTable: every
 // statement that reads or writes whole media rows is built from it (the
-// Media reads of the API and admin page, the downloader's LoadJob,
+// Media reads of the API and admin page, the downloader's LoadDownload,
 // RecordMessages' insert, and export and import). A column added by a
 // migration is added here, once; TestExport_EveryColumn fails until it is.
 //
 // A table in Go rather than sqlc: sqlc generates code from SQL files with a
 // binary of its own, one more tool to install, pin and run before every
-// build, and its generated structs would stand beside Media and Job rather
+// build, and its generated structs would stand beside Media and DownloadRow rather
 // than be them. The table keeps one source, checked by the compiler and by
 // a test against the live schema, with nothing to run.
 
@@ -39,11 +39,11 @@ type mediaColumn struct {
 	def    string // SQL for a missing value on import, for NOT NULL columns
 
 	// read is the SQL that reads the column (over media_files m, chats c);
-	// "" means m.<name>. media and job are where a Media and a Job scan it;
+	// "" means m.<name>. media and job are where a Media and a DownloadRow scan it;
 	// nil when they do not read it.
 	read  string
 	media func(*mediaRow) any
-	job   func(*jobRow) any
+	job   func(*downloadScan) any
 
 	// write says how RecordMessages writes it from a message item; nil when
 	// it does not.
@@ -57,9 +57,9 @@ type mediaRow struct {
 	chat   MediaChat
 }
 
-// jobRow is a Job being scanned, with what needs a step after.
-type jobRow struct {
-	*Job
+// downloadScan is a DownloadRow being scanned, with what needs a step after.
+type downloadScan struct {
+	*DownloadRow
 	first *time.Time
 	keyTS int64
 }
@@ -119,21 +119,21 @@ func bytesOf(get func(*item) []byte) *written { return from("bytea", "%s", get) 
 var mediaTable = []mediaColumn{
 	{name: "id", backup: backupTranslated, media: func(r *mediaRow) any { return &r.ID }},
 	{name: "cliente_id", backup: backupTranslated,
-		media: func(r *mediaRow) any { return &r.ClienteID }, job: func(r *jobRow) any { return &r.ClienteID },
+		media: func(r *mediaRow) any { return &r.ClienteID }, job: func(r *downloadScan) any { return &r.ClienteID },
 		write: fixed("i.cliente_id")},
 	{name: "instance_id",
-		media: func(r *mediaRow) any { return &r.InstanceID }, job: func(r *jobRow) any { return &r.InstanceID },
+		media: func(r *mediaRow) any { return &r.InstanceID }, job: func(r *downloadScan) any { return &r.InstanceID },
 		write: from("text", "%s", func(it *item) string { return it.key.instance })},
 	{name: "chat_id", backup: backupTranslated, media: func(r *mediaRow) any { return &r.chatID }, write: fixed("c.id")},
 	{name: "message_id",
-		media: func(r *mediaRow) any { return &r.MessageID }, job: func(r *jobRow) any { return &r.MessageID },
+		media: func(r *mediaRow) any { return &r.MessageID }, job: func(r *downloadScan) any { return &r.MessageID },
 		write: from("text", "%s", func(it *item) string { return it.key.message })},
 	{name: "item_index", def: "0", media: func(r *mediaRow) any { return &r.ItemIndex },
 		write: from("int2", "%s", func(it *item) int16 { return int16(it.key.item) })},
 	{name: "event", read: "COALESCE(m.event, '')", media: func(r *mediaRow) any { return &r.Event },
 		write: text(func(it *item) string { return it.m.Event })},
 	{name: "message_kind", read: "COALESCE(m.message_kind, '')",
-		media: func(r *mediaRow) any { return &r.Kind }, job: func(r *jobRow) any { return &r.Descriptor.Kind },
+		media: func(r *mediaRow) any { return &r.Kind }, job: func(r *downloadScan) any { return &r.Descriptor.Kind },
 		write: text(func(it *item) string { return it.d.Kind })},
 	{name: "sender_id", read: "COALESCE(m.sender_id, '')", media: func(r *mediaRow) any { return &r.SenderID },
 		write: text(func(it *item) string { return it.m.SenderID })},
@@ -148,90 +148,90 @@ var mediaTable = []mediaColumn{
 			return pgtype.Timestamptz{Time: it.m.Moment, Valid: !it.m.Moment.IsZero()}
 		})},
 	{name: "media_type",
-		media: func(r *mediaRow) any { return &r.Type }, job: func(r *jobRow) any { return &r.Descriptor.Type },
+		media: func(r *mediaRow) any { return &r.Type }, job: func(r *downloadScan) any { return &r.Descriptor.Type },
 		write: from("text", "%s", func(it *item) string { return string(it.d.Type) })},
 	{name: "mimetype", read: "COALESCE(m.mimetype, '')", media: func(r *mediaRow) any { return &r.Mimetype },
 		write: text(func(it *item) string { return it.d.Mimetype })},
 	{name: "declared_mimetype", read: "COALESCE(m.declared_mimetype, '')",
-		media: func(r *mediaRow) any { return &r.DeclaredMimetype }, job: func(r *jobRow) any { return &r.Descriptor.Mimetype },
+		media: func(r *mediaRow) any { return &r.DeclaredMimetype }, job: func(r *downloadScan) any { return &r.Descriptor.Mimetype },
 		write: text(func(it *item) string { return it.d.Mimetype })},
 	{name: "file_name", read: "COALESCE(m.file_name, '')",
-		media: func(r *mediaRow) any { return &r.FileName }, job: func(r *jobRow) any { return &r.Descriptor.FileName },
+		media: func(r *mediaRow) any { return &r.FileName }, job: func(r *downloadScan) any { return &r.Descriptor.FileName },
 		write: text(func(it *item) string { return it.d.FileName })},
 	{name: "file_length", read: "COALESCE(m.file_length, 0)",
-		media: func(r *mediaRow) any { return &r.FileLength }, job: func(r *jobRow) any { return &r.Descriptor.FileLength },
+		media: func(r *mediaRow) any { return &r.FileLength }, job: func(r *downloadScan) any { return &r.Descriptor.FileLength },
 		write: from("int8", "NULLIF(%s, 0)", func(it *item) int64 { return it.d.FileLength })},
 	{name: "caption", read: "COALESCE(m.caption, '')",
-		media: func(r *mediaRow) any { return &r.Caption }, job: func(r *jobRow) any { return &r.Descriptor.Caption },
+		media: func(r *mediaRow) any { return &r.Caption }, job: func(r *downloadScan) any { return &r.Descriptor.Caption },
 		write: text(func(it *item) string { return it.d.Caption })},
 	{name: "title", read: "COALESCE(m.title, '')",
-		media: func(r *mediaRow) any { return &r.Title }, job: func(r *jobRow) any { return &r.Descriptor.Title },
+		media: func(r *mediaRow) any { return &r.Title }, job: func(r *downloadScan) any { return &r.Descriptor.Title },
 		write: text(func(it *item) string { return it.d.Title })},
 	{name: "page_count", read: "COALESCE(m.page_count, 0)",
-		media: func(r *mediaRow) any { return &r.PageCount }, job: func(r *jobRow) any { return &r.Descriptor.PageCount },
+		media: func(r *mediaRow) any { return &r.PageCount }, job: func(r *downloadScan) any { return &r.Descriptor.PageCount },
 		write: count(func(it *item) int { return it.d.PageCount })},
 	{name: "width", read: "COALESCE(m.width, 0)",
-		media: func(r *mediaRow) any { return &r.Width }, job: func(r *jobRow) any { return &r.Descriptor.Width },
+		media: func(r *mediaRow) any { return &r.Width }, job: func(r *downloadScan) any { return &r.Descriptor.Width },
 		write: count(func(it *item) int { return it.d.Width })},
 	{name: "height", read: "COALESCE(m.height, 0)",
-		media: func(r *mediaRow) any { return &r.Height }, job: func(r *jobRow) any { return &r.Descriptor.Height },
+		media: func(r *mediaRow) any { return &r.Height }, job: func(r *downloadScan) any { return &r.Descriptor.Height },
 		write: count(func(it *item) int { return it.d.Height })},
 	{name: "duration_seconds", read: "COALESCE(m.duration_seconds, 0)",
-		media: func(r *mediaRow) any { return &r.DurationSeconds }, job: func(r *jobRow) any { return &r.Descriptor.Seconds },
+		media: func(r *mediaRow) any { return &r.DurationSeconds }, job: func(r *downloadScan) any { return &r.Descriptor.Seconds },
 		write: count(func(it *item) int { return it.d.Seconds })},
 	{name: "is_ptt", def: "false",
-		media: func(r *mediaRow) any { return &r.IsPTT }, job: func(r *jobRow) any { return &r.Descriptor.PTT },
+		media: func(r *mediaRow) any { return &r.IsPTT }, job: func(r *downloadScan) any { return &r.Descriptor.PTT },
 		write: flag(func(it *item) bool { return it.d.PTT })},
 	{name: "is_gif", def: "false",
-		media: func(r *mediaRow) any { return &r.IsGIF }, job: func(r *jobRow) any { return &r.Descriptor.GIF },
+		media: func(r *mediaRow) any { return &r.IsGIF }, job: func(r *downloadScan) any { return &r.Descriptor.GIF },
 		write: flag(func(it *item) bool { return it.d.GIF })},
 	{name: "is_animated", def: "false",
-		media: func(r *mediaRow) any { return &r.IsAnimated }, job: func(r *jobRow) any { return &r.Descriptor.Animated },
+		media: func(r *mediaRow) any { return &r.IsAnimated }, job: func(r *downloadScan) any { return &r.Descriptor.Animated },
 		write: flag(func(it *item) bool { return it.d.Animated })},
 	{name: "is_view_once", def: "false",
-		media: func(r *mediaRow) any { return &r.IsViewOnce }, job: func(r *jobRow) any { return &r.Descriptor.ViewOnce },
+		media: func(r *mediaRow) any { return &r.IsViewOnce }, job: func(r *downloadScan) any { return &r.Descriptor.ViewOnce },
 		write: flag(func(it *item) bool { return it.d.ViewOnce })},
 	{name: "is_ephemeral", def: "false",
-		media: func(r *mediaRow) any { return &r.IsEphemeral }, job: func(r *jobRow) any { return &r.Descriptor.Ephemeral },
+		media: func(r *mediaRow) any { return &r.IsEphemeral }, job: func(r *downloadScan) any { return &r.Descriptor.Ephemeral },
 		write: flag(func(it *item) bool { return it.d.Ephemeral })},
 	{name: "is_forwarded", def: "false",
-		media: func(r *mediaRow) any { return &r.IsForwarded }, job: func(r *jobRow) any { return &r.Descriptor.Forwarded },
+		media: func(r *mediaRow) any { return &r.IsForwarded }, job: func(r *downloadScan) any { return &r.Descriptor.Forwarded },
 		write: flag(func(it *item) bool { return it.d.Forwarded })},
 	{name: "jpeg_thumbnail", read: "COALESCE(octet_length(m.jpeg_thumbnail) > 0, false)",
 		media: func(r *mediaRow) any { return &r.HasThumbnail },
 		write: bytesOf(func(it *item) []byte { return it.d.Thumbnail })},
-	{name: "url", read: "COALESCE(m.url, '')", job: func(r *jobRow) any { return &r.Descriptor.URL },
+	{name: "url", read: "COALESCE(m.url, '')", job: func(r *downloadScan) any { return &r.Descriptor.URL },
 		write: text(func(it *item) string { return it.d.URL })},
-	{name: "direct_path", read: "COALESCE(m.direct_path, '')", job: func(r *jobRow) any { return &r.Descriptor.DirectPath },
+	{name: "direct_path", read: "COALESCE(m.direct_path, '')", job: func(r *downloadScan) any { return &r.Descriptor.DirectPath },
 		write: text(func(it *item) string { return it.d.DirectPath })},
-	{name: "media_key", backup: backupSecret, job: func(r *jobRow) any { return &r.Descriptor.MediaKey },
+	{name: "media_key", backup: backupSecret, job: func(r *downloadScan) any { return &r.Descriptor.MediaKey },
 		write: bytesOf(func(it *item) []byte { return it.d.MediaKey })},
 	{name: "file_sha256",
-		media: func(r *mediaRow) any { return &r.SHA256 }, job: func(r *jobRow) any { return &r.Descriptor.FileSHA256 },
+		media: func(r *mediaRow) any { return &r.SHA256 }, job: func(r *downloadScan) any { return &r.Descriptor.FileSHA256 },
 		write: bytesOf(func(it *item) []byte { return it.d.FileSHA256 })},
-	{name: "file_enc_sha256", job: func(r *jobRow) any { return &r.Descriptor.FileEncSHA256 },
+	{name: "file_enc_sha256", job: func(r *downloadScan) any { return &r.Descriptor.FileEncSHA256 },
 		write: bytesOf(func(it *item) []byte { return it.d.FileEncSHA256 })},
 	{name: "media_key_timestamp", read: "COALESCE(extract(epoch FROM m.media_key_timestamp)::bigint, 0)",
-		job:   func(r *jobRow) any { return &r.keyTS },
+		job:   func(r *downloadScan) any { return &r.keyTS },
 		write: from("int8", "CASE WHEN %s > 0 THEN to_timestamp(%[1]s) END", func(it *item) int64 { return it.d.MediaKeyTimestamp })},
 	{name: "download_status", backup: backupTranslated,
-		media: func(r *mediaRow) any { return &r.Status }, job: func(r *jobRow) any { return &r.Status },
+		media: func(r *mediaRow) any { return &r.Status }, job: func(r *downloadScan) any { return &r.Status },
 		write: from("bool", "CASE WHEN %s THEN 'pending' ELSE 'failed' END", func(it *item) bool { return it.d.Downloadable })},
 	{name: "failure_reason", read: "COALESCE(m.failure_reason, '')", media: func(r *mediaRow) any { return &r.FailureReason },
 		write: from("bool", "CASE WHEN %s THEN NULL ELSE '"+ReasonMissingFields+"' END", func(it *item) bool { return it.d.Downloadable })},
 	{name: "attempts", def: "0",
-		media: func(r *mediaRow) any { return &r.Attempts }, job: func(r *jobRow) any { return &r.Attempts }},
+		media: func(r *mediaRow) any { return &r.Attempts }, job: func(r *downloadScan) any { return &r.Attempts }},
 	{name: "file_path", backup: backupTranslated, read: "COALESCE(m.file_path, '')", media: func(r *mediaRow) any { return &r.FilePath }},
 	{name: "file_size", media: func(r *mediaRow) any { return &r.FileSize }},
 	{name: "download_timestamp", media: func(r *mediaRow) any { return &r.DownloadTimestamp }},
 	{name: "file_deleted_at"},
-	{name: "first_attempt_at", job: func(r *jobRow) any { return &r.first }},
+	{name: "first_attempt_at", job: func(r *downloadScan) any { return &r.first }},
 	{name: "next_attempt_at", read: "CASE WHEN m.download_status IN ('pending', 'downloading') THEN m.next_attempt_at END",
 		media: func(r *mediaRow) any { return &r.NextAttemptAt }},
 	{name: "last_reason", read: "COALESCE(m.last_reason, '')",
-		media: func(r *mediaRow) any { return &r.LastReason }, job: func(r *jobRow) any { return &r.LastReason }},
-	{name: "best_reason", read: "COALESCE(m.best_reason, '')", job: func(r *jobRow) any { return &r.BestReason }},
-	{name: "verify_failures", def: "0", job: func(r *jobRow) any { return &r.VerifyFailures }},
+		media: func(r *mediaRow) any { return &r.LastReason }, job: func(r *downloadScan) any { return &r.LastReason }},
+	{name: "best_reason", read: "COALESCE(m.best_reason, '')", job: func(r *downloadScan) any { return &r.BestReason }},
+	{name: "verify_failures", def: "0", job: func(r *downloadScan) any { return &r.VerifyFailures }},
 	{name: "created_at", def: "now()", media: func(r *mediaRow) any { return &r.CreatedAt }},
 	{name: "updated_at", def: "now()", media: func(r *mediaRow) any { return &r.UpdatedAt }},
 }
@@ -277,8 +277,8 @@ func scanMedia(row pgx.Row) (Media, error) {
 	return m, nil
 }
 
-// loadJobSQL reads a Job (see scanJob) of media row $1.
-var loadJobSQL = func() string {
+// loadDownloadSQL reads a DownloadRow (see scanDownload) of media row $1.
+var loadDownloadSQL = func() string {
 	reads := []string{"i.wapi_token"}
 	for i := range mediaTable {
 		if c := &mediaTable[i]; c.job != nil {
@@ -288,8 +288,8 @@ var loadJobSQL = func() string {
 	return "SELECT " + strings.Join(reads, ", ") + "\nFROM media_files m JOIN instances i ON i.id = m.instance_id\nWHERE m.id = $1"
 }()
 
-func scanJob(row pgx.Row, j *Job) error {
-	r := &jobRow{Job: j}
+func scanDownload(row pgx.Row, j *DownloadRow) error {
+	r := &downloadScan{DownloadRow: j}
 	targets := []any{&j.WAPIToken}
 	for i := range mediaTable {
 		if c := &mediaTable[i]; c.job != nil {

@@ -11,8 +11,8 @@ import (
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
-// Job is what the downloader needs to fetch one media item.
-type Job struct {
+// DownloadRow is what the downloader needs to fetch one media item.
+type DownloadRow struct {
 	MediaID    int64
 	ClienteID  int64
 	InstanceID string
@@ -33,10 +33,10 @@ type Job struct {
 	Descriptor wamedia.Descriptor
 }
 
-// LoadJob reads the download job of media row id, or ErrNotFound.
-func (s *Store) LoadJob(ctx context.Context, id int64) (*Job, error) {
-	j := &Job{MediaID: id}
-	err := scanJob(s.pool.QueryRow(ctx, loadJobSQL, id), j)
+// LoadDownload reads the download job of media row id, or ErrNotFound.
+func (s *Store) LoadDownload(ctx context.Context, id int64) (*DownloadRow, error) {
+	j := &DownloadRow{MediaID: id}
+	err := scanDownload(s.pool.QueryRow(ctx, loadDownloadSQL, id), j)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

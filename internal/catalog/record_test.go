@@ -44,7 +44,7 @@ func TestRecordMessages_EveryType(t *testing.T) {
 
 	// The downloader's view of each row gives back the descriptor.
 	for id, d := range want {
-		job, err := b.store.LoadJob(b.ctx, id)
+		job, err := b.store.LoadDownload(b.ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, b.clienteID, job.ClienteID)
 		require.Equal(t, b.instance, job.InstanceID)

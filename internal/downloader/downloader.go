@@ -44,7 +44,7 @@ const largeMedia = 16 << 20
 // it, find content already stored, and record the outcome (success,
 // failure, a retry or a wait). *catalog.Store has it.
 type Catalog interface {
-	LoadJob(ctx context.Context, id int64) (*catalog.Job, error)
+	LoadDownload(ctx context.Context, id int64) (*catalog.DownloadRow, error)
 	StartDownload(ctx context.Context, id int64) (attempts int, proceed bool, err error)
 	FindStored(ctx context.Context, clienteID int64, mediaType wamedia.MediaType, sha256 []byte) (catalog.Stored, bool, error)
 	Succeed(ctx context.Context, id int64, st catalog.Stored) error
@@ -163,19 +163,19 @@ func (d *Downloader) RecordExhausted(ctx context.Context, msg jetstream.Msg, las
 // attempt is one job's download of its row.
 type attempt struct {
 	d       *Downloader
-	row     *catalog.Job
+	row     *catalog.DownloadRow
 	log     *zap.Logger
 	started bool // StartDownload counted an attempt
 }
 
-func mediaFields(row *catalog.Job) []zap.Field {
+func mediaFields(row *catalog.DownloadRow) []zap.Field {
 	return []zap.Field{zap.Int64("media_id", row.MediaID), zap.Int64("cliente_id", row.ClienteID),
 		zap.String("instance_id", row.InstanceID), zap.String("message_id", row.MessageID)}
 }
 
 func (d *Downloader) download(ctx context.Context, j job.Download) (outcome string, size int64, err error) {
 	id := j.MediaID
-	row, err := d.Store.LoadJob(ctx, id)
+	row, err := d.Store.LoadDownload(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return "gone", 0, bus.Permanent(string(reason.UnknownMedia), fmt.Errorf("media %d no longer exists", id))
 	}

@@ -105,7 +105,7 @@ func (d *Downloader) fallbackWait() time.Duration {
 
 // deadline is when row's retries end: its first attempt plus the horizon,
 // and never past the CDN expiry of its URL (oe) when it has one.
-func (d *Downloader) deadline(row *catalog.Job, now time.Time) time.Time {
+func (d *Downloader) deadline(row *catalog.DownloadRow, now time.Time) time.Time {
 	first := row.FirstAttempt
 	if first.IsZero() {
 		first = now
