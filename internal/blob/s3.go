@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -620,7 +621,9 @@ func (u *s3Upload) start() error {
 	if key == "" {
 		key = u.s.prefix + pendingDir + "/" + strconv.FormatInt(u.cliente, 10) + "/" + randomHex()
 	}
-	out, err := u.s.client.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{Bucket: &u.s.bucket, Key: &key})
+	out, err := u.s.client.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &u.s.bucket, Key: &key, ContentType: contentType(key),
+	})
 	if err != nil {
 		return fmt.Errorf("starting multipart upload: %w", err)
 	}
@@ -821,6 +824,7 @@ func (u *s3Upload) place(rel string, size int64) (Stored, error) {
 	if u.uploadID == "" {
 		if _, err := u.s.client.PutObject(ctx, &s3.PutObjectInput{
 			Bucket: &u.s.bucket, Key: &final, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+			ContentType: contentType(final),
 		}); err != nil {
 			return Stored{}, fmt.Errorf("putting object: %w", err)
 		}
@@ -866,9 +870,30 @@ func (u *s3Upload) place(rel string, size int64) (Stored, error) {
 func (u *s3Upload) copyPending(ctx context.Context, from, to string) error {
 	_, err := u.s.client.CopyObject(ctx, &s3.CopyObjectInput{
 		Bucket: &u.s.bucket, Key: &to, CopySource: aws.String(u.s.bucket + "/" + from),
+		MetadataDirective: types.MetadataDirectiveReplace, ContentType: contentType(to),
 	})
 	if err != nil {
 		return fmt.Errorf("copying %s to %s: %w", from, to, err)
 	}
 	return nil
+}
+
+// contentType is the type objects are stored with, from the key's
+// extension (a fixed table, the same on every machine), so that a
+// presigned URL serves media with its type.
+func contentType(key string) *string {
+	if t, ok := builtinTypes[path.Ext(key)]; ok {
+		return aws.String(t)
+	}
+	return aws.String("application/octet-stream")
+}
+
+// builtinTypes are the types of the usual WhatsApp media extensions.
+var builtinTypes = map[string]string{
+	".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+	".gif": "image/gif", ".heic": "image/heic",
+	".mp4": "video/mp4", ".3gp": "video/3gpp", ".mov": "video/quicktime", ".webm": "video/webm",
+	".ogg": "audio/ogg", ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
+	".aac": "audio/aac", ".amr": "audio/amr", ".wav": "audio/wav",
+	".pdf": "application/pdf", ".txt": "text/plain; charset=utf-8", ".zip": "application/zip",
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/blob"
@@ -140,4 +142,25 @@ func TestS3ProbePresignAndFaults(t *testing.T) {
 	srv.Restart(t)
 	require.Equal(t, data, blobtest.ReadAll(t, s, st.Path))
 	require.NoError(t, s.Probe())
+}
+
+func TestS3ContentType(t *testing.T) {
+	t.Parallel()
+	srv := s3test.Start(t)
+	s := newS3(t, srv, 0)
+	for ext, want := range map[string]string{".jpg": "image/jpeg", ".ogg": "audio/ogg", ".xyz": "application/octet-stream"} {
+		data, sum := blobtest.Content(t, 100)
+		st := blobtest.Put(t, s, 1, data, sum, ext)
+		key := s.Prefix() + st.Path
+		out, err := s.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(s.Bucket()), Key: &key})
+		require.NoError(t, err)
+		require.Equal(t, want, aws.ToString(out.ContentType), ext)
+	}
+	// Through a hidden key and a copy too.
+	data, sum := blobtest.Content(t, 9<<20)
+	st := blobtest.Put(t, s, 1, data, sum, ".mp4")
+	key := s.Prefix() + st.Path
+	out, err := s.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(s.Bucket()), Key: &key})
+	require.NoError(t, err)
+	require.Equal(t, "video/mp4", aws.ToString(out.ContentType))
 }

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -600,4 +602,30 @@ func testOpenSeekRange(t *testing.T, s blob.Store) {
 	require.ErrorIs(t, err, io.EOF)
 	_, err = f.Seek(-1, io.SeekStart)
 	require.Error(t, err)
+
+	// What the API does with a Range request.
+	for rng, want := range map[string][]byte{
+		"bytes=1000-1999": data[1000:2000],
+		"bytes=-10":       data[len(data)-10:],
+		"bytes=3145000-":  data[3145000:],
+		"bytes=0-0":       data[:1],
+		"":                nil, // no Range: the whole file
+	} {
+		g, err := s.Open(st.Path)
+		require.NoError(t, err)
+		req := httptest.NewRequest(http.MethodGet, "/content", nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		rec := httptest.NewRecorder()
+		http.ServeContent(rec, req, "x.mp4", time.Time{}, g)
+		require.NoError(t, g.Close())
+		if want == nil {
+			require.Equal(t, http.StatusOK, rec.Code, rng)
+			require.Equal(t, data, rec.Body.Bytes(), rng)
+			continue
+		}
+		require.Equal(t, http.StatusPartialContent, rec.Code, rng)
+		require.Equal(t, want, rec.Body.Bytes(), rng)
+	}
 }
