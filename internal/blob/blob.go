@@ -170,8 +170,12 @@ func (p *Pending) Size() int64 { return p.n }
 // Commit stores the file under its plain SHA-256 and extension (sanitized,
 // see SanitizeExt) atomically: the final path holds either nothing or the
 // whole file. When the content is already stored, the new copy is dropped and
-// the existing file returned with Deduplicated set. After Commit, successful
-// or not, the Pending is closed.
+// the existing file returned with Deduplicated set. A digest or extension
+// other than Expect announced, or a bound context that ended, discards the
+// file instead. After Commit, successful or not, the Pending is closed.
+//
+// Commit trusts sha256: the caller computed it over the bytes it wrote and
+// verified them.
 func (p *Pending) Commit(sha256 []byte, ext string) (Stored, error) {
 	if p.done {
 		return Stored{}, ErrClosed
