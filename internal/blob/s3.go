@@ -87,7 +87,9 @@ type S3Options struct {
 // S3Options.Buffers caps them for the whole store.
 //
 // Commit trusts the digest it is given, as Local does: the caller verified
-// the content. CopyObject limits the hidden-key fallback to 5 GiB.
+// the content. CopyObject limits the hidden-key fallback to 5 GiB. The store
+// owns everything under its prefix (CleanTemp aborts any upload there older
+// than its age): give it a prefix of its own, or a bucket.
 type S3 struct {
 	client   *s3.Client
 	presign  *s3.PresignClient
