@@ -38,6 +38,14 @@ type Config struct {
 	HTTPAddr    string // HTTP_ADDR
 	DataDir     string // DATA_DIR
 	MediaDir    string // MEDIA_DIR
+	// MediaStore is where verified files live (MEDIA_STORE):
+	// file:///abs/dir (the default: MEDIA_DIR) or s3://BUCKET/PREFIX, with
+	// credentials, region and endpoint from the AWS SDK's standard
+	// variables (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT_URL_S3, ...).
+	MediaStore string
+	// MediaPresign answers the API's content routes with a redirect to a
+	// short-lived presigned URL instead of streaming (MEDIA_PRESIGN; S3 only).
+	MediaPresign bool
 
 	// NATS credentials for NATS_URL (userinfo in NATS_URL works too).
 	NATSUser     string // NATS_USER
@@ -183,6 +191,15 @@ func Load(getenv func(string) string) (Config, []error) {
 	c.StreamMaxAge = durVar("STREAM_MAX_AGE", 7*24*time.Hour)
 	c.Workers = intVar("DOWNLOAD_WORKERS", 8)
 	c.AllowExec = boolVar("ALLOW_EXECUTABLE_DOCUMENTS")
+	c.MediaStore = get("MEDIA_STORE", "")
+	if c.MediaStore == "" {
+		if abs, err := filepath.Abs(c.MediaDir); err == nil {
+			c.MediaStore = "file://" + filepath.ToSlash(abs)
+		} else {
+			c.MediaStore = "file://" + filepath.ToSlash(c.MediaDir)
+		}
+	}
+	c.MediaPresign = boolVar("MEDIA_PRESIGN")
 	c.WebhookAuthFailures = intVar("WEBHOOK_AUTH_FAILURES", 20)
 	c.APIAuthFailures = intVar("API_AUTH_FAILURES", 20)
 	c.RetryHorizon = durVar("DOWNLOAD_RETRY_HORIZON", 24*time.Hour)
@@ -200,6 +217,11 @@ func (c Config) Validate() error {
 	}
 	if c.NATSURL != "" {
 		errs = append(errs, checkNATSURL(c.NATSURL)...)
+	}
+	if err := checkMediaStore(c.MediaStore); err != nil {
+		add("MEDIA_STORE: %v", err) // never the value: it may carry credentials
+	} else if c.MediaPresign && !strings.HasPrefix(c.MediaStore, "s3://") {
+		add("MEDIA_PRESIGN=true needs an s3:// MEDIA_STORE")
 	}
 	if c.NATSPassword != "" && c.NATSUser == "" {
 		add("NATS_PASSWORD is set without NATS_USER")
@@ -441,4 +463,29 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("duration %q is too long", orig)
 	}
 	return total + rest, nil
+}
+
+// checkMediaStore checks the form of MEDIA_STORE: file:///absolute/dir or
+// s3://BUCKET[/PREFIX], nothing else (credentials never go in it).
+func checkMediaStore(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL (file:///dir or s3://BUCKET/PREFIX)")
+	}
+	switch u.Scheme {
+	case "file":
+		if (u.Host != "" && u.Host != "localhost") || !strings.HasPrefix(u.Path, "/") {
+			return errors.New("a file URL names an absolute local path: file:///var/lib/mediapipe/media")
+		}
+	case "s3":
+		if u.Host == "" {
+			return errors.New("no bucket: s3://BUCKET/PREFIX")
+		}
+		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			return errors.New("s3 URLs are s3://BUCKET/PREFIX; credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		}
+	default:
+		return errors.New("the scheme must be file:// or s3://")
+	}
+	return nil
 }

@@ -68,6 +68,21 @@ func TestConfigRules(t *testing.T) {
 		{name: "size zero", env: map[string]string{"MAX_MEDIA_BYTES": "0"}, want: []string{"MAX_MEDIA_BYTES must be positive"}},
 		{name: "size negative", env: map[string]string{"WEBHOOK_MAX_BYTES": "-1"}, want: []string{"WEBHOOK_MAX_BYTES must be positive"}},
 		{name: "stream max bytes negative", env: map[string]string{"STREAM_MAX_BYTES": "-1"}, want: []string{"STREAM_MAX_BYTES must be positive"}},
+		{name: "media store default is MEDIA_DIR", env: map[string]string{"MEDIA_DIR": "/srv/media"},
+			check: func(t *testing.T, c config.Config) { require.Equal(t, "file:///srv/media", c.MediaStore) }},
+		{name: "media store s3", env: map[string]string{"MEDIA_STORE": "s3://media/mp", "MEDIA_PRESIGN": "true"},
+			check: func(t *testing.T, c config.Config) {
+				require.Equal(t, "s3://media/mp", c.MediaStore)
+				require.True(t, c.MediaPresign)
+			}},
+		{name: "media store with credentials", env: map[string]string{"MEDIA_STORE": "s3://key:secret@media/mp"}, want: []string{"MEDIA_STORE", "credentials come from AWS_ACCESS_KEY_ID"},
+			check: func(t *testing.T, c config.Config) {
+				require.NotContains(t, c.Validate().Error(), "secret", "the value is never repeated")
+			}},
+		{name: "media store without bucket", env: map[string]string{"MEDIA_STORE": "s3:///mp"}, want: []string{"MEDIA_STORE", "no bucket"}},
+		{name: "media store relative file", env: map[string]string{"MEDIA_STORE": "file://media"}, want: []string{"MEDIA_STORE", "absolute local path"}},
+		{name: "media store scheme", env: map[string]string{"MEDIA_STORE": "gs://media"}, want: []string{"MEDIA_STORE", "file:// or s3://"}},
+		{name: "presign needs s3", env: map[string]string{"MEDIA_PRESIGN": "1"}, want: []string{"MEDIA_PRESIGN=true needs an s3:// MEDIA_STORE"}},
 		{name: "days", env: map[string]string{"STREAM_MAX_AGE": "1d12h"},
 			check: func(t *testing.T, c config.Config) { require.Equal(t, 36*time.Hour, c.StreamMaxAge) }},
 		{name: "negative duration", env: map[string]string{"STREAM_MAX_AGE": "-1d"}, want: []string{`STREAM_MAX_AGE="-1d": must be a positive duration`}},
