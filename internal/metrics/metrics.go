@@ -31,6 +31,8 @@ type Metrics struct {
 	HandlerSeconds   *prometheus.HistogramVec
 	Failures         *prometheus.CounterVec
 	HTTPSeconds      *prometheus.HistogramVec
+	StoreSeconds     *prometheus.HistogramVec
+	StoreErrors      *prometheus.CounterVec
 }
 
 // New registers every metric on a fresh registry, with Go and process
@@ -70,9 +72,16 @@ func New() *Metrics {
 			Name: "mediapipe_http_request_duration_seconds", Help: "Time to answer an HTTP request, by route and status code.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "code"}),
+		StoreSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "mediapipe_store_operation_seconds", Help: "Time a media store operation took (file or S3), by operation (create, commit, abort, open, stat, exists, remove, clean_temp, probe, presign; write only when it failed).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 12),
+		}, []string{"op"}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediapipe_store_errors_total", Help: "Media store operations that failed, by operation (a missing file is not a failure).",
+		}, []string{"op"}),
 	}
 	r.MustRegister(m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds,
-		m.HandlerSeconds, m.Failures, m.HTTPSeconds)
+		m.HandlerSeconds, m.Failures, m.HTTPSeconds, m.StoreSeconds, m.StoreErrors)
 	return m
 }
 
@@ -90,6 +99,14 @@ func (m *Metrics) ObserveDownload(outcome string, bytes int64, took time.Duratio
 	m.Downloads.WithLabelValues(outcome).Inc()
 	m.DownloadedBytes.Add(float64(bytes))
 	m.DownloadSeconds.WithLabelValues(outcome).Observe(took.Seconds())
+}
+
+// ObserveStore records one media store operation (blob.ObserveFunc).
+func (m *Metrics) ObserveStore(op string, took time.Duration, err error) {
+	m.StoreSeconds.WithLabelValues(op).Observe(took.Seconds())
+	if err != nil {
+		m.StoreErrors.WithLabelValues(op).Inc()
+	}
 }
 
 // Batches wraps a stage's batch handler (the analyzer's): it times each batch
