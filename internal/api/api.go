@@ -8,7 +8,8 @@
 //
 //	GET /v1/media                 list, newest first, filtered, by cursor
 //	GET /v1/media/{id}            one item
-//	GET /v1/media/{id}/content    the stored file (Range, ETag)
+//	GET /v1/media/{id}/content    the stored file (Range, ETag), or a
+//	                              redirect to a presigned URL (MEDIA_PRESIGN)
 //	GET /v1/media/{id}/thumbnail  the message's jpegThumbnail
 //	GET /v1/stats                 the cliente's totals
 //
@@ -34,8 +35,12 @@ import (
 // Options are what New needs.
 type Options struct {
 	Store Catalog
-	Blobs blob.Store // where the downloader stored the files (MEDIA_DIR)
+	Blobs blob.Store // where the downloader stored the files (MEDIA_STORE)
 	Log   *zap.Logger
+	// Presign, when positive, answers the content route with a redirect to
+	// a URL of the store valid that long (MEDIA_PRESIGN), after the same
+	// authentication and scoping; Blobs must then be able to presign (S3).
+	Presign time.Duration
 	// TokenTTL is how long a verified API token is remembered; 0 takes
 	// DefaultTokenTTL, a negative value disables the cache.
 	TokenTTL time.Duration
@@ -56,11 +61,12 @@ const DefaultTokenTTL = 5 * time.Second
 
 // Handler serves the API. Mount it at /v1/.
 type Handler struct {
-	store Catalog
-	blobs blob.Store
-	log   *zap.Logger
-	mux   *http.ServeMux
-	auth  *authenticator
+	store   Catalog
+	blobs   blob.Store
+	presign time.Duration
+	log     *zap.Logger
+	mux     *http.ServeMux
+	auth    *authenticator
 	// Failed token attempts: limited per client address, logged sampled.
 	failures *authlimit.Limiter
 	clients  clientaddr.Resolver
@@ -76,7 +82,7 @@ func New(o Options) *Handler {
 	if ttl == 0 {
 		ttl = DefaultTokenTTL
 	}
-	h := &Handler{store: o.Store, blobs: o.Blobs, log: o.Log, mux: http.NewServeMux(),
+	h := &Handler{store: o.Store, blobs: o.Blobs, presign: o.Presign, log: o.Log, mux: http.NewServeMux(),
 		failures: &authlimit.Limiter{Budget: o.AuthFailures}, clients: clientaddr.Resolver{Trusted: o.TrustedProxies},
 		refusals: &authlimit.Sampler{Log: o.Log}}
 	h.auth = newAuthenticator(o.Store.ClienteByAPIToken, ttl, maxCachedTokens)

@@ -18,6 +18,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog/catalogtest"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/internal/s3test"
 )
 
 // tenant is a cliente of the test bundle.
@@ -30,7 +31,7 @@ type tenant struct {
 type testBundle struct {
 	ctx   context.Context
 	store *catalog.Store
-	blobs *blob.Local
+	blobs blob.Store
 	srv   *httptest.Server
 	// a has two instances, b one.
 	a, b tenant
@@ -38,11 +39,33 @@ type testBundle struct {
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
+	return setupOn(t, "file", 0)
+}
+
+// backends are the file stores the content routes are tested on.
+var backends = []string{"file", "s3"}
+
+// setupOn is setup with the files in a store of the backend ("file": a
+// directory; "s3": a bucket of a versitygw) and the API presigning content
+// URLs for presign when positive.
+func setupOn(t *testing.T, backend string, presign time.Duration) *testBundle {
+	t.Helper()
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	store, _ := pgtest.NewStore(t)
-	blobs, err := blob.NewLocal(t.TempDir())
+	var blobs blob.Store
+	var err error
+	switch backend {
+	case "file":
+		blobs, err = blob.NewLocal(t.TempDir())
+	case "s3":
+		srv := s3test.Start(t)
+		blobs, err = blob.NewS3(ctx, blob.S3Options{Bucket: srv.Bucket, Prefix: "api", Endpoint: srv.Endpoint,
+			Region: s3test.Region, AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey})
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
 	require.NoError(t, err)
 	b := &testBundle{ctx: ctx, store: store, blobs: blobs}
 
@@ -55,7 +78,7 @@ func setup(t *testing.T) *testBundle {
 	b.a = tenant{id: a1.ClienteID, token: a1.APIToken, instances: []string{a1.InstanceID, a2.InstanceID}}
 	b.b = tenant{id: g.ClienteID, token: g.APIToken, instances: []string{g.InstanceID}}
 
-	b.srv = httptest.NewServer(api.New(api.Options{Store: store, Blobs: blobs}))
+	b.srv = httptest.NewServer(api.New(api.Options{Store: store, Blobs: blobs, Presign: presign}))
 	t.Cleanup(b.srv.Close)
 	return b
 }

@@ -269,6 +269,10 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no stored file for this media (download_status "+m.Status+")")
 		return
 	}
+	if h.presign > 0 {
+		h.redirect(w, r, m)
+		return
+	}
 	f, err := h.blobs.Open(m.FilePath)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrInvalidPath) {
 		h.log.Warn("stored file missing", zap.Int64("media_id", m.ID), zap.Error(err))
@@ -300,6 +304,36 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 	}
 	http.ServeContent(w, r, "", modTime, f)
+}
+
+// presigner is a store that can hand out URLs serving a file without
+// credentials (blob.S3, blob.Observed over it).
+type presigner interface {
+	Presign(rel string, ttl time.Duration) (string, error)
+}
+
+// redirect answers 307 to a presigned URL of the caller's stored file. The
+// caller was authenticated and the row is theirs (media): a URL is never
+// signed for anyone else's file.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, m *catalog.Media) {
+	p, ok := h.blobs.(presigner)
+	if !ok {
+		h.internalError(w, r, errors.New("MEDIA_PRESIGN is set but the media store cannot presign URLs"))
+		return
+	}
+	u, err := p.Presign(m.FilePath, h.presign)
+	if errors.Is(err, blob.ErrInvalidPath) {
+		h.log.Warn("stored file path invalid", zap.Int64("media_id", m.ID), zap.Error(err))
+		writeError(w, http.StatusNotFound, "the stored file is gone")
+		return
+	}
+	if err != nil {
+		h.internalError(w, r, err)
+		return
+	}
+	// The URL expires: no cache keeps the redirect.
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u, http.StatusTemporaryRedirect)
 }
 
 // contentType returns the stored (sniffed) mimetype when it is a well-formed

@@ -5,10 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +43,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{testBundle: setup(t)}
+	return newFixtureOn(t, "file", 0)
+}
+
+// newFixtureOn is newFixture on a backend (see setupOn).
+func newFixtureOn(t *testing.T, backend string, presign time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{testBundle: setupOn(t, backend, presign)}
 	a1, a2, g1 := f.a.instances[0], f.a.instances[1], f.b.instances[0]
 	f.imageDesc, f.audioDesc, f.documentDesc = descriptor(wamedia.Image), descriptor(wamedia.Audio), descriptor(wamedia.Document)
 	f.documentDesc.FileName = "../../etc/passwd.pdf" // a path, as a hostile sender may name it
@@ -325,7 +330,13 @@ func TestGetMedia(t *testing.T) {
 }
 
 func TestContent(t *testing.T) {
-	f := newFixture(t)
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testContent(t, newFixtureOn(t, backend, 0)) })
+	}
+}
+
+func testContent(t *testing.T, f *fixture) {
 	path := fmt.Sprintf("/v1/media/%d/content", f.image)
 	etag := `"` + hexSHA(f.imageContent) + `"`
 
@@ -390,11 +401,63 @@ func TestContent(t *testing.T) {
 }
 
 func TestContentFileGone(t *testing.T) {
-	b := setup(t)
-	id := b.record(t, message(b.a.instances[0], chatA, descriptor(wamedia.Image)))[0]
-	rel := b.succeed(t, b.a.id, id, []byte(jpegBytes), "image/jpeg", ".jpg")
-	require.NoError(t, os.Remove(filepath.Join(b.blobs.Root(), filepath.FromSlash(rel))))
-	resp, body := b.get(t, b.a.token, fmt.Sprintf("/v1/media/%d/content", id))
+	t.Parallel()
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			b := setupOn(t, backend, 0)
+			id := b.record(t, message(b.a.instances[0], chatA, descriptor(wamedia.Image)))[0]
+			rel := b.succeed(t, b.a.id, id, []byte(jpegBytes), "image/jpeg", ".jpg")
+			require.NoError(t, b.blobs.Remove(rel))
+			resp, body := b.get(t, b.a.token, fmt.Sprintf("/v1/media/%d/content", id))
+			requireError(t, resp, body, http.StatusNotFound)
+		})
+	}
+}
+
+// TestContentPresigned: with MEDIA_PRESIGN on S3, the content route answers
+// the caller's own file with a 307 to a URL that serves it (whole and by
+// Range) without credentials; authentication and scoping come first: no
+// token is 401, another cliente's id 404, and neither sees a URL.
+func TestContentPresigned(t *testing.T) {
+	f := newFixtureOn(t, "s3", 5*time.Minute)
+	noFollow := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	f.srv.Client().CheckRedirect = noFollow
+	path := fmt.Sprintf("/v1/media/%d/content", f.image)
+	resp, _ := f.get(t, f.a.token, path)
+	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
+	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	loc := resp.Header.Get("Location")
+	require.Contains(t, loc, "X-Amz-Expires=300")
+
+	plain := &http.Client{CheckRedirect: noFollow}
+	fetch := func(header ...string) (*http.Response, []byte) {
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, loc, nil)
+		require.NoError(t, err)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := plain.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp, body
+	}
+	resp, body := fetch()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, f.imageContent, body)
+	require.Equal(t, "image/jpeg", resp.Header.Get("Content-Type"))
+	resp, body = fetch("Range", "bytes=10-19")
+	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
+	require.Equal(t, f.imageContent[10:20], body)
+
+	resp, body = f.get(t, "", path)
+	requireError(t, resp, body, http.StatusUnauthorized)
+	require.Empty(t, resp.Header.Get("Location"))
+	resp, body = f.get(t, f.b.token, path)
+	requireError(t, resp, body, http.StatusNotFound)
+	require.Empty(t, resp.Header.Get("Location"))
+	resp, body = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d/content", f.video))
 	requireError(t, resp, body, http.StatusNotFound)
 }
 

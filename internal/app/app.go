@@ -76,6 +76,10 @@ type App struct {
 	JS      jetstream.JetStream
 	Metrics *metrics.Metrics
 	NATSURL string
+	// Blobs is the media store (MEDIA_STORE), opened once and shared by the
+	// downloader, the API and the readiness check; every operation is
+	// timed in the metrics.
+	Blobs *blob.Observed
 
 	opts     Options
 	embedded *server.Server
@@ -129,6 +133,10 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 	if a.Store, err = catalog.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, describeDBError(cfg.DatabaseURL, err)
 	}
+	a.setStarting("opening the media store")
+	if err := a.openBlobs(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.connectNATS(ctx); err != nil {
 		return nil, err
 	}
@@ -178,19 +186,42 @@ func (a *App) Handler() http.Handler {
 			TrustedProxies: a.Cfg.TrustedProxies,
 		}))
 	}
-	if blobs, err := blob.NewLocal(a.Cfg.MediaDir); err != nil {
-		a.Log.Error("media API disabled: opening MEDIA_DIR", zap.Error(err))
-	} else {
-		mux.Handle("/v1/", a.Metrics.HTTP("api", api.New(api.Options{
-			Store: a.Store, Blobs: blobs, Log: a.Log.Named("api"),
-			AuthFailures: a.Cfg.APIAuthFailures, TrustedProxies: a.Cfg.TrustedProxies,
-		})))
+	var presign time.Duration
+	if a.Cfg.MediaPresign {
+		presign = presignTTL
 	}
+	mux.Handle("/v1/", a.Metrics.HTTP("api", api.New(api.Options{
+		Store: a.Store, Blobs: a.Blobs, Log: a.Log.Named("api"),
+		AuthFailures: a.Cfg.APIAuthFailures, TrustedProxies: a.Cfg.TrustedProxies,
+		Presign: presign,
+	})))
 	mux.Handle("/admin/", a.Metrics.HTTP("admin", admin.New(admin.Options{
 		Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin"),
 		AuthFailures: a.Cfg.APIAuthFailures, TrustedProxies: a.Cfg.TrustedProxies, Replicas: a.Cfg.StreamReplicas,
 	})))
 	return mux
+}
+
+// presignTTL is how long a presigned URL the API redirects to stays valid
+// (MEDIA_PRESIGN): long enough to start the download, short enough that a
+// leaked URL soon stops serving.
+const presignTTL = 5 * time.Minute
+
+// openBlobs opens the media store MEDIA_STORE names (MEDIA_DIR when unset):
+// a directory or an S3 bucket. S3 part buffers are shared by the
+// downloader's workers (two each, and two to spare), so memory stays flat
+// however large and many the files.
+func (a *App) openBlobs(ctx context.Context) error {
+	raw := a.Cfg.MediaStore
+	if raw == "" {
+		raw = a.Cfg.MediaDir
+	}
+	s, err := blob.OpenURL(ctx, raw, blob.S3Options{Buffers: 2*max(a.Cfg.Workers, 1) + 2})
+	if err != nil {
+		return fmt.Errorf("opening the media store (MEDIA_STORE): %w", err)
+	}
+	a.Blobs = blob.Observe(s, a.Metrics.ObserveStore)
+	return nil
 }
 
 // NewHTTPServer returns the HTTP server of a process serving h, with the
@@ -310,10 +341,7 @@ func (a *App) runDownloader(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("opening the downloader consumer: %w", err)
 	}
-	blobs, err := blob.NewLocal(a.Cfg.MediaDir)
-	if err != nil {
-		return err
-	}
+	blobs := a.Blobs
 	// Temporary files of downloads that died with their process: at start,
 	// then now and then (a killed process may never be restarted).
 	clean := func() {

@@ -287,14 +287,18 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		d.storeFault(err)
 		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("creating temporary file: %w", err))
 	}
+	// The attempt's end stops the store's work at once (an S3 upload in
+	// flight is aborted); the file is aborted below anyway.
+	pending.Bind(ctx)
 	// A large file keeps both cores busy: the ciphertext is hashed on one
 	// goroutine and the plain file written on another while this one
 	// decrypts. Small files stay on one goroutine (many run at once).
 	large := desc.FileLength >= largeMedia
-	var out io.Writer = pending
+	var out io.Writer = &expectWriter{p: pending, sum: desc.FileSHA256, opts: wamedia.SniffOptions{AllowExecutables: d.AllowExec},
+		typ: desc.Type, declared: desc.Mimetype}
 	var async *blob.AsyncWriter
 	if large {
-		async = blob.NewAsyncWriter(pending, 4)
+		async = blob.NewAsyncWriter(out, 4)
 		out = async
 	}
 	res, err := wamedia.Decrypt(body, out, wamedia.Params{
@@ -327,6 +331,10 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		return a.failed(ctx, err)
 	}
 	stored, err := pending.Commit(res.PlainSHA256, res.Extension)
+	if err != nil && ctx.Err() != nil {
+		// A stop cut the commit short: the store is not at fault.
+		return a.wait(ctx, 0, "", err)
+	}
 	if err != nil {
 		if !errors.Is(err, blob.ErrInvalidPath) {
 			d.storeFault(err)
@@ -485,4 +493,35 @@ func (d *Downloader) claim(ctx context.Context, cliente int64, typ wamedia.Media
 			return nil, fmt.Errorf("waiting for a download of the same content: %w", ctx.Err())
 		}
 	}
+}
+
+// expectWriter passes the plain file to the store and, as soon as its
+// first wamedia.SniffLen bytes are there, announces the content the file
+// will be committed under (Pending.Expect): the expected SHA-256 and the
+// extension the content check gives those bytes, the same Decrypt reports
+// at the end. An S3 store then uploads the parts straight to the final
+// key. Content that fails the check announces nothing (it is never
+// committed).
+type expectWriter struct {
+	p        *blob.Pending
+	sum      []byte
+	opts     wamedia.SniffOptions
+	typ      wamedia.MediaType
+	declared string
+	head     []byte
+	done     bool
+}
+
+func (e *expectWriter) Write(b []byte) (int, error) {
+	if !e.done {
+		e.head = append(e.head, b[:min(len(b), wamedia.SniffLen-len(e.head))]...)
+		if len(e.head) == wamedia.SniffLen {
+			e.done = true
+			if c, err := e.opts.Sniff(e.head, e.typ, e.declared); err == nil && len(e.sum) == 32 {
+				_ = e.p.Expect(e.sum, c.Extension)
+			}
+			e.head = nil
+		}
+	}
+	return e.p.Write(b)
 }
