@@ -34,6 +34,7 @@ look at until the next one.`)
 	rate := fs.Float64("rate", 0, "webhooks per second (0: as fast as the ingest takes them)")
 	faults := fs.Bool("faults", true, "inject CDN errors, resets, expired media and a hostile file")
 	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the media to be processed")
+	store := fs.String("store", "", "store the files there instead of DATA_DIR/demo/media: s3://BUCKET/PREFIX (credentials and endpoint from AWS_*; not emptied first) or file:///abs/dir")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -46,6 +47,12 @@ look at until the next one.`)
 	}
 	if cfg, err = demo.Isolate(cfg); err != nil {
 		return err
+	}
+	if *store != "" {
+		if !strings.HasPrefix(*store, "s3://") && !strings.HasPrefix(*store, "file:///") {
+			return usagef("--store must be s3://BUCKET/PREFIX or file:///abs/dir")
+		}
+		cfg.MediaStore = *store
 	}
 	level := "error"
 	if v := io.Getenv("LOG_LEVEL"); v != "" {
@@ -62,7 +69,11 @@ look at until the next one.`)
 	data, _ := filepath.Abs(cfg.DataDir)
 	media, _ := filepath.Abs(cfg.MediaDir)
 	fmt.Fprintf(out, "  database  %s (the demo's own, emptied first)\n", redactURL(cfg.DatabaseURL))
-	fmt.Fprintf(out, "  files     %s (the demo's own, emptied first)\n", media)
+	if *store != "" {
+		fmt.Fprintf(out, "  files     %s\n", redactURL(*store))
+	} else {
+		fmt.Fprintf(out, "  files     %s (the demo's own, emptied first)\n", media)
+	}
 	fmt.Fprintf(out, "  NATS      embedded, store under %s\n", filepath.Join(data, "nats"))
 	fmt.Fprintf(out, "  tenants   %s and %s (demo instances)\n", demo.InstancePro, demo.InstanceLite)
 	bar := progress.New(io.Stderr, "media processed", 0)
@@ -95,9 +106,13 @@ look at until the next one.`)
 	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(s.Bytes))
 	_ = tw.Flush()
 
-	fmt.Fprintf(out, "\nFiles are under %s (<cliente_id>/<aa>/<bb>/<sha256><ext>), e.g.:\n", media)
-	for _, f := range exampleFiles(media, 6) {
-		fmt.Fprintf(out, "  %s\n", f)
+	if *store != "" {
+		fmt.Fprintf(out, "\nFiles are in %s (<cliente_id>/<aa>/<bb>/<sha256><ext>)\n", redactURL(*store))
+	} else {
+		fmt.Fprintf(out, "\nFiles are under %s (<cliente_id>/<aa>/<bb>/<sha256><ext>), e.g.:\n", media)
+		for _, f := range exampleFiles(media, 6) {
+			fmt.Fprintf(out, "  %s\n", f)
+		}
 	}
 	fmt.Fprintln(out, "\nThe expired, type_mismatch and retried items are deliberate: the simulator injects those faults.")
 	fmt.Fprintf(out, "Your DATABASE_URL and MEDIA_DIR were not touched. The demo's catalogue stays until its next run: DATABASE_URL='%s' go run ./cmd/mediapipe stats\n",

@@ -58,8 +58,17 @@ func Isolate(cfg config.Config) (config.Config, error) {
 	cfg.DatabaseURL = u.String()
 	cfg.DataDir = filepath.Join(cfg.DataDir, "demo")
 	cfg.MediaDir = filepath.Join(cfg.DataDir, "media")
+	cfg.MediaStore = "file://" + filepath.ToSlash(absPath(cfg.MediaDir))
 	cfg.NATSURL, cfg.NATSUser, cfg.NATSPassword, cfg.NATSCreds = "", "", "", ""
 	return cfg, nil
+}
+
+// absPath is p made absolute, or p when the working directory is unknown.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // DemoDatabase names the demo's database after the configured one: name +
@@ -90,7 +99,9 @@ type Options struct {
 	Progress    *progress.Bar // optional: advanced as media settles
 	// Reset empties the catalogue (every table of the database's schema but
 	// the migrations' own) and MEDIA_DIR before the run, so that its figures
-	// are its own. Only for the demo's own world (Isolate).
+	// are its own. Only for the demo's own world (Isolate). An S3 store
+	// (MEDIA_STORE=s3://…) is not emptied: the run's commits find the
+	// objects an earlier run stored and keep them.
 	Reset bool
 	// Hold, when set, is called with the running pipeline after the batch
 	// settled and before it stops (tests inspect it there).
@@ -105,6 +116,7 @@ type Report struct {
 	Settled    int64
 	Summary    catalog.RunSummary
 	MediaDir   string
+	MediaStore string // where the files went (MEDIA_STORE)
 	DataDir    string
 	Started    time.Time
 	Took       time.Duration
@@ -168,7 +180,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		ln.Close()
 		return nil, err
 	}
-	rep.MediaDir, rep.DataDir = cfg.MediaDir, cfg.DataDir
+	rep.MediaDir, rep.MediaStore, rep.DataDir = cfg.MediaDir, cfg.MediaStore, cfg.DataDir
 	if o.Reset {
 		if err := reset(ctx, a.Store); err != nil {
 			a.Close()

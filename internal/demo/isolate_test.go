@@ -37,6 +37,7 @@ func TestIsolate(t *testing.T) {
 		require.Equal(t, tc.want, got.DatabaseURL, tc.url)
 		require.Equal(t, "/var/lib/mediapipe/demo", got.DataDir)
 		require.Equal(t, "/var/lib/mediapipe/demo/media", got.MediaDir)
+		require.Equal(t, "file:///var/lib/mediapipe/demo/media", got.MediaStore, "the demo's files in its own folder, whatever MEDIA_STORE says")
 		require.Empty(t, got.NATSURL+got.NATSUser+got.NATSPassword+got.NATSCreds, "the demo runs its own embedded NATS server")
 	}
 	_, err := demo.Isolate(config.Config{DatabaseURL: "mysql://db/x"})
