@@ -28,8 +28,8 @@ Writes the catalogue as JSON Lines: one object per line with a "kind" of
 cliente, instance, chat or media, in that order, from one consistent snapshot,
 streamed. Lines refer to each other by natural keys (cliente name, instance
 id, chat remote id), so 'mediapipe import' can restore them into another
-database, whose ids differ. The stored files are not included: back up
-MEDIA_DIR alongside.
+database, whose ids differ. The stored files are not included: back up the
+media store (MEDIA_STORE: MEDIA_DIR or the S3 bucket's prefix) alongside.
 
 Secrets are left out unless --include-secrets: the clientes' API token hashes,
 the instances' W-API tokens and webhook secret hashes, and the media keys.
@@ -134,8 +134,9 @@ index), existing rows are never changed, and importing the same file again
 inserts nothing. Prints, per kind, the rows inserted and those already present.
 
 Ids are assigned here. A cliente whose id differs from the backup's is listed:
-its stored files belong under MEDIA_DIR/<new id>/ (the media rows' file paths
-are rewritten so), so move MEDIA_DIR/<old id>/ there when restoring the files.
+its stored files belong under <new id>/ in the media store (the media rows'
+file paths are rewritten so), so move <old id>/ there when restoring the files
+(a folder of MEDIA_DIR, or a key prefix in the bucket).
 Rows that were downloading are restored as pending; run 'mediapipe reprocess
 --status pending' to fetch pending rows.
 
@@ -226,7 +227,7 @@ func printImport(w io.Writer, res catalog.ImportResult) {
 	}
 	_ = tw.Flush()
 	for _, m := range res.Moves {
-		fmt.Fprintf(w, "cliente %q is id %d here (id %d in the backup): its files belong under MEDIA_DIR/%d/\n", m.Name, m.To, m.From, m.To)
+		fmt.Fprintf(w, "cliente %q is id %d here (id %d in the backup): its files belong under %d/ in the media store\n", m.Name, m.To, m.From, m.To)
 	}
 	if n := len(res.NoSecrets); n > 0 {
 		list := res.NoSecrets

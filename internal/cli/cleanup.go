@@ -16,7 +16,8 @@ const cleanupProgressMin = 5000
 
 func runCleanup(ctx context.Context, io IO, args []string) error {
 	fs := newFlags(io, "cleanup", "--older-than DURATION [--dry-run] [--cliente ID]", `
-Deletes stored files from MEDIA_DIR whose media rows are all older than
+Deletes stored files from the media store (MEDIA_STORE: MEDIA_DIR or an S3
+bucket) whose media rows are all older than
 DURATION (the row's download time, else its creation time), and marks those
 rows. A file is stored once per cliente and shared by every row with the same
 content: it is deleted only when every row using it is old enough; a younger
@@ -28,6 +29,11 @@ the file went. Its metadata, hashes and thumbnail stay; stats no longer count
 its bytes, the API has no content to serve for it, and reprocess does not
 fetch it again. A file already missing from disk is not an error: it is
 counted and its rows are marked too.
+
+Then it sweeps what killed or failed writers left in the store more than a
+day ago: temporary files under MEDIA_DIR, aborted or orphaned S3 multipart
+uploads and objects under the prefix's .pending/ (a writer of today is never
+touched), and prints how many.
 
 Works through the catalogue in chunks and may run while the pipeline runs.
 Run it with --dry-run first: it reports the same totals and changes nothing.`)
@@ -73,7 +79,17 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 		bar.Finish()
 	}
 	printCleanup(io, res, *dryRun, *olderThan)
-	return err
+	if err != nil || *dryRun {
+		return err
+	}
+	swept, err := files.CleanTemp(leftoverAge)
+	if swept > 0 {
+		fmt.Fprintf(io.Stdout, "swept %d leftovers older than a day (aborted uploads, temporary files)\n", swept)
+	}
+	if err != nil {
+		return fmt.Errorf("sweeping leftovers: %w", err)
+	}
+	return nil
 }
 
 func printCleanup(io IO, r housekeeping.CleanupResult, dryRun bool, age string) {

@@ -3,7 +3,6 @@ package cli_test
 import (
 	"context"
 	"crypto/sha256"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -40,32 +39,55 @@ func storedRows(t *testing.T, store *catalog.Store, files blob.Store, clienteID 
 	return st.Path
 }
 
+// TestCleanupCommand runs cleanup on both media stores: refcount-safe
+// deletes, then the sweep of leftovers older than a day (a .part file, an
+// object under .pending/), which a dry run leaves alone.
 func TestCleanupCommand(t *testing.T) {
 	t.Parallel()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			testCleanupCommand(t, b.open(t))
+		})
+	}
+}
+
+func testCleanupCommand(t *testing.T, mb mediaBackend) {
 	store, u := pgtest.NewStore(t)
 	ctx := context.Background()
 	ten, err := operator.New(store).Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
 	require.NoError(t, err)
-	mediaDir := filepath.Join(t.TempDir(), "media")
-	files, err := blob.NewLocal(mediaDir)
-	require.NoError(t, err)
+	files := mb.files
 	old := storedRows(t, store, files, ten.ClienteID, ten.InstanceID, "old photo, forwarded twice", 100, "M1", "M2")
 	shared := storedRows(t, store, files, ten.ClienteID, ten.InstanceID, "old photo, forwarded again yesterday", 100, "M3")
 	storedRows(t, store, files, ten.ClienteID, ten.InstanceID, "old photo, forwarded again yesterday", 1, "M4")
-	env := map[string]string{"DATABASE_URL": u, "MEDIA_DIR": mediaDir}
+	mb.age(t)
+	leftovers := files.(interface{ Leftovers() ([]string, error) })
+	left, err := leftovers.Leftovers()
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	env := withEnv(mb.env, map[string]string{"DATABASE_URL": u})
 
 	code, out, errOut := runWithEnv(t, env, "", "cleanup", "--older-than", "90d", "--dry-run")
 	require.Equal(t, cli.ExitOK, code, errOut)
 	require.Contains(t, out, "dry run: nothing was changed")
 	require.Contains(t, out, "would delete 1 files, freeing 26 B; would mark 2 rows")
 	require.Contains(t, out, "kept 1 files that younger rows still use (1 old rows keep them)")
+	require.NotContains(t, out, "swept")
 	require.True(t, files.Exists(old))
+	left, err = leftovers.Leftovers()
+	require.NoError(t, err)
+	require.Len(t, left, 1, "a dry run sweeps nothing")
 
 	code, out, errOut = runWithEnv(t, env, "", "cleanup", "--older-than", "90d", "--cliente", itoa(ten.ClienteID))
 	require.Equal(t, cli.ExitOK, code, errOut)
 	require.Contains(t, out, "deleted 1 files, freeing 26 B; marked 2 rows")
+	require.Contains(t, out, "swept 1 leftovers older than a day")
 	require.False(t, files.Exists(old))
 	require.True(t, files.Exists(shared))
+	left, err = leftovers.Leftovers()
+	require.NoError(t, err)
+	require.Empty(t, left)
 	st, err := operator.New(store).Stats(ctx, 0)
 	require.NoError(t, err)
 	require.EqualValues(t, 4, st.ByStatus["success"], "cleaned rows stay a success")

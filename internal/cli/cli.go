@@ -52,9 +52,10 @@ var commands = map[string]command{
 	"stats":      {"media totals by type, status, instance and size", runStats},
 	"reprocess":  {"replay failed, expired or pending downloads through JetStream", runReprocess},
 	"deadletter": {"list and replay dead-lettered webhooks and downloads", runDeadletter},
-	"cleanup":    {"delete stored files older than a duration", runCleanup},
+	"cleanup":    {"delete stored files older than a duration; sweep aborted uploads", runCleanup},
 	"export":     {"back up the catalogue as JSON Lines", runExport},
 	"import":     {"restore a catalogue backup from JSON Lines", runImport},
+	"store":      {"manage the media store (store migrate: copy every file into another store, verified)", runStore},
 }
 
 // Main runs the command named by args[0] and returns the process exit code.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/humanize"
 )
@@ -13,8 +14,10 @@ import (
 func runStats(ctx context.Context, io IO, args []string) error {
 	fs := newFlags(io, "stats", "[--cliente ID] [--json]", `
 Prints media totals from the catalogue: by type, by status, by failure reason,
-by instance, the bytes the rows refer to and the disk the stored files use
-(a file forwarded many times is stored once per cliente).`)
+by instance, the bytes the rows refer to and what the media store
+(MEDIA_STORE: MEDIA_DIR or an S3 bucket) holds, counted in the store itself:
+its files and their bytes (a file forwarded many times is stored once per
+cliente). On S3 that lists the objects under the prefix.`)
 	cliente := fs.Int64("cliente", 0, "only this cliente's media (id); 0 for all")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parseNoArgs(fs, args); err != nil {
@@ -23,7 +26,7 @@ by instance, the bytes the rows refer to and the disk the stored files use
 	if *cliente < 0 {
 		return usagef("--cliente must be a positive id")
 	}
-	store, _, err := openStore(ctx, io)
+	store, _, files, err := openStoreAndFiles(ctx, io)
 	if err != nil {
 		return err
 	}
@@ -32,11 +35,16 @@ by instance, the bytes the rows refer to and the disk the stored files use
 	if err != nil {
 		return err
 	}
+	storeFiles, storeBytes, err := blob.Usage(ctx, files, *cliente)
+	if err != nil {
+		return fmt.Errorf("reading the media store's use: %w", err)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(io.Stdout)
 		return enc.Encode(map[string]any{
 			"cliente": *cliente, "total": st.Total, "byType": st.ByType, "byStatus": st.ByStatus,
-			"byReason": st.ByReason, "byInstance": st.ByInstance, "bytesStored": st.BytesStored, "diskBytes": st.DiskBytes,
+			"byReason": st.ByReason, "byInstance": st.ByInstance, "bytesStored": st.BytesStored, "diskBytes": storeBytes,
+			"storeFiles": storeFiles, "referencedBytes": st.DiskBytes,
 			"retrying": st.Retrying,
 		})
 	}
@@ -60,7 +68,8 @@ by instance, the bytes the rows refer to and the disk the stored files use
 	}
 	fmt.Fprintf(tw, "retrying\t%d\n", st.Retrying)
 	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(st.BytesStored))
-	fmt.Fprintf(tw, "disk used\t%s\n", humanBytes(st.DiskBytes))
+	fmt.Fprintf(tw, "files referenced\t%s\n", humanBytes(st.DiskBytes))
+	fmt.Fprintf(tw, "disk used\t%s in %d files\n", humanBytes(storeBytes), storeFiles)
 	return tw.Flush()
 }
 

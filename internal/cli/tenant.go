@@ -489,7 +489,7 @@ new media first, while you decide.`)
 		}
 		fmt.Fprintln(w, ".")
 		if r.Unsettled > 0 {
-			fmt.Fprintf(w, "%d of the deleted rows were pending or downloading: a download still running cannot record its file, which may stay under %s.\n", r.Unsettled, cfg.MediaDir)
+			fmt.Fprintf(w, "%d of the deleted rows were pending or downloading: a download still running cannot record its file, which may stay in %s.\n", r.Unsettled, cfg.MediaStore)
 		}
 		if r.Raced > 0 {
 			fmt.Fprintf(w, "%d row(s) of another instance recorded a deleted file meanwhile: they are marked like cleaned rows.\n", r.Raced)
@@ -500,7 +500,7 @@ new media first, while you decide.`)
 		}
 	}
 	if len(r.Undeleted) > 0 {
-		fmt.Fprintf(io.Stderr, "These stored files could not be deleted (their rows are gone); delete them by hand under %s:\n", cfg.MediaDir)
+		fmt.Fprintf(io.Stderr, "These stored files could not be deleted (their rows are gone); delete them by hand from %s:\n", cfg.MediaStore)
 		for _, p := range r.Undeleted {
 			fmt.Fprintf(io.Stderr, "  %s\n", p)
 		}
@@ -519,14 +519,14 @@ func checkInstanceFlag(id string) error {
 	return nil
 }
 
-// openStoreAndFiles opens the catalogue and the file store (MEDIA_DIR).
-// Close the store when done.
-func openStoreAndFiles(ctx context.Context, io IO) (*catalog.Store, config.Config, *blob.Local, error) {
+// openStoreAndFiles opens the catalogue and the media store (MEDIA_STORE:
+// a directory or an S3 bucket). Close the catalogue when done.
+func openStoreAndFiles(ctx context.Context, io IO) (*catalog.Store, config.Config, blob.Store, error) {
 	store, cfg, err := openStore(ctx, io)
 	if err != nil {
 		return nil, cfg, nil, err
 	}
-	files, err := blob.NewLocal(cfg.MediaDir)
+	files, err := openFiles(ctx, io, cfg.MediaStore, "MEDIA_STORE")
 	if err != nil {
 		store.Close()
 		return nil, cfg, nil, err
