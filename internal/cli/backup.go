@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,7 +138,9 @@ inserts nothing. Prints, per kind, the rows inserted and those already present.
 Ids are assigned here. A cliente whose id differs from the backup's is listed:
 its stored files belong under <new id>/ in the media store (the media rows'
 file paths are rewritten so), so move <old id>/ there when restoring the files
-(a folder of MEDIA_DIR, or a key prefix in the bucket).
+(a folder of MEDIA_DIR, or a key prefix in the bucket). Each media row's file
+is looked up in the media store (MEDIA_STORE, one HeadObject each on S3) and
+the rows whose file it does not hold are counted: restore the files there.
 Rows that were downloading are restored as pending; run 'mediapipe reprocess
 --status pending' to fetch pending rows.
 
@@ -174,6 +178,11 @@ is imported; the command then exits 1.`)
 		return err
 	}
 	defer store.Close()
+	files, err := openFiles(ctx, sio, cfg.MediaStore, "MEDIA_STORE")
+	if err != nil {
+		return err
+	}
+	check := &fileCheck{files: files}
 
 	var bar *progress.Bar
 	if f, ok := in.(*os.File); ok && f != os.Stdin {
@@ -183,7 +192,7 @@ is imported; the command then exits 1.`)
 	}
 	shown := 0
 	res, err := operator.New(store).Import(ctx, in, catalog.ImportOptions{
-		CheckPath: blob.CheckPath,
+		CheckPath: check.path,
 		Bad: func(line int64, err error) {
 			if shown++; shown <= maxBadLinesShown {
 				fmt.Fprintf(sio.Stderr, "line %d: %v\n", line, err)
@@ -202,6 +211,7 @@ is imported; the command then exits 1.`)
 		fmt.Fprintf(sio.Stderr, "... and %d more bad lines\n", shown-maxBadLinesShown)
 	}
 	printImport(sio.Stdout, res)
+	check.report(sio.Stdout)
 	if err != nil {
 		return err
 	}
@@ -209,6 +219,41 @@ is imported; the command then exits 1.`)
 		return fmt.Errorf("%d of %d lines were not imported (see above)", res.Bad, res.Lines)
 	}
 	return nil
+}
+
+// fileCheck is import's check of a media line's file path: one the store
+// could not have built refuses the line; one the store does not hold is
+// counted (the files are restored separately, before or after).
+type fileCheck struct {
+	files   blob.Store
+	missing int64
+	broken  error // the store did not answer: paths are no longer looked up
+}
+
+func (c *fileCheck) path(p string) error {
+	if err := blob.CheckPath(p); err != nil {
+		return err
+	}
+	if c.broken != nil {
+		return nil
+	}
+	_, err := c.files.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.missing++
+	case err != nil:
+		c.broken = err
+	}
+	return nil
+}
+
+func (c *fileCheck) report(w io.Writer) {
+	if c.missing > 0 {
+		fmt.Fprintf(w, "%d media rows refer to files the media store (MEDIA_STORE) does not hold at their backup paths: restore the files there\n", c.missing)
+	}
+	if c.broken != nil {
+		fmt.Fprintf(w, "the media store did not answer, so not every file was looked for: %v\n", c.broken)
+	}
 }
 
 func printImport(w io.Writer, res catalog.ImportResult) {

@@ -60,7 +60,7 @@ func TestExportImportCommands(t *testing.T) {
 	// Into a database that has no schema yet: import creates it.
 	code, backup, errOut := runWithEnv(t, env, "", "export", "--include-secrets")
 	require.Equal(t, cli.ExitOK, code, errOut)
-	target := map[string]string{"DATABASE_URL": pgtest.NewSchema(t)}
+	target := map[string]string{"DATABASE_URL": pgtest.NewSchema(t), "MEDIA_DIR": t.TempDir()}
 	code, out, errOut = runWithEnv(t, target, backup, "import")
 	require.Equal(t, cli.ExitOK, code, errOut)
 	requireRow(t, out, "cliente", 2, 0, 0)
@@ -104,4 +104,31 @@ func requireRow(t *testing.T, out, kind string, inserted, present, bad int) {
 	m := re.FindStringSubmatch(out)
 	require.NotNil(t, m, out)
 	require.Equal(t, []string{itoa(int64(inserted)), itoa(int64(present)), itoa(int64(bad))}, m[1:], out)
+}
+
+// TestImportLooksUpFiles: on both media stores, import counts the media
+// rows whose file the store does not hold, and imports them all the same.
+func TestImportLooksUpFiles(t *testing.T) {
+	t.Parallel()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			mb := b.open(t)
+			store, u := pgtest.NewStore(t)
+			ctx := context.Background()
+			ten, err := operator.New(store).Register(ctx, "acme", "3B6XIW-ZTS923-GEAY6V", "t")
+			require.NoError(t, err)
+			storedRows(t, store, mb.files, ten.ClienteID, ten.InstanceID, "a photo still stored", 1, "M1")
+			gone := storedRows(t, store, mb.files, ten.ClienteID, ten.InstanceID, "a photo lost", 1, "M2")
+			require.NoError(t, mb.files.Remove(gone))
+			code, backup, errOut := runWithEnv(t, map[string]string{"DATABASE_URL": u}, "", "export")
+			require.Equal(t, cli.ExitOK, code, errOut)
+
+			target := withEnv(mb.env, map[string]string{"DATABASE_URL": pgtest.NewSchema(t)})
+			code, out, errOut := runWithEnv(t, target, backup, "import")
+			require.Equal(t, cli.ExitOK, code, errOut)
+			requireRow(t, out, "media", 2, 0, 0)
+			require.Contains(t, out, "1 media rows refer to files the media store (MEDIA_STORE) does not hold")
+		})
+	}
 }
