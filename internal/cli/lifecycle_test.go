@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -126,17 +125,24 @@ func TestTenantDisableCommand(t *testing.T) {
 
 // TestTenantRemoveCommand removes an instance, then a cliente: refused while
 // media rows exist, then with --with-media their rows and files go, but a
-// file another instance uses stays.
+// file another instance uses stays; on both media stores.
 func TestTenantRemoveCommand(t *testing.T) {
 	t.Parallel()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			testTenantRemoveCommand(t, b.open(t))
+		})
+	}
+}
+
+func testTenantRemoveCommand(t *testing.T, mb mediaBackend) {
 	store, u := pgtest.NewStore(t)
-	media := t.TempDir()
-	env := map[string]string{"DATABASE_URL": u, "MEDIA_DIR": media}
+	env := withEnv(mb.env, map[string]string{"DATABASE_URL": u})
 	addTenant(t, env, "acme", "ACME-1", "w1")
 	addTenant(t, env, "acme", "ACME-2", "w2")
 	addTenant(t, env, "globex", "GLOBEX-1", "w3")
-	files, err := blob.NewLocal(media)
-	require.NoError(t, err)
+	files := mb.files
 	ctx := context.Background()
 	var acme int64
 	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `SELECT id FROM clientes WHERE name = 'acme'`).Scan(&acme))
@@ -179,11 +185,9 @@ func TestTenantRemoveCommand(t *testing.T) {
 	code, out, errOut = runWithEnv(t, env, "", "tenant", "list")
 	require.Equal(t, cli.ExitOK, code, errOut)
 	require.Contains(t, out, "No clientes are registered")
-	entries, err := os.ReadDir(filepath.Join(media))
+	n, _, err := blob.Usage(ctx, files, 0)
 	require.NoError(t, err)
-	for _, e := range entries {
-		require.True(t, e.IsDir(), "only (empty) folders are left: %s", e.Name())
-	}
+	require.Zero(t, n, "no stored file is left")
 }
 
 // storedRow stores content for cliente and records a success row of
