@@ -1,7 +1,6 @@
 package blob_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/blob"
@@ -134,41 +132,7 @@ func putPending(s *blob.S3, cliente int64, st stream, sum []byte) (blob.Stored, 
 // putMemory uploads data with the same client, part size and concurrency
 // straight from memory: the yardstick.
 func putMemory(ctx context.Context, s *blob.S3, key string, data []byte) error {
-	c, bucket := s.Client(), s.Bucket()
-	out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &bucket, Key: &key})
-	if err != nil {
-		return err
-	}
-	n := (int64(len(data)) + s.PartSize() - 1) / s.PartSize()
-	parts := make([]types.CompletedPart, n)
-	sem := make(chan struct{}, s.Concurrency())
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		part := data[i*s.PartSize() : min(int64(len(data)), (i+1)*s.PartSize())]
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			o, err := c.UploadPart(ctx, &s3.UploadPartInput{
-				Bucket: &bucket, Key: &key, UploadId: out.UploadId, PartNumber: aws.Int32(int32(i + 1)),
-				Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))),
-			})
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			parts[i] = types.CompletedPart{ETag: o.ETag, PartNumber: aws.Int32(int32(i + 1))}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	_, err = c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: &bucket, Key: &key, UploadId: out.UploadId,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-	})
-	return err
+	return blobtest.PutMemory(ctx, s.Client(), s.Bucket(), key, data, s.PartSize(), s.Concurrency())
 }
 
 // TestS3FlatMemory streams 96 MiB through a Pending and checks that the

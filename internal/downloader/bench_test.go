@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/internal/s3test"
 	"github.com/multichat/mediapipe/internal/samples"
 )
 
@@ -25,10 +27,25 @@ import (
 // cpu-µs/media is this process's CPU time (user and system: recording,
 // NATS, downloader, simulator; not PostgreSQL) per media item. The whole
 // process, ingest and analyzer included, is measured by the scale test.
+//
+// It runs on both file stores in the same run: file (a directory) and s3
+// (a versitygw on loopback serving a directory, part buffers shared as the
+// process shares them: 2 × DOWNLOAD_WORKERS + 2).
 func BenchmarkPipelineSmallMedia(b *testing.B) {
+	const workers = 32
+	b.Run("file", func(b *testing.B) { benchmarkSmallMedia(b, nil, workers) })
+	b.Run("s3", func(b *testing.B) {
+		srv := s3test.Start(b)
+		s, err := blob.NewS3(context.Background(), blob.S3Options{Bucket: srv.Bucket, Prefix: "bench", Endpoint: srv.Endpoint,
+			Region: s3test.Region, AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey, Buffers: 2*workers + 2})
+		require.NoError(b, err)
+		benchmarkSmallMedia(b, s, workers)
+	})
+}
+
+func benchmarkSmallMedia(b *testing.B, blobs blob.Store, workers int) {
 	const batch = 1000
-	workers := "32"
-	p := setup(b, pipelineOptions{maxDeliver: 8, env: map[string]string{"DOWNLOAD_WORKERS": workers}})
+	p := setup(b, pipelineOptions{maxDeliver: 8, blobs: blobs, env: map[string]string{"DOWNLOAD_WORKERS": strconv.Itoa(workers)}})
 	names := []string{samples.ImageJPEG, samples.ImagePNG, samples.StickerWebP, samples.AudioVoice,
 		samples.AudioMP3, samples.VideoGIF, samples.DocumentPDF}
 	var total, cpu time.Duration

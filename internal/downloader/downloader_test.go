@@ -77,6 +77,8 @@ type pipelineOptions struct {
 	env        map[string]string    // extra configuration (MAX_MEDIA_BYTES, DOWNLOAD_WORKERS)
 	fetch      func(*fetch.Options) // fetch overrides
 	cdnBase    string               // WHATSAPP_CDN_BASE_URL instead of the simulator's (a proxy)
+	// blobs, when set, is the file store instead of a Local at MEDIA_DIR.
+	blobs blob.Store
 	// own, when set, adjusts the downloader's retry policy; JetStream then
 	// redelivers without limit and the downloader alone decides.
 	own func(*downloader.Downloader)
@@ -143,8 +145,12 @@ func (p *pipeline) run(o pipelineOptions) {
 	if tt, ok := t.(*testing.T); ok {
 		log = zap.New(zapcore.NewTee(core, zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel)).Core()))
 	}
-	blobs, err := blob.NewLocal(p.cfg.MediaDir)
-	require.NoError(t, err)
+	var blobs blob.Store = o.blobs
+	if blobs == nil {
+		local, err := blob.NewLocal(p.cfg.MediaDir)
+		require.NoError(t, err)
+		blobs = local
+	}
 	fo := fetch.Options{CDNBase: p.cfg.CDNBaseURL, WAPIBase: p.cfg.WAPIBase, AllowedHosts: p.cfg.MediaHosts,
 		MaxBytes: p.cfg.MaxMedia, Logger: log.Named("fetch")}
 	if o.fetch != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/proctest"
-	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
@@ -52,9 +51,7 @@ func BenchmarkDownloaderProcessLargeVideo(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
-		n := int64(size + 16*i) // distinct content in every iteration
-		it, err := e.sim.AddMedia(samples.LargeVideoSample(n), samples.LargeVideo(n))
-		require.NoError(b, err)
+		it := e.largeVideo(b, size, i)
 		blob := readBlob(b, it)
 		w, c := decryptFromMemory(b, it, blob)
 		bound, boundCPU = bound+w, boundCPU+c
@@ -66,14 +63,7 @@ func BenchmarkDownloaderProcessLargeVideo(b *testing.B) {
 
 		start := time.Now()
 		e.post(ingest, wasim.InstancePro, body)
-		for {
-			r := e.rows(wasim.InstancePro, []string{msgID})[msgID]
-			if r.Status == "success" {
-				break
-			}
-			require.NotContains(b, []string{"failed", "expired"}, r.Status, r.Reason)
-			time.Sleep(2 * time.Millisecond)
-		}
+		e.settle(b, msgID)
 		wall += time.Since(start)
 
 		b.StopTimer()
