@@ -175,6 +175,19 @@ func TestStoreMigrateCommand(t *testing.T) {
 	require.Equal(t, cli.ExitOK, code, errOut)
 	require.Contains(t, out, "copied 0 files (0 B); skipped "+itoa(int64(len(want))))
 
+	// What an interrupted run left out is copied by the next one.
+	var lost string
+	for rel := range want {
+		lost = rel
+		break
+	}
+	require.NoError(t, dst.files.Remove(lost))
+	code, out, errOut = runWithEnv(t, env, "", "store", "migrate", "--to", to)
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, "copied 1 files")
+	require.Contains(t, out, "skipped "+itoa(int64(len(want)-1)))
+	require.Equal(t, sha256.Sum256(want[lost]), sha256.Sum256(readFile(t, dst.files, lost)))
+
 	// A damaged source file whose copy is not in the target yet: the digest
 	// does not match its name, nothing is stored.
 	damaged := putFile(t, src.files, 3, []byte("a photo damaged on disk later"), ".jpg")
