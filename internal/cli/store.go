@@ -83,7 +83,7 @@ func runStore(ctx context.Context, io IO, args []string) error {
 }
 
 func runStoreMigrate(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "store migrate", "--to URL [--from URL] [--dry-run]", `
+	fs := newFlags(io, "store migrate", "--to URL [--from URL] [--dry-run] [--parallel N]", `
 Copies every stored file of a media store (--from, default MEDIA_STORE) into
 another (--to, e.g. s3://BUCKET/PREFIX) under the same relative path
 <cliente_id>/<aa>/<bb>/<sha256><ext>. Each file is streamed through a SHA-256
@@ -93,7 +93,8 @@ damaged source file is reported as failed and nothing is stored for it.
 A file already in the target with the same size is skipped, so the command is
 resumable: run it again after an interruption and it copies only what is
 missing; a second complete run copies nothing. Memory stays flat at any size.
-It never deletes anything from the source.
+It never deletes anything from the source. --parallel files are copied at
+once (each large one in parts of 8 MiB, two in flight).
 
 Prints progress on a terminal and a summary (copied, skipped, failed with
 their paths); exits 1 when any file failed. Then set MEDIA_STORE to the target
@@ -104,8 +105,12 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	to := fs.String("to", "", "the target store `URL`: s3://BUCKET/PREFIX or file:///dir (required)")
 	from := fs.String("from", "", "the source store `URL` (default MEDIA_STORE)")
 	dryRun := fs.Bool("dry-run", false, "report what would be copied, copy nothing")
+	parallel := fs.Int("parallel", 4, "files copied at once")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	if *parallel < 1 || *parallel > 64 {
+		return usagef("--parallel must be between 1 and 64")
 	}
 	if *to == "" {
 		return usagef("--to is required (s3://BUCKET/PREFIX)")
@@ -134,9 +139,13 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	if !ok {
 		return errors.New("the source store cannot list its files")
 	}
-	target, err := openFiles(ctx, io, *to, "--to")
+	// The target's S3 part buffers are shared by the files in flight, so
+	// memory stays flat: two parts each and two to spare.
+	opts := s3Options(io)
+	opts.Buffers = 2*(*parallel) + 2
+	target, err := blob.OpenURL(ctx, *to, opts)
 	if err != nil {
-		return err
+		return fmt.Errorf("opening the media store (--to): %w", err)
 	}
 	if !*dryRun {
 		if p, ok := target.(interface{ Probe() error }); ok {
@@ -151,7 +160,7 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	}
 	m := &migration{io: io, source: source, target: target, dryRun: *dryRun,
 		total: files, totalBytes: bytes, terminal: progress.IsTerminal(io.Stderr)}
-	err = m.run(ctx, lister)
+	err = m.run(ctx, lister, *parallel)
 	m.summary()
 	if err != nil {
 		return err
@@ -180,38 +189,67 @@ type migration struct {
 	lastDraw              time.Time
 }
 
-func (m *migration) run(ctx context.Context, l blob.Lister) error {
-	buf := make([]byte, 1<<20)
-	for st, err := range l.Files(ctx, 0) {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		have, err := m.target.Stat(st.Path)
-		switch {
-		case err == nil && have.Size == st.Size:
-			m.count(&m.skipped, &m.skippedBytes, st.Size)
-			continue
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			m.fail(st.Path, fmt.Errorf("looking at the target: %w", err))
-			continue
-		}
-		if m.dryRun {
-			m.count(&m.copied, &m.copiedBytes, st.Size)
-			continue
-		}
-		if err := m.copy(ctx, st, buf); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+func (m *migration) run(ctx context.Context, l blob.Lister, workers int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	todo := make(chan blob.Stored)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1<<20)
+			for st := range todo {
+				m.one(ctx, st, buf)
 			}
-			m.fail(st.Path, err)
-			continue
-		}
-		m.count(&m.copied, &m.copiedBytes, st.Size)
+		}()
 	}
-	return nil
+	var err error
+	for st, lerr := range l.Files(ctx, 0) {
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		select {
+		case todo <- st:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(todo)
+	wg.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
+// one copies one file unless the target holds it already.
+func (m *migration) one(ctx context.Context, st blob.Stored, buf []byte) {
+	if ctx.Err() != nil {
+		return
+	}
+	have, err := m.target.Stat(st.Path)
+	switch {
+	case err == nil && have.Size == st.Size:
+		m.count(&m.skipped, &m.skippedBytes, st.Size)
+		return
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		m.fail(st.Path, fmt.Errorf("looking at the target: %w", err))
+		return
+	}
+	if m.dryRun {
+		m.count(&m.copied, &m.copiedBytes, st.Size)
+		return
+	}
+	if err := m.copy(ctx, st, buf); err != nil {
+		if ctx.Err() == nil {
+			m.fail(st.Path, err)
+		}
+		return
+	}
+	m.count(&m.copied, &m.copiedBytes, st.Size)
 }
 
 // copy streams one file through a SHA-256 into the target, which stores it
