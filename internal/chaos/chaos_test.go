@@ -22,12 +22,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/ingest"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
+	"github.com/multichat/mediapipe/internal/s3test"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/wapi"
@@ -56,6 +58,12 @@ type cluster struct {
 	media string
 	vars  map[string]string
 	roles []*role
+
+	// The S3 variant: the gateway, the fault proxy the processes reach it
+	// through, and the store as the test reads it.
+	s3      *s3test.Server
+	s3proxy *s3Faults
+	blobs   *blob.S3
 }
 
 func (c *cluster) role(name string) *role {
@@ -89,7 +97,7 @@ func (c *cluster) kill(r *role) {
 	c.start(r)
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, onS3 bool) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	c.pg = startPostgres(t)
@@ -108,6 +116,19 @@ func newCluster(t *testing.T) *cluster {
 	c.media = filepath.Join(data, "media")
 	c.vars = proctest.MediapipeEnv(c.pg.URL, c.nats.URL, data, c.sim)
 	c.vars["DOWNLOAD_WORKERS"] = "4"
+	if onS3 {
+		c.s3 = s3test.Start(t)
+		c.s3proxy = newS3Faults(t, c.s3.Endpoint)
+		c.vars["MEDIA_STORE"] = "s3://" + c.s3.Bucket + "/chaos"
+		for _, kv := range c.s3.Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			c.vars[k] = v
+		}
+		c.vars["AWS_ENDPOINT_URL_S3"] = c.s3proxy.URL
+		c.blobs, err = blob.NewS3(ctx, blob.S3Options{Bucket: c.s3.Bucket, Prefix: "chaos", Endpoint: c.s3.Endpoint,
+			Region: s3test.Region, AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey})
+		require.NoError(t, err)
+	}
 	for _, r := range []struct{ name, command string }{
 		{"ingest", "ingest"}, {"analyzer-1", "analyzer"}, {"analyzer-2", "analyzer"},
 		{"downloader-1", "downloader"}, {"downloader-2", "downloader"},
@@ -290,12 +311,31 @@ type event struct {
 func TestChaos(t *testing.T) {
 	needProcesses(t)
 	t.Parallel()
+	runChaos(t, false)
+}
+
+// TestChaosS3 is TestChaos with the media in an S3 bucket (a real
+// versitygw, reached through a proxy that answers 2 % of requests 500 and
+// delays 5 %), restarted mid-run besides the other faults. Afterwards, on
+// top of TestChaos's checks: every success row's object exists under the
+// prefix and hashes to the row, no object without a row, and no multipart
+// upload or hidden temporary object left.
+func TestChaosS3(t *testing.T) {
+	needProcesses(t)
+	t.Parallel()
+	runChaos(t, true)
+}
+
+func runChaos(t *testing.T, onS3 bool) {
 	began := time.Now()
 	n := chaosWebhooks
+	if onS3 {
+		n = chaosWebhooks / 2
+	}
 	if v, err := strconv.Atoi(os.Getenv("MEDIAPIPE_CHAOS_WEBHOOKS")); err == nil && v > 0 {
 		n = v
 	}
-	c := newCluster(t)
+	c := newCluster(t, onS3)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // stops the poster if the test ends early
 
@@ -369,6 +409,10 @@ func TestChaos(t *testing.T) {
 		killRole(a1), killRole(d1),
 		{"restart NATS (kill -9)", func() { c.nats.restart(t, syscall.SIGKILL, outage(40, 0)) }},
 		killRole(d2), killRole(a2), killRole(d1),
+	}
+	if onS3 {
+		events = append(events[:3:3], append([]event{{"restart S3", func() { c.s3.Restart(t) }}}, events[3:]...)...)
+		events = append(events, event{"restart S3", func() { c.s3.Restart(t) }})
 	}
 	var res postResult
 	postDone := false
@@ -532,31 +576,18 @@ func TestChaos(t *testing.T) {
 	}
 	var temps, orphans, verified int
 	good := map[string]bool{} // files whose content matches their rows' sha256
-	err := filepath.WalkDir(c.media, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		rel, _ := filepath.Rel(c.media, p)
-		rel = filepath.ToSlash(rel)
-		if strings.Contains(rel, "/.tmp/") || strings.HasSuffix(rel, ".part") {
-			temps++
-			t.Errorf("temporary file left: %s", rel)
-			return nil
-		}
+	check := func(rel string, sum func() ([]byte, error)) error {
 		want, ok := paths[rel]
 		if !ok {
 			orphans++
 			t.Errorf("a stored file no row points to: %s", rel)
 			return nil
 		}
-		sum, err := fileSHA256(p)
+		got, err := sum()
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(sum, want) {
+		if !bytes.Equal(got, want) {
 			badFiles++
 			t.Errorf("%s does not match its sha256", rel)
 		} else {
@@ -564,7 +595,44 @@ func TestChaos(t *testing.T) {
 		}
 		delete(paths, rel)
 		return nil
-	})
+	}
+	var err error
+	if onS3 {
+		left, lerr := c.blobs.Leftovers()
+		require.NoError(t, lerr)
+		for _, k := range left {
+			temps++
+			t.Errorf("left in the bucket: %s", k)
+		}
+		err = eachObject(ctx, c.s3.Client(), c.s3.Bucket, "chaos/", func(rel string) error {
+			if strings.HasPrefix(rel, ".pending/") {
+				return nil // counted by Leftovers
+			}
+			if strings.HasPrefix(rel, ".probe-") {
+				temps++
+				t.Errorf("a readiness probe object left: %s", rel)
+				return nil
+			}
+			return check(rel, func() ([]byte, error) { return objectSHA256(ctx, c.s3.Client(), c.s3.Bucket, "chaos/"+rel) })
+		})
+	} else {
+		err = filepath.WalkDir(c.media, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, _ := filepath.Rel(c.media, p)
+			rel = filepath.ToSlash(rel)
+			if strings.Contains(rel, "/.tmp/") || strings.HasSuffix(rel, ".part") {
+				temps++
+				t.Errorf("temporary file left: %s", rel)
+				return nil
+			}
+			return check(rel, func() ([]byte, error) { return fileSHA256(p) })
+		})
+	}
 	require.NoError(t, err)
 	for rel := range paths {
 		badFiles++
@@ -613,11 +681,16 @@ func TestChaos(t *testing.T) {
 	}
 
 	st := c.sim.Stats()
-	figures := fmt.Sprintf("chaos: webhooks=%d (distinct %d) accepted=%d (posts=%d %s, rounds=%d, given up=%d) media=%d processed=%d "+
+	name := "chaos"
+	if onS3 {
+		name = fmt.Sprintf("chaos (S3: %d requests through the proxy, %d answered 500, %d delayed)",
+			c.s3proxy.requests.Load(), c.s3proxy.failed.Load(), c.s3proxy.delayed.Load())
+	}
+	figures := fmt.Sprintf("%s: webhooks=%d (distinct %d) accepted=%d (posts=%d %s, rounds=%d, given up=%d) media=%d processed=%d "+
 		"(success=%d failed=%d expired=%d, verified=%d, files=%d, downloaded more than once=%d, cdn=%d faults=%v fallback=%d) "+
 		"lost=%d duplicated=%d unexpected=%d wrong=%d bad_files=%d temp_files=%d "+
 		"secret_leaks=%d restarts_survived=%d [%s] posting+chaos=%s settle=%s total=%s",
-		len(hooks), len(distinct), len(accepted), posts, byStatus, res.rounds, len(res.givenUp), len(wantMedia),
+		name, len(hooks), len(distinct), len(accepted), posts, byStatus, res.rounds, len(res.givenUp), len(wantMedia),
 		counts["success"]+counts["failed"]+counts["expired"], counts["success"], counts["failed"], counts["expired"], verified, len(good), retried, st.CDNRequests, st.Faults, st.DownloadMedia,
 		lost, duplicated, unexpected, wrongStatus, badFiles, temps, leaks, len(restarts), strings.Join(restarts, ", "),
 		chaosEnded.Sub(began).Round(time.Second), settled.Sub(chaosEnded).Round(time.Second), time.Since(began).Round(time.Second))
