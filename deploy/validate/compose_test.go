@@ -28,6 +28,7 @@ type composeService struct {
 	Image       string                                `yaml:"image"`
 	Build       *struct{ Context, Dockerfile string } `yaml:"build"`
 	Restart     string                                `yaml:"restart"`
+	Entrypoint  []string                              `yaml:"entrypoint"`
 	Command     []string                              `yaml:"command"`
 	Environment map[string]string                     `yaml:"environment"`
 	DependsOn   map[string]struct {
@@ -98,7 +99,8 @@ func TestCompose(t *testing.T) {
 			add("unknown top-level key %q", k)
 		}
 	}
-	want := map[string]int{"nats-1": 1, "nats-2": 1, "nats-3": 1, "postgres": 1, "migrate": 1, "ingest": 1, "analyzer": 2, "downloader": 2}
+	want := map[string]int{"nats-1": 1, "nats-2": 1, "nats-3": 1, "postgres": 1, "migrate": 1, "ingest": 1, "analyzer": 2, "downloader": 2,
+		s3Service: 1, s3BucketService: 1}
 	for name, replicas := range want {
 		s, ok := f.Services[name]
 		if !ok {
@@ -229,22 +231,9 @@ func TestCompose(t *testing.T) {
 		if s.StopGracePeriod == "" {
 			add("service %s: set stop_grace_period to cover the soft stop", name)
 		}
-		var media *mount
-		for _, m := range mounts(s) {
-			if m.target == env["MEDIA_DIR"] {
-				media = &m
-			}
-		}
-		switch want := roles[role].media; {
-		case want == "" && media != nil:
-			add("service %s: mounts the media volume it does not use", name)
-		case want != "" && (media == nil || media.source != "media"):
-			add("service %s: needs the shared media volume at MEDIA_DIR %q", name, env["MEDIA_DIR"])
-		case want == "rw" && media.readOnly, want == "ro" && !media.readOnly:
-			add("service %s: media volume mounted %v read-only, want %s", name, media.readOnly, want)
-		}
 	}
 	errs = append(errs, checkComposeNATSAuth(t, f)...)
+	errs = append(errs, checkComposeStore(t, f)...)
 	report(t, "deploy/compose/docker-compose.yml", errs)
 }
 

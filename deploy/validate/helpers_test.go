@@ -57,7 +57,7 @@ func knownEnv(t *testing.T) map[string]bool {
 		for _, m := range regexp.MustCompile(`(?:\b[a-z]\w*|Getenv|LookupEnv)\("([A-Z][A-Z0-9_]*)"`).FindAllStringSubmatch(string(b), -1) {
 			envNames[m[1]] = true
 		}
-		for _, must := range []string{"DATABASE_URL", "NATS_URL", "HTTP_ADDR", "MEDIA_DIR", "STREAM_REPLICAS", "DOWNLOAD_WORKERS"} {
+		for _, must := range []string{"DATABASE_URL", "NATS_URL", "HTTP_ADDR", "MEDIA_DIR", "MEDIA_STORE", "STREAM_REPLICAS", "DOWNLOAD_WORKERS"} {
 			if !envNames[must] {
 				envErr = fmt.Errorf("internal/config/config.go no longer reads %s the way this check expects: update knownEnv", must)
 			}
@@ -71,7 +71,7 @@ func knownEnv(t *testing.T) map[string]bool {
 
 // checkEnvName reports a variable mediapipe does not read.
 func checkEnvName(t *testing.T, where, name string) error {
-	if knownEnv(t)[name] || runtimeEnv[name] {
+	if knownEnv(t)[name] || runtimeEnv[name] || storeEnv[name] {
 		return nil
 	}
 	known := make([]string, 0, len(knownEnv(t)))

@@ -29,15 +29,17 @@ var kustomizations = []struct {
 	overlay   bool   // deployable: namespaced, image pinned
 	namespace string // for overlays
 	keda      bool   // workers scale with KEDA instead of HPAs
+	store     string // "s3" (a bucket, no shared disk) or "file" (a ReadWriteMany volume)
 }{
-	{dir: "deploy/k8s/base"},
-	{dir: "deploy/k8s/overlays/production", overlay: true, namespace: "mediapipe"},
-	{dir: "deploy/k8s/overlays/production-keda", overlay: true, namespace: "mediapipe", keda: true},
+	{dir: "deploy/k8s/base", store: "s3"},
+	{dir: "deploy/k8s/overlays/production", overlay: true, namespace: "mediapipe", store: "s3"},
+	{dir: "deploy/k8s/overlays/production-keda", overlay: true, namespace: "mediapipe", keda: true, store: "s3"},
+	{dir: "deploy/k8s/overlays/production-shared-volume", overlay: true, namespace: "mediapipe", store: "file"},
 }
 
 // roles are the Deployments, with what each needs.
 var roles = map[string]struct {
-	media     string // "rw", "ro" or "" (no media volume)
+	media     string // "rw", "ro" or "" (never touches the media store)
 	minGrace  int64  // terminationGracePeriodSeconds covering its soft stop
 	minScaler int32  // at least this many replicas at any time
 }{
@@ -63,7 +65,7 @@ func TestKustomizations(t *testing.T) {
 	for _, k := range kustomizations {
 		t.Run(filepath.Base(k.dir), func(t *testing.T) {
 			objs := buildKustomization(t, k.dir)
-			report(t, k.dir, checkObjects(t, objs, k.overlay, k.namespace, k.keda))
+			report(t, k.dir, checkObjects(t, objs, k.overlay, k.namespace, k.keda, k.store))
 			counts := map[string]int{}
 			for _, o := range objs {
 				counts[o.GVK.Kind]++
@@ -126,7 +128,7 @@ func indexObjects(objs []object) (*index, []error) {
 	return ix, errs
 }
 
-func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, keda bool) []error {
+func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, keda bool, store string) []error {
 	ix, errs := indexObjects(objs)
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
@@ -143,6 +145,22 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 
 	if overlay {
 		errs = append(errs, checkNetworkPolicies(ix, namespace, keda)...)
+	}
+	if store == "s3" {
+		if overlay {
+			env := map[string]string{}
+			for name, cm := range ix.configMaps {
+				if strings.HasPrefix(name, configName) {
+					env = cm.Data
+				}
+			}
+			errs = append(errs, checkStoreEgress(ix, namespace, env)...)
+		}
+		for _, pvc := range ix.pvcs {
+			if slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteMany) {
+				add("PersistentVolumeClaim %s is ReadWriteMany: with the media in a bucket no pod needs a shared disk (components/shared-volume is the file-store variant)", pvc.Name)
+			}
+		}
 	}
 
 	// The shared configuration.
@@ -168,10 +186,20 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 		if u, err := url.Parse(strings.Split(env["NATS_URL"], ",")[0]); err != nil || u.Scheme != "nats" || u.Host == "" {
 			add("ConfigMap %s: NATS_URL=%q is not a nats:// URL", cfg.Name, env["NATS_URL"])
 		}
-		if !strings.HasPrefix(env["MEDIA_DIR"], "/") {
-			add("ConfigMap %s: MEDIA_DIR=%q must be the absolute path of the media volume", cfg.Name, env["MEDIA_DIR"])
+		switch store {
+		case "s3":
+			if _, _, err := parseS3Store(env["MEDIA_STORE"]); err != nil {
+				add("ConfigMap %s: %v", cfg.Name, err)
+			}
+			if overlay && env["AWS_REGION"] == "" && env["AWS_ENDPOINT_URL_S3"] == "" && env["AWS_ENDPOINT_URL"] == "" {
+				add("ConfigMap %s: set AWS_REGION (AWS S3) or AWS_ENDPOINT_URL_S3 (an S3-compatible server)", cfg.Name)
+			}
+		case "file":
+			if !strings.HasPrefix(env["MEDIA_DIR"], "/") || env["MEDIA_STORE"] != "file://"+env["MEDIA_DIR"] {
+				add("ConfigMap %s: MEDIA_STORE=%q, MEDIA_DIR=%q: the file store is file:// and the absolute path of the media volume", cfg.Name, env["MEDIA_STORE"], env["MEDIA_DIR"])
+			}
 		}
-		for _, k := range append([]string{"DATABASE_URL"}, natsCredentialVars...) {
+		for _, k := range append(append([]string{"DATABASE_URL"}, natsCredentialVars...), awsCredentialVars...) {
 			if _, ok := env[k]; ok {
 				add("ConfigMap %s: %s is a credential: it belongs in Secret %s", cfg.Name, k, secretName)
 			}
@@ -195,7 +223,7 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 			add("Deployments %s and %s both run %s", seen[role].Name, d.Name, role)
 		}
 		seen[role] = d
-		errs = append(errs, checkPodSpec(t, "Deployment "+d.Name, &d.Spec.Template.Spec, role, ix, env, overlay)...)
+		errs = append(errs, checkPodSpec(t, "Deployment "+d.Name, &d.Spec.Template.Spec, role, ix, env, overlay, store)...)
 		errs = append(errs, checkDeployment(d, role)...)
 		errs = append(errs, checkScaling(t, d, role, ix, keda, namespace)...)
 		errs = append(errs, checkPDB(d, ix)...)
@@ -216,7 +244,7 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 	if migrate == nil {
 		add("no Job runs `mediapipe migrate`")
 	} else {
-		errs = append(errs, checkPodSpec(t, "Job "+migrate.Name, &migrate.Spec.Template.Spec, "migrate", ix, env, overlay)...)
+		errs = append(errs, checkPodSpec(t, "Job "+migrate.Name, &migrate.Spec.Template.Spec, "migrate", ix, env, overlay, store)...)
 		if p := migrate.Spec.Template.Spec.RestartPolicy; p != corev1.RestartPolicyNever && p != corev1.RestartPolicyOnFailure {
 			add("Job %s: restartPolicy %q", migrate.Name, p)
 		}
@@ -311,7 +339,7 @@ func checkDeployment(d *appsv1.Deployment, role string) []error {
 
 // checkPodSpec applies to every pod mediapipe runs: the image, security,
 // resources, configuration and volumes.
-func checkPodSpec(t *testing.T, what string, spec *corev1.PodSpec, role string, ix *index, env map[string]string, overlay bool) []error {
+func checkPodSpec(t *testing.T, what string, spec *corev1.PodSpec, role string, ix *index, env map[string]string, overlay bool, store string) []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(what+": "+format, a...)) }
 
@@ -387,6 +415,28 @@ func checkPodSpec(t *testing.T, what string, spec *corev1.PodSpec, role string, 
 	if role != "migrate" {
 		need = append(need, natsCredentialVars...)
 	}
+	// The roles that touch the media store (the downloader writes, the
+	// ingest's media API reads) need the bucket's key from the Secret; the
+	// others never see it, and the file store needs none.
+	storeUser := roles[role].media != ""
+	if store == "s3" && storeUser {
+		need = append(need, awsCredentialVars...)
+	} else {
+		for _, name := range awsCredentialVars {
+			if _, ok := vars[name]; ok {
+				add("reads %s, which it never uses (least privilege)", name)
+			}
+		}
+	}
+	if store == "s3" && storeUser {
+		v := env["MEDIA_STORE"]
+		if e, ok := vars["MEDIA_STORE"]; ok {
+			v = e.Value
+		}
+		if _, _, err := parseS3Store(v); err != nil {
+			add("lacks MEDIA_STORE=s3://...: %v", err)
+		}
+	}
 	for _, name := range need {
 		e, ok := vars[name]
 		if !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Key != name ||
@@ -414,6 +464,8 @@ func checkPodSpec(t *testing.T, what string, spec *corev1.PodSpec, role string, 
 			pvc := ix.pvcs[v.PersistentVolumeClaim.ClaimName]
 			if pvc == nil {
 				add("volume %s claims %q, no PersistentVolumeClaim of the build", v.Name, v.PersistentVolumeClaim.ClaimName)
+			} else if store == "s3" {
+				add("mounts PersistentVolumeClaim %s (%v): the media are objects in the bucket, no pod needs a shared disk", pvc.Name, pvc.Spec.AccessModes)
 			} else if !slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteMany) {
 				add("PersistentVolumeClaim %s is shared by every pod of every node: it must be ReadWriteMany", pvc.Name)
 			}
@@ -426,6 +478,9 @@ func checkPodSpec(t *testing.T, what string, spec *corev1.PodSpec, role string, 
 		if m, ok := mounts[dir]; !ok || m.ReadOnly || volumes[m.Name].EmptyDir == nil {
 			add("no writable emptyDir at %q (the root filesystem is read-only)", dir)
 		}
+	}
+	if store != "file" {
+		return errs
 	}
 	media, hasMedia := mounts[env["MEDIA_DIR"]]
 	switch want := roles[role].media; {

@@ -2,12 +2,17 @@ package validate
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // natsRelease is the Helm release of ../k8s/nats (TestNATSKustomization).
@@ -55,26 +60,32 @@ func selects(sel *metav1.LabelSelector, l labels.Set) bool {
 // otherwise a connection is allowed when a rule of a selecting policy
 // matches both its port and its source.
 func ingressAllowed(policies []*networkingv1.NetworkPolicy, from, to pod, port int32) bool {
-	isolated := false
-	for _, p := range policies {
-		if p.Namespace != to.namespace || !selects(&p.Spec.PodSelector, to.labels) {
-			continue
-		}
-		ingress := len(p.Spec.PolicyTypes) == 0
-		for _, t := range p.Spec.PolicyTypes {
-			ingress = ingress || t == networkingv1.PolicyTypeIngress
-		}
-		if !ingress {
-			continue
-		}
-		isolated = true
+	isolating := isolatingPolicies(policies, to, networkingv1.PolicyTypeIngress)
+	for _, p := range isolating {
 		for _, r := range p.Spec.Ingress {
 			if portMatches(r.Ports, port) && peerMatches(r.From, p.Namespace, from) {
 				return true
 			}
 		}
 	}
-	return !isolated
+	return len(isolating) == 0
+}
+
+// isolatingPolicies returns the policies of the pod's namespace that select
+// it for traffic of the type: with no policyTypes, a policy is of type
+// Ingress, and of type Egress too when it has egress rules.
+func isolatingPolicies(policies []*networkingv1.NetworkPolicy, target pod, typ networkingv1.PolicyType) []*networkingv1.NetworkPolicy {
+	var out []*networkingv1.NetworkPolicy
+	for _, p := range policies {
+		if p.Namespace != target.namespace || !selects(&p.Spec.PodSelector, target.labels) {
+			continue
+		}
+		is := len(p.Spec.PolicyTypes) == 0 && (typ == networkingv1.PolicyTypeIngress || len(p.Spec.Egress) > 0)
+		if slices.Contains(p.Spec.PolicyTypes, typ) || is {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func portMatches(ports []networkingv1.NetworkPolicyPort, port int32) bool {
@@ -117,6 +128,80 @@ func peerMatches(peers []networkingv1.NetworkPolicyPeer, policyNS string, from p
 		}
 	}
 	return false
+}
+
+// egressAllowed evaluates the build's NetworkPolicies for a connection
+// from a pod to a port elsewhere: a pod no Egress policy selects may go
+// anywhere; otherwise a rule of a selecting policy must match the port and
+// a destination outside the cluster (no peers, or an address block) or,
+// when inCluster, any peer (the destination's labels are not known here).
+func egressAllowed(policies []*networkingv1.NetworkPolicy, from pod, port int32, inCluster bool) bool {
+	isolating := isolatingPolicies(policies, from, networkingv1.PolicyTypeEgress)
+	for _, p := range isolating {
+		for _, r := range p.Spec.Egress {
+			if !portMatches(r.Ports, port) {
+				continue
+			}
+			if len(r.To) == 0 || inCluster {
+				return true
+			}
+			for _, peer := range r.To {
+				if peer.IPBlock != nil {
+					return true
+				}
+			}
+		}
+	}
+	return len(isolating) == 0
+}
+
+// storeEndpoint is where the S3 client connects: AWS_ENDPOINT_URL_S3 or
+// AWS_ENDPOINT_URL, else AWS S3 over HTTPS; inCluster when it names a
+// Service of the cluster.
+func storeEndpoint(env map[string]string) (host string, port int32, inCluster bool) {
+	ep := env["AWS_ENDPOINT_URL_S3"]
+	if ep == "" {
+		ep = env["AWS_ENDPOINT_URL"]
+	}
+	if ep == "" {
+		return "s3." + env["AWS_REGION"] + ".amazonaws.com", 443, false
+	}
+	u, err := url.Parse(ep)
+	if err != nil {
+		return ep, 443, false
+	}
+	port = 443
+	if u.Scheme == "http" {
+		port = 80
+	}
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		port = int32(p)
+	}
+	h := u.Hostname()
+	return h, port, !strings.Contains(h, ".") || strings.HasSuffix(h, ".svc") || strings.HasSuffix(h, ".svc.cluster.local")
+}
+
+// checkStoreEgress: when the media are in a bucket, the roles that use it
+// (the downloader, the ingest's media API) reach its endpoint whatever
+// egress policies the build adds.
+func checkStoreEgress(ix *index, namespace string, env map[string]string) []error {
+	var errs []error
+	host, port, inCluster := storeEndpoint(env)
+	for _, d := range ix.deployments {
+		if roles[d.Spec.Template.Labels[componentKey]].media == "" {
+			continue
+		}
+		from := pod{"Deployment " + d.Name, namespace, labels.Set(d.Spec.Template.Labels)}
+		if !egressAllowed(ix.policies, from, port, inCluster) {
+			errs = append(errs, fmt.Errorf("NetworkPolicy: %s cannot reach the media store %s on %d: add an egress rule for it", from.what, host, port))
+		}
+	}
+	return errs
+}
+
+func ptrPort(p int32) *intstr.IntOrString {
+	v := intstr.FromInt32(p)
+	return &v
 }
 
 // checkNetworkPolicies: in a deployable overlay, only mediapipe's pods
