@@ -37,7 +37,7 @@ const pendingDir = ".pending"
 
 // Defaults of S3Options.
 const (
-	DefaultPartSize    = 8 << 20
+	DefaultPartSize    = 5 << 20
 	DefaultConcurrency = 2
 	minPartSize        = 5 << 20 // S3's minimum for every part but the last
 	opTimeout          = 30 * time.Second

@@ -372,7 +372,7 @@ func RequireNoLeftovers(t *testing.T, s blob.Store) {
 }
 
 // Large is the size of the content of the large tests: several multipart
-// parts of 8 MiB.
+// parts of 5 MiB (DefaultPartSize).
 const Large = 40 << 20
 
 // write writes data to p in chunks of n bytes.
