@@ -46,7 +46,7 @@ var commands = map[string]command{
 	"downloader": {"the downloader role alone", runDownloader},
 	"demo":       {"the whole pipeline against the built-in simulator, with sample media", runDemo},
 	"migrate":    {"apply the database migrations", runMigrate},
-	"tenant":     {"manage clientes and instances (tenant add, list, rotate-token, rotate-secret)", runTenant},
+	"tenant":     {"manage clientes and instances (tenant add, list, rotate-token, rotate-secret, disable, enable, remove)", runTenant},
 	"analyze":    {"offline analysis of webhook JSON (one object or JSON Lines)", runAnalyze},
 	"decrypt":    {"decrypt and verify one media blob", runDecrypt},
 	"stats":      {"media totals by type, status, instance and size", runStats},
