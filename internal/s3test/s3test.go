@@ -49,7 +49,8 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
-// Binary finds versitygw, or returns "".
+// Binary finds versitygw (on PATH, in GOBIN, in the module's .ci/bin or in
+// GOPATH/bin), or returns "".
 func Binary() string {
 	if p, err := exec.LookPath("versitygw"); err == nil {
 		return p
@@ -57,6 +58,10 @@ func Binary() string {
 	var dirs []string
 	if d := os.Getenv("GOBIN"); d != "" {
 		dirs = append(dirs, d)
+	}
+	// Where .ci/run builds it: .ci/bin of this module.
+	if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil && strings.TrimSpace(string(out)) != "" {
+		dirs = append(dirs, filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), ".ci", "bin"))
 	}
 	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		for _, d := range filepath.SplitList(strings.TrimSpace(string(out))) {
@@ -78,8 +83,8 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
-		msg := "versitygw not found on PATH, in $GOBIN or in $(go env GOPATH)/bin: install it with " +
-			"`go install github.com/versity/versitygw/cmd/versitygw@" + Version + "` to run the S3 tests"
+		msg := "versitygw not found on PATH, in $GOBIN, in .ci/bin or in $(go env GOPATH)/bin: install it with " +
+			"`GOBIN=$PWD/.ci/bin go install github.com/versity/versitygw/cmd/versitygw@" + Version + "` (from the repository root) to run the S3 tests"
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
