@@ -55,6 +55,7 @@ func Mix(o MixOptions) []Hook {
 	}
 	out := make([]Hook, 0, o.N)
 	var sent []Hook // message events, targets for statuses and reactions
+	next := 0       // the next item to send as new media first
 	for i := range o.N {
 		if len(out) > 0 && o.DuplicateRate > 0 && r.Float64() < o.DuplicateRate {
 			d := out[r.IntN(len(out))]
@@ -76,14 +77,16 @@ func Mix(o MixOptions) []Hook {
 			target = &t
 		}
 		roll := r.IntN(100)
-		if i < len(o.Items) {
-			roll = 0 // every item once, first
+		first := next < len(o.Items) // every item once, first (a resend does not skip one)
+		if first {
+			roll = 0
 		}
 		switch {
 		case roll < 40 && len(o.Items) > 0:
 			it := o.Items[r.IntN(len(o.Items))]
-			if i < len(o.Items) {
-				it = o.Items[i]
+			if first {
+				it = o.Items[next]
+				next++
 			}
 			h.Event, h.Content, h.Item = EventReceived, ContentMedia, it
 			if r.IntN(4) == 0 {
