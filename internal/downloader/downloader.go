@@ -335,10 +335,13 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		// A stop cut the commit short: the store is not at fault.
 		return a.wait(ctx, 0, "", err)
 	}
+	if err != nil && (errors.Is(err, blob.ErrInvalidPath) || errors.Is(err, blob.ErrMismatch)) {
+		// Ours, not the store's: an attempt that counts (closing the store
+		// gate would hold every download back and retry this one forever).
+		return a.failed(ctx, reason.Retry(reason.Internal, fmt.Errorf("storing media %d: %w", id, err)))
+	}
 	if err != nil {
-		if !errors.Is(err, blob.ErrInvalidPath) {
-			d.storeFault(err)
-		}
+		d.storeFault(err)
 		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("storing media %d: %w", id, err))
 	}
 	if err := d.Store.Succeed(ctx, id, catalog.Stored{

@@ -25,7 +25,13 @@ type storeGate struct {
 	probing   bool
 }
 
-// prober is a store that can tell whether it takes writes (blob.Local).
+// storeUpProbeEvery is how often StoreReady probes a store that is up: a
+// failed write closes the gate at once, so the probe only finds a store
+// that broke while nothing wrote to it.
+const storeUpProbeEvery = time.Minute
+
+// prober is a store that can tell whether it takes writes (blob.Local,
+// blob.S3).
 type prober interface{ Probe() error }
 
 // storeFault records that the store failed a write.
@@ -33,11 +39,18 @@ func (d *Downloader) storeFault(err error) {
 	g := &d.gate
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	d.markDown(err)
+	g.lastProbe = time.Now()
+}
+
+// markDown closes the gate on err; the caller holds the gate's lock.
+func (d *Downloader) markDown(err error) {
+	g := &d.gate
 	g.cause = err
 	if g.down {
 		return
 	}
-	g.down, g.since, g.lastProbe = true, time.Now(), time.Now()
+	g.down, g.since = true, time.Now()
 	d.Log.Error("media store unwritable: downloads wait, without counting attempts, until it takes writes again",
 		zap.Duration("probe_every", d.storeRetry()/2), zap.Error(err))
 }
@@ -45,20 +58,13 @@ func (d *Downloader) storeFault(err error) {
 // storeUp reports nil when jobs may use the store: it is up, or a probe
 // due now succeeded.
 func (d *Downloader) storeUp() error {
-	g := &d.gate
-	g.mu.Lock()
-	if !g.down {
-		g.mu.Unlock()
+	d.gate.mu.Lock()
+	down := d.gate.down
+	d.gate.mu.Unlock()
+	if !down {
 		return nil
 	}
-	if g.probing || time.Since(g.lastProbe) < d.storeRetry()/2 {
-		err := g.cause
-		g.mu.Unlock()
-		return errors.Join(ErrStoreUnavailable, err)
-	}
-	g.probing, g.lastProbe = true, time.Now()
-	g.mu.Unlock()
-	return d.probe()
+	return d.StoreReady()
 }
 
 // probe runs the store's Probe and opens or closes the gate by its result.
@@ -73,11 +79,7 @@ func (d *Downloader) probe() error {
 	defer g.mu.Unlock()
 	g.probing = false
 	if err != nil {
-		g.cause = err
-		if !g.down {
-			g.down, g.since = true, time.Now()
-			d.Log.Error("media store unwritable: downloads wait, without counting attempts, until it takes writes again", zap.Error(err))
-		}
+		d.markDown(err)
 		return errors.Join(ErrStoreUnavailable, err)
 	}
 	if g.down {
@@ -87,13 +89,21 @@ func (d *Downloader) probe() error {
 	return nil
 }
 
-// StoreReady reports whether the media store takes writes, probing it now;
-// nil when it does. The downloader's readiness check: while it fails, jobs
+// StoreReady reports whether the media store takes writes; nil when it
+// does. It probes the store (a write, on S3 a PUT and a DELETE) at most
+// every StoreRetry/2 while it is down and every minute while it is up, and
+// answers from the last probe in between, so that frequent readiness checks
+// cost the store next to nothing. The downloader's
+// readiness check, and how a closed gate opens again: while it fails, jobs
 // wait and nothing is marked failed.
 func (d *Downloader) StoreReady() error {
 	g := &d.gate
 	g.mu.Lock()
-	if g.probing {
+	every := d.storeRetry() / 2 // while down: how soon it may open again
+	if !g.down {
+		every = storeUpProbeEvery // while up: failed writes close it at once anyway
+	}
+	if g.probing || (!g.lastProbe.IsZero() && time.Since(g.lastProbe) < every) {
 		down, cause := g.down, g.cause
 		g.mu.Unlock()
 		if down {
