@@ -91,7 +91,6 @@ type App struct {
 	handler        atomic.Pointer[http.Handler]
 	serveErr       chan error             // what srv.Serve returned, unless closed
 	starting       atomic.Pointer[string] // what Open waits for
-	secretsLoaded  atomic.Bool
 	readyMu        sync.Mutex
 	readyChecks    []readyCheck
 }
@@ -157,7 +156,6 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 		if err := a.secrets.Refresh(ctx); err != nil {
 			return nil, describeDBError(cfg.DatabaseURL, fmt.Errorf("loading webhook secrets: %w", err))
 		}
-		a.secretsLoaded.Store(true)
 		// A tenant command's announcement reloads the secrets at once.
 		if _, err := a.secrets.Subscribe(a.NC); err != nil {
 			return nil, fmt.Errorf("%s: %w", a.natsSetting(), err)

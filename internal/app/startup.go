@@ -112,7 +112,7 @@ func (a *App) addDefaultReadyChecks() {
 	r := a.opts.Roles
 	if r.Ingest {
 		a.addReadyCheck("secrets", func(context.Context) error {
-			if !a.secretsLoaded.Load() {
+			if !a.secrets.Loaded() {
 				return errors.New("not loaded yet")
 			}
 			return nil
