@@ -223,6 +223,15 @@ type errorBody struct {
 // maxLoggedID bounds an instance id in a log line: it comes from the body.
 const maxLoggedID = 64
 
+// loggedInstance is the instance_id field of a line about an
+// unauthenticated request, cut at maxLoggedID.
+func loggedInstance(id string) zap.Field {
+	if len(id) > maxLoggedID {
+		id = id[:maxLoggedID] + "…"
+	}
+	return zap.String("instance_id", id)
+}
+
 // fail answers a refused webhook and logs it: the reason, the instance id
 // when the body named one, the client address, never the token. The lines
 // are rate-limited per reason (authlimit.Sampler), so a flood of refusals
@@ -230,12 +239,8 @@ const maxLoggedID = 64
 func (h *Handler) fail(rq request, code int, reason, msg string, extra ...zap.Field) {
 	h.observe(reason)
 	h.once.Do(func() { h.rejects = &authlimit.Sampler{Log: h.Log} })
-	instance := rq.instance
-	if len(instance) > maxLoggedID {
-		instance = instance[:maxLoggedID] + "…"
-	}
 	fields := append([]zap.Field{zap.Int("status", code), zap.String("client_addr", rq.addr),
-		zap.String("instance_id", instance), zap.String("error", msg)}, extra...)
+		loggedInstance(rq.instance), zap.String("error", msg)}, extra...)
 	h.rejects.Warn(reason, "webhook refused", fields...)
 	rq.w.Header().Set("Content-Type", "application/json")
 	rq.w.WriteHeader(code)

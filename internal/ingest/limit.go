@@ -59,7 +59,7 @@ func (l *AuthLimiter) Fail(addr, instance string) (wait time.Duration, limited b
 	if v.Started && l.Log != nil {
 		budget, window := l.limiter().BudgetPerWindow()
 		l.Log.Warn("too many failed webhook authentications: answering 429 to further failures for a while",
-			zap.String("client_addr", addr), zap.String("instance_id", instance),
+			zap.String("client_addr", addr), loggedInstance(instance),
 			zap.Int("failures", budget), zap.Duration("window", window))
 	}
 	return v.RetryAfter, v.Limited
