@@ -228,6 +228,9 @@ type fileCheck struct {
 	files   blob.Store
 	missing int64
 	broken  error // the store did not answer: paths are no longer looked up
+	// present remembers each path looked up: rows with the same content
+	// share a file, so a path is asked of the store (a HEAD on S3) once.
+	present map[string]bool
 }
 
 func (c *fileCheck) path(p string) error {
@@ -237,12 +240,21 @@ func (c *fileCheck) path(p string) error {
 	if c.broken != nil {
 		return nil
 	}
-	_, err := c.files.Stat(p)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	here, seen := c.present[p]
+	if !seen {
+		_, err := c.files.Stat(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			c.broken = err
+			return nil
+		}
+		here = err == nil
+		if c.present == nil {
+			c.present = map[string]bool{}
+		}
+		c.present[p] = here
+	}
+	if !here {
 		c.missing++
-	case err != nil:
-		c.broken = err
 	}
 	return nil
 }
