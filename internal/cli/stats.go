@@ -68,7 +68,7 @@ cliente). On S3 that lists the objects under the prefix.`)
 	}
 	fmt.Fprintf(tw, "retrying\t%d\n", st.Retrying)
 	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(st.BytesStored))
-	fmt.Fprintf(tw, "files referenced\t%s\n", humanBytes(st.DiskBytes))
+	fmt.Fprintf(tw, "bytes referenced\t%s\n", humanBytes(st.DiskBytes))
 	fmt.Fprintf(tw, "disk used\t%s in %d files\n", humanBytes(storeBytes), storeFiles)
 	return tw.Flush()
 }
