@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"math"
 	"strconv"
 
 	"github.com/multichat/mediapipe/internal/catalog"
@@ -83,7 +84,7 @@ const (
 	colRight   = 8.0
 	colTop     = 10.0
 	colBottom  = 26.0
-	colTicks   = 4
+	colTicks   = 5 // about this many intervals on the y axis
 	colLabels  = 10 // at most this many day labels
 	colBarFill = 0.72
 )
@@ -98,11 +99,11 @@ func newColumnChart(days []catalog.DayCount) columnChart {
 		top = max(top, d.Count)
 		c.Total += d.Count
 	}
-	step := niceStep(top, colTicks)
-	scale := float64(step * colTicks)
+	end, step := niceAxis(top, colTicks)
+	scale := float64(end)
 	plotH := c.Base - c.Top
-	for i := 0; i <= colTicks; i++ {
-		c.Ticks = append(c.Ticks, tick{Y: c.Base - plotH*float64(i)/colTicks, Label: strconv.FormatInt(step*int64(i), 10)})
+	for v := int64(0); v <= end; v += step {
+		c.Ticks = append(c.Ticks, tick{Y: c.Base - plotH*float64(v)/scale, Label: strconv.FormatInt(v, 10)})
 	}
 	if len(days) == 0 {
 		return c
@@ -128,14 +129,36 @@ func newColumnChart(days []catalog.DayCount) columnChart {
 	return c
 }
 
-// niceStep returns a tick step of 1, 2 or 5 times a power of ten such that
-// ticks steps reach at least top.
-func niceStep(top int64, ticks int64) int64 {
-	for mag := int64(1); ; mag *= 10 {
-		for _, m := range []int64{1, 2, 5} {
-			if s := m * mag; s*ticks >= top {
-				return s
-			}
-		}
+// niceAxis lays out a y axis from 0 for counts up to top with Heckbert's
+// "nice numbers" (Graphics Gems, 1990): the range is rounded up to a nice
+// number, the step is the nice number nearest range/intervals, and the axis
+// ends at the first multiple of the step at or above top. Nice numbers are
+// 1, 2 or 5 times a power of ten; counts keep a step of at least 1. For 90
+// media and 5 intervals the axis is 0, 20, …, 100.
+func niceAxis(top int64, intervals int) (end, step int64) {
+	top = max(top, 1)
+	rng := niceNum(float64(top), false)
+	step = max(int64(niceNum(rng/float64(max(intervals, 1)), true)), 1)
+	end = (top + step - 1) / step * step
+	return end, step
+}
+
+// niceNum returns a nice number near x > 0: the one nearest x when round is
+// set, else the smallest at or above x.
+func niceNum(x float64, round bool) float64 {
+	exp := math.Floor(math.Log10(x))
+	pow := math.Pow(10, exp)
+	f := x / pow // 1 <= f < 10
+	var nice float64
+	switch {
+	case round && f < 1.5, !round && f <= 1:
+		nice = 1
+	case round && f < 3, !round && f <= 2:
+		nice = 2
+	case round && f < 7, !round && f <= 5:
+		nice = 5
+	default:
+		nice = 10
 	}
+	return nice * pow
 }

@@ -90,10 +90,25 @@ func TestSameOrigin(t *testing.T) {
 	require.False(t, sameOrigin(req("Sec-Fetch-Site", "cross-site")))
 }
 
-func TestNiceStep(t *testing.T) {
+func TestNiceAxis(t *testing.T) {
 	t.Parallel()
-	for top, want := range map[int64]int64{0: 1, 3: 1, 4: 1, 5: 2, 8: 2, 9: 5, 20: 5, 21: 10, 399: 100, 401: 200, 1_000_001: 500_000} {
-		require.Equal(t, want, niceStep(top, 4), "top %d", top)
+	// top → the axis's end and step, with 5 intervals wanted.
+	for top, want := range map[int64][2]int64{
+		0: {1, 1}, 1: {1, 1}, 3: {3, 1}, 6: {6, 2}, 7: {8, 2}, 9: {10, 2}, 10: {10, 2}, 11: {15, 5},
+		// The case: 90 items, an axis to 100 (it went to 200).
+		90: {100, 20}, 101: {150, 50}, 200: {200, 50}, 1234: {1500, 500}, 1_000_001: {1_500_000, 500_000},
+	} {
+		end, step := niceAxis(top, 5)
+		require.Equal(t, want, [2]int64{end, step}, "top %d", top)
+		require.GreaterOrEqual(t, end, top, "top %d: the axis reaches the top", top)
+		require.Less(t, end-step, max(top, 1), "top %d: no tick wasted above the top", top)
+		require.Zero(t, end%step)
+	}
+	for x, want := range map[float64]float64{1: 1, 1.4: 1, 2.5: 2, 3: 5, 6.9: 5, 7: 10, 0.25: 0.2, 4000: 5000} {
+		require.InDelta(t, want, niceNum(x, true), 1e-9, "round %v", x)
+	}
+	for x, want := range map[float64]float64{1: 1, 1.01: 2, 2: 2, 3: 5, 5.5: 10, 90: 100, 0.3: 0.5} {
+		require.InDelta(t, want, niceNum(x, false), 1e-9, "ceil %v", x)
 	}
 }
 
@@ -106,8 +121,8 @@ func TestColumnChart(t *testing.T) {
 	}
 	c := newColumnChart(days)
 	require.Len(t, c.Columns, 30)
-	require.Len(t, c.Ticks, 5)
-	require.Equal(t, "8", c.Ticks[4].Label, "max 6 → step 2")
+	require.Equal(t, []string{"0", "2", "4", "6"}, tickLabels(c), "max 6 → step 2")
+	require.InDelta(t, c.Top, c.Ticks[3].Y, 0.001, "the last tick tops the plot")
 	var labels int
 	for i, col := range c.Columns {
 		require.GreaterOrEqual(t, col.X, c.Left)
@@ -130,7 +145,20 @@ func TestColumnChart(t *testing.T) {
 
 	empty := newColumnChart(nil)
 	require.Empty(t, empty.Columns)
-	require.Len(t, empty.Ticks, 5)
+	require.Equal(t, []string{"0", "1"}, tickLabels(empty))
+
+	// 90 media on the busiest day: the axis ends at 100, not 200.
+	busy := newColumnChart([]catalog.DayCount{{Day: day, Count: 90}, {Day: day.AddDate(0, 0, 1), Count: 40}})
+	require.Equal(t, []string{"0", "20", "40", "60", "80", "100"}, tickLabels(busy))
+	require.InDelta(t, 0.9*(busy.Base-busy.Top), busy.Columns[0].H, 0.001)
+}
+
+func tickLabels(c columnChart) []string {
+	var out []string
+	for _, tk := range c.Ticks {
+		out = append(out, tk.Label)
+	}
+	return out
 }
 
 func TestBarChart(t *testing.T) {
