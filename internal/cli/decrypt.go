@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,7 +97,7 @@ WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
 		if f.val == "" {
 			continue
 		}
-		b, err := decodeKey(f.val)
+		b, err := wamedia.DecodeBytes(f.val)
 		if err != nil || len(b) != 32 {
 			return usagef("%s must be 32 bytes in base64 or hex", f.name)
 		}
@@ -149,22 +147,6 @@ func reportDecrypt(io IO, r decryptResult) error {
 		return exitError{ExitFailure}
 	}
 	return nil
-}
-
-// decodeKey reads base64 (standard or URL-safe, padded or not) or hex.
-func decodeKey(s string) ([]byte, error) {
-	s = strings.TrimSpace(s)
-	if len(s) == 64 {
-		if b, err := hex.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(s); err == nil {
-			return b, nil
-		}
-	}
-	return nil, errors.New("not base64 or hex")
 }
 
 func openBlob(ctx context.Context, io IO, in, from string, d *wamedia.Descriptor, maxBytes int64) (io.ReadCloser, error) {

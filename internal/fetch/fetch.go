@@ -43,6 +43,23 @@ type Options struct {
 	// when it has three labels or more ("*.w-api.app" for api.w-api.app).
 	FileLinkHosts []string
 
+	// ZAPIHosts are the hosts Z-API's media URLs (imageUrl, audioUrl, ...)
+	// may point to (ZAPI_MEDIA_HOSTS), https on port 443 only. Default
+	// "*.z-api.io".
+	ZAPIHosts []string
+	// ZAPIStorageBase is an optional base URL whose host:port Z-API media
+	// URLs may also use, trusted like CDNBase (the simulator's storage).
+	ZAPIStorageBase string
+	// MetaGraphBase is META_GRAPH_BASE_URL, trusted like CDNBase. Default
+	// "https://graph.facebook.com".
+	MetaGraphBase string
+	// MetaGraphVersion is the Graph API version in its paths
+	// (META_GRAPH_VERSION). Default "v23.0".
+	MetaGraphVersion string
+	// MetaMediaHosts are the hosts the Graph API's media URLs may point to,
+	// besides MetaGraphBase's host:port. Default "*.fbsbx.com".
+	MetaMediaHosts []string
+
 	// MaxBytes caps one download (MAX_MEDIA_BYTES). Default 2 GiB.
 	MaxBytes int64
 	// MaxInlineBytes caps the JSON answer of download-media, which may carry
@@ -101,6 +118,18 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.ZAPIHosts == nil {
+		o.ZAPIHosts = []string{"*.z-api.io"}
+	}
+	if strings.TrimSpace(o.MetaGraphBase) == "" {
+		o.MetaGraphBase = "https://graph.facebook.com"
+	}
+	if o.MetaGraphVersion == "" {
+		o.MetaGraphVersion = "v23.0"
+	}
+	if o.MetaMediaHosts == nil {
+		o.MetaMediaHosts = []string{"*.fbsbx.com"}
+	}
 }
 
 // Fetcher opens media blobs. It is safe for concurrent use.
@@ -113,6 +142,12 @@ type Fetcher struct {
 	cdn      *policy
 	wapi     *policy
 	breaker  *Breaker
+
+	zapi      *policy // Z-API media URLs
+	metaBase  string  // without trailing slash
+	metaGraph *policy // the Graph API itself
+	metaMedia *policy // the URLs it answers with
+	dial      *dialer
 }
 
 // New builds a Fetcher. It reports a malformed CDNBase or WAPIBase.
@@ -140,9 +175,24 @@ func New(opts Options) (*Fetcher, error) {
 		}
 		f.wapi = &policy{name: "W-API file host", base: wapiEP, hosts: normPatterns(hosts)}
 	}
+	var zapiEP endpoint
+	if strings.TrimSpace(opts.ZAPIStorageBase) != "" {
+		if zapiEP, _, err = parseBase("Z-API storage base URL", opts.ZAPIStorageBase); err != nil {
+			return nil, err
+		}
+	}
+	f.zapi = &policy{name: "Z-API storage host", base: zapiEP, hosts: normPatterns(opts.ZAPIHosts)}
+	metaEP, metaBase, err := parseBase("Meta Graph API base URL", opts.MetaGraphBase)
+	if err != nil {
+		return nil, err
+	}
+	f.metaBase = metaBase
+	f.metaGraph = &policy{name: "Meta Graph API", base: metaEP}
+	f.metaMedia = &policy{name: "Meta media host", base: metaEP, hosts: normPatterns(opts.MetaMediaHosts)}
+	f.dial = newDialer(opts.ConnectTimeout, cdnEP, wapiEP, zapiEP, metaEP)
 	tr := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf, past the dial hook
-		DialContext:           newDialer(opts.ConnectTimeout, cdnEP, wapiEP).DialContext,
+		DialContext:           f.dial.DialContext,
 		TLSHandshakeTimeout:   opts.TLSTimeout,
 		ForceAttemptHTTP2:     true,
 		DisableCompression:    true, // count and cap the bytes as sent

@@ -184,9 +184,12 @@ func newDialer(connect time.Duration, trusted ...endpoint) *dialer {
 }
 
 // DialContext dials addr; the host:port as the transport asks for it (before
-// name resolution) decides whether the non-public address check applies.
+// name resolution) decides whether the non-public address check applies: a
+// configured base, or the registered provider server the request's context
+// names (see Server), is dialed as is.
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	if d.trusted[normAddr(addr)] {
+	a := normAddr(addr)
+	if extra, _ := ctx.Value(trustedKey{}).(string); d.trusted[a] || (extra != "" && extra == a) {
 		return d.open.DialContext(ctx, network, addr)
 	}
 	return d.guarded.DialContext(ctx, network, addr)

@@ -4,7 +4,11 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // MediaKeySize is the size of a WhatsApp mediaKey in bytes.
@@ -65,4 +69,22 @@ func GenerateMediaKey() []byte {
 // file of plainLen bytes: the PKCS#7-padded ciphertext plus the 10-byte mac.
 func BlobSize(plainLen int64) int64 {
 	return (plainLen/blockSize+1)*blockSize + macSize
+}
+
+// DecodeBytes reads a key or a hash written as hex (64 digits) or as base64
+// (standard or URL-safe, padded or not), the spellings providers and people
+// use for mediaKey, fileSha256 and friends.
+func DecodeBytes(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 64 {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not base64 or hex")
 }
