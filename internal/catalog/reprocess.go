@@ -16,6 +16,9 @@ type ReprocessFilter struct {
 	Statuses  []string      // pending, downloading, failed, expired; empty: failed and expired
 	ClienteID int64         // 0: every cliente
 	Since     time.Duration // > 0: only rows updated within this long
+	// Reasons, when not empty, keeps only the rows whose failure reason is
+	// one of these ("" stands for a row without one).
+	Reasons []string
 }
 
 // PendingDownload is a media row set back to pending, with what its download
@@ -25,6 +28,36 @@ type PendingDownload struct {
 	Type       wamedia.MediaType
 	ClienteID  int64
 	InstanceID string
+}
+
+// where returns the conditions and arguments ($1…) selecting f's rows.
+func (f ReprocessFilter) where() ([]string, []any, error) {
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = []string{StatusFailed, StatusExpired}
+	}
+	for _, st := range statuses {
+		switch st {
+		case StatusPending, StatusDownloading, StatusFailed, StatusExpired:
+		default:
+			return nil, nil, fmt.Errorf("cannot reprocess status %q (want pending, downloading, failed or expired)", st)
+		}
+	}
+	where := []string{"download_status = ANY($1)", "failure_reason IS DISTINCT FROM 'missing_fields'"}
+	args := []any{statuses}
+	if f.ClienteID != 0 {
+		args = append(args, f.ClienteID)
+		where = append(where, fmt.Sprintf("cliente_id = $%d", len(args)))
+	}
+	if f.Since > 0 {
+		args = append(args, f.Since.Seconds())
+		where = append(where, fmt.Sprintf("updated_at >= now() - make_interval(secs => $%d)", len(args)))
+	}
+	if len(f.Reasons) > 0 {
+		args = append(args, f.Reasons)
+		where = append(where, fmt.Sprintf("COALESCE(failure_reason, '') = ANY($%d)", len(args)))
+	}
+	return where, args, nil
 }
 
 // reprocessChunk bounds each reset transaction, so that millions of rows
@@ -39,26 +72,9 @@ const reprocessChunk = 1000
 // transactions: after an error, the chunks already reset stay reset, and
 // running it again picks up the rest.
 func (s *Store) ResetForReprocess(ctx context.Context, f ReprocessFilter) ([]PendingDownload, error) {
-	statuses := f.Statuses
-	if len(statuses) == 0 {
-		statuses = []string{StatusFailed, StatusExpired}
-	}
-	for _, st := range statuses {
-		switch st {
-		case StatusPending, StatusDownloading, StatusFailed, StatusExpired:
-		default:
-			return nil, fmt.Errorf("cannot reprocess status %q (want pending, downloading, failed or expired)", st)
-		}
-	}
-	where := []string{"download_status = ANY($1)", "failure_reason IS DISTINCT FROM 'missing_fields'"}
-	args := []any{statuses}
-	if f.ClienteID != 0 {
-		args = append(args, f.ClienteID)
-		where = append(where, fmt.Sprintf("cliente_id = $%d", len(args)))
-	}
-	if f.Since > 0 {
-		args = append(args, f.Since.Seconds())
-		where = append(where, fmt.Sprintf("updated_at >= now() - make_interval(secs => $%d)", len(args)))
+	where, args, err := f.where()
+	if err != nil {
+		return nil, err
 	}
 	cond := strings.Join(where, " AND ")
 	args = append(args, 0) // the keyset cursor: last id seen
