@@ -41,6 +41,15 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if body, answered := s.rollFaults(w, r, it); !answered {
+		s.sendFile(w, r, it, false, body)
+	}
+}
+
+// rollFaults draws the item's and the server's faults for one request,
+// waits out their delay and answers a fault that replaces the answer. It
+// returns the faults that alter the body, and whether it answered.
+func (s *Server) rollFaults(w http.ResponseWriter, r *http.Request, it *Item) (body map[FaultKind]*Fault, answered bool) {
 	var p plan
 	it.faults.roll(&p, s.dice)
 	s.faults.roll(&p, s.dice)
@@ -52,9 +61,9 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.answer != nil {
 		s.answerFault(w, r, p.answer)
-		return
+		return nil, true
 	}
-	s.sendBlob(w, r, it, p.body)
+	return p.body, false
 }
 
 func (s *Server) answerFault(w http.ResponseWriter, r *http.Request, f *Fault) {
@@ -82,17 +91,21 @@ func (s *Server) answerFault(w http.ResponseWriter, r *http.Request, f *Fault) {
 	}
 }
 
-// sendBlob streams the blob, applying the body faults.
-func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, it *Item, body map[FaultKind]*Fault) {
-	f, err := it.OpenBlob()
+// sendFile streams the item's blob, or its plain file when plain is set (as
+// the providers that decrypt serve it), applying the body faults.
+func (s *Server) sendFile(w http.ResponseWriter, r *http.Request, it *Item, plain bool, body map[FaultKind]*Fault) {
+	open, size, ctype := it.OpenBlob, it.BlobLength, "application/octet-stream"
+	if plain {
+		open, size, ctype = it.OpenPlain, it.FileLength, it.Sample.Mimetype
+	}
+	f, err := open()
 	if err != nil {
-		s.log.Error("opening blob", zap.String("item", it.ID), zap.Error(err))
+		s.log.Error("opening media file", zap.String("item", it.ID), zap.Bool("plain", plain), zap.Error(err))
 		httpError(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
 	defer f.Close()
 
-	size := it.BlobLength
 	send := size
 	if t := body[FaultTruncate]; t != nil {
 		send = t.After
@@ -123,7 +136,7 @@ func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, it *Item, body
 	}
 
 	h := w.Header()
-	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Type", ctype)
 	h.Set("Content-Length", strconv.FormatInt(send, 10))
 	h.Set("Cache-Control", "max-age=1209600")
 	w.WriteHeader(http.StatusOK)
@@ -131,7 +144,11 @@ func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, it *Item, body
 		return
 	}
 	n, err := s.copyBody(r.Context(), w, f, stop, corrupt, bps)
-	s.st.cdnBytes.Add(n)
+	if plain {
+		s.st.providerBytes.Add(n)
+	} else {
+		s.st.cdnBytes.Add(n)
+	}
 	if err != nil {
 		return // the client went away, or the server is closing
 	}
@@ -143,6 +160,8 @@ func (s *Server) sendBlob(w http.ResponseWriter, r *http.Request, it *Item, body
 		_ = rc.Flush()
 		s.wait(r.Context(), math.MaxInt64)
 		panic(http.ErrAbortHandler) // never complete the body
+	case len(body) == 0 && plain:
+		s.st.providerServed.Add(1)
 	case len(body) == 0:
 		s.st.cdnServed.Add(1)
 	}

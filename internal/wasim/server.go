@@ -69,6 +69,7 @@ type Server struct {
 	byPath    map[string]*Item
 	instances map[string]string // instance id → W-API bearer token
 	links     map[string]*fileLink
+	files     map[string]providerFile // the other providers' published files
 	wapiMode  WAPIMode
 	wapiDelay time.Duration
 
@@ -107,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		byPath:    map[string]*Item{},
 		instances: map[string]string{},
 		links:     map[string]*fileLink{},
+		files:     map[string]providerFile{},
 		wapiMode:  WAPIFileLink,
 		secret:    randomBytes(32),
 	}
@@ -190,12 +192,14 @@ func (s *Server) removeDir() {
 
 // Handler returns the simulator's routes: the CDN at every path not listed
 // here, W-API's POST /v1/message/download-media and GET /media/file/{name},
-// and the admin endpoints under /_wasim/ (see admin.go).
+// the other providers' media routes (see Provider) and the admin endpoints
+// under /_wasim/ (see admin.go).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/message/download-media", s.serveDownloadMedia)
 	mux.HandleFunc("GET /media/file/{name}", s.serveFileLink)
 	s.adminRoutes(mux)
+	s.providerRoutes(mux)
 	mux.HandleFunc("/", s.serveCDN)
 	return mux
 }
@@ -263,6 +267,11 @@ type Stats struct {
 	DownloadMediaExtraFields  int64 `json:"downloadMediaExtraFields"`  // bodies with more than the four fields
 	FileLinks                 int64 `json:"fileLinks"`                 // fileLink GETs answered 200
 	FileLinkBytes             int64 `json:"fileLinkBytes"`
+
+	ProviderRequests     int64 `json:"providerRequests"`     // requests to the other providers' routes
+	ProviderServed       int64 `json:"providerServed"`       // complete, unfaulted files they served
+	ProviderBytes        int64 `json:"providerBytes"`        // plain bytes they wrote
+	ProviderUnauthorized int64 `json:"providerUnauthorized"` // answered 401
 }
 
 type counters struct {
@@ -270,6 +279,8 @@ type counters struct {
 	faults                                                      map[FaultKind]*atomic.Int64
 
 	dm, dmUnauthorized, dmExtra, fileLinks, fileLinkBytes atomic.Int64
+
+	providerRequests, providerServed, providerBytes, providerUnauthorized atomic.Int64
 }
 
 // Stats returns the counters.
@@ -286,6 +297,10 @@ func (s *Server) Stats() Stats {
 		DownloadMediaExtraFields:  s.st.dmExtra.Load(),
 		FileLinks:                 s.st.fileLinks.Load(),
 		FileLinkBytes:             s.st.fileLinkBytes.Load(),
+		ProviderRequests:          s.st.providerRequests.Load(),
+		ProviderServed:            s.st.providerServed.Load(),
+		ProviderBytes:             s.st.providerBytes.Load(),
+		ProviderUnauthorized:      s.st.providerUnauthorized.Load(),
 	}
 	for k, v := range s.st.faults {
 		if n := v.Load(); n > 0 {

@@ -99,6 +99,9 @@ type WebhookOptions struct {
 	Omit []string
 	// NumericFields sends fileLength and mediaKeyTimestamp as numbers.
 	NumericFields bool
+	// Encoding is how an Evolution API webhook spells bytes and longs
+	// (default EvoBase64); other providers ignore it.
+	Encoding ByteEncoding
 	// Rand drives the random choices (default: randomly seeded).
 	Rand *rand.Rand
 }
