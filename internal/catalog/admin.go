@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,26 +81,21 @@ func (s *Store) adminListMedia(ctx context.Context, f AdminMediaFilter) (AdminMe
 
 // check reports every value of f that AdminListMedia refuses.
 func (f AdminMediaFilter) check() error {
-	var problems []string
-	if err := (MediaFilter{
+	var e FilterError
+	MediaFilter{
 		InstanceID: f.InstanceID, Chat: f.Chat, Type: f.Type, Status: f.Status,
 		Since: f.Since, Until: f.Until, Limit: f.Limit,
-	}).check(); err != nil {
-		problems = append(problems, strings.TrimPrefix(err.Error(), ErrInvalidFilter.Error()+": "))
-	}
+	}.problems(&e)
 	if f.ClienteID < 0 {
-		problems = append(problems, fmt.Sprintf("cliente %d: want a cliente id", f.ClienteID))
+		e.add("cliente", fmt.Sprintf("cliente %d: want a cliente id", f.ClienteID))
 	}
 	if f.Before < 0 {
-		problems = append(problems, fmt.Sprintf("before %d: want a media id", f.Before))
+		e.add("before", fmt.Sprintf("before %d: want a media id", f.Before))
 	}
 	if !validReason(f.Reason) {
-		problems = append(problems, fmt.Sprintf("reason %q: want a failure reason such as mac_mismatch", f.Reason))
+		e.add("reason", fmt.Sprintf("reason %q: want a failure reason such as mac_mismatch", f.Reason))
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("%w: %s", ErrInvalidFilter, strings.Join(problems, "; "))
-	}
-	return nil
+	return e.err()
 }
 
 // validReason accepts the shape of a failure reason: up to 64 lowercase

@@ -37,13 +37,14 @@ const (
 var Kinds = []string{KindCliente, KindInstance, KindChat, KindMedia}
 
 // backupColumns are the media_files columns a backup carries under their own
-// names (see mediaTable). The others are translated: id is dropped,
-// cliente_id becomes the cliente's name, chat_id the chat's remote id, and
-// file_path and download_status are adjusted on import.
+// names (see mediaTable). change_xid is left out (an imported row is a new
+// change); the others are translated: id is dropped, cliente_id becomes the
+// cliente's name, chat_id the chat's remote id, and file_path and
+// download_status are adjusted on import.
 var backupColumns = func() []*mediaColumn {
 	var cols []*mediaColumn
 	for i := range mediaTable {
-		if c := &mediaTable[i]; c.backup != backupTranslated {
+		if c := &mediaTable[i]; c.backup != backupTranslated && c.backup != backupNone {
 			cols = append(cols, c)
 		}
 	}

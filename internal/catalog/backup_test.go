@@ -293,6 +293,8 @@ func TestExport_EveryColumn(t *testing.T) {
 		switch col {
 		case "id", "cliente_id", "chat_id": // translated to natural keys
 			continue
+		case "change_xid": // a position in this database's change order
+			continue
 		}
 		require.Contains(t, line, col, "column %s is not in the backup: add it to mediaTable in columns.go (and set it above)", col)
 	}

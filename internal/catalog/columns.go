@@ -30,6 +30,7 @@ const (
 	backupCopy       backupRole = iota // under its own name, as it is
 	backupSecret                       // as it is, but only with secrets
 	backupTranslated                   // by natural key, or adjusted on import (see backup.go)
+	backupNone                         // not at all: it means something in this database only
 )
 
 // mediaColumn is one column of media_files.
@@ -224,7 +225,7 @@ var mediaTable = []mediaColumn{
 	{name: "file_path", backup: backupTranslated, read: "COALESCE(m.file_path, '')", media: func(r *mediaRow) any { return &r.FilePath }},
 	{name: "file_size", media: func(r *mediaRow) any { return &r.FileSize }},
 	{name: "download_timestamp", media: func(r *mediaRow) any { return &r.DownloadTimestamp }},
-	{name: "file_deleted_at"},
+	{name: "file_deleted_at", media: func(r *mediaRow) any { return &r.FileDeletedAt }},
 	{name: "first_attempt_at", job: func(r *downloadScan) any { return &r.first }},
 	{name: "next_attempt_at", read: "CASE WHEN m.download_status IN ('pending', 'downloading') THEN m.next_attempt_at END",
 		media: func(r *mediaRow) any { return &r.NextAttemptAt }},
@@ -234,6 +235,9 @@ var mediaTable = []mediaColumn{
 	{name: "verify_failures", def: "0", job: func(r *downloadScan) any { return &r.VerifyFailures }},
 	{name: "created_at", def: "now()", media: func(r *mediaRow) any { return &r.CreatedAt }},
 	{name: "updated_at", def: "now()", media: func(r *mediaRow) any { return &r.UpdatedAt }},
+	// The id of the transaction that last wrote the row (migration 00007):
+	// an imported row takes the importing transaction's.
+	{name: "change_xid", backup: backupNone, read: "m.change_xid::text::bigint", media: func(r *mediaRow) any { return &r.Change }},
 }
 
 // readExpr is the SQL that reads c.

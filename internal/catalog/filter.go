@@ -40,6 +40,13 @@ type mediaFilter struct {
 	// before an id in AdminListMedia's.
 	after  MediaCursor
 	before int64
+
+	// ListMediaChanges: updatedSince <= updated_at; rows past afterChange in
+	// (change_xid, id) order whose change_xid is below horizon.
+	changes      bool
+	updatedSince time.Time
+	afterChange  ChangeCursor
+	horizon      int64
 }
 
 // errUnscopedFilter is where's error for a mediaFilter made by neither
@@ -134,6 +141,17 @@ func (f mediaFilter) where() (string, []any, error) {
 	}
 	if f.before > 0 {
 		where = append(where, "m.id < "+arg(f.before))
+	}
+	if !f.updatedSince.IsZero() {
+		where = append(where, "m.updated_at >= "+arg(f.updatedSince))
+	}
+	if f.changes {
+		// xid8 has no cast from bigint: the positions travel as text.
+		where = append(where, "m.change_xid < "+arg(strconv.FormatInt(f.horizon, 10))+"::text::xid8")
+		if !f.afterChange.IsZero() {
+			where = append(where, "(m.change_xid, m.id) > ("+arg(strconv.FormatInt(f.afterChange.Change, 10))+"::text::xid8, "+
+				arg(f.afterChange.ID)+")")
+		}
 	}
 	if len(where) == 0 {
 		return "", args, nil
