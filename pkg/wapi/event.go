@@ -24,7 +24,10 @@ package wapi
 import (
 	"time"
 
+	"github.com/multichat/mediapipe/pkg/internal/jsonscan"
+	"github.com/multichat/mediapipe/pkg/internal/waproto"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // The event kinds W-API sends (the "event" field). Others exist (presence)
@@ -39,11 +42,11 @@ const (
 
 // MaxMedia is the most media items Decode extracts from one message; a real
 // message carries one. Items beyond it are counted in Event.MediaDropped.
-const MaxMedia = 16
+const MaxMedia = webhook.MaxMedia
 
 // MaxWrapDepth is how many wrapper messages (ephemeralMessage,
 // viewOnceMessageV2, ...) Decode looks through.
-const MaxWrapDepth = 5
+const MaxWrapDepth = waproto.MaxWrapDepth
 
 // Head is what Peek reads of a webhook: the instance it belongs to and what
 // tells one event from another (kind, message id, status and moment), enough
@@ -140,10 +143,11 @@ func Decode(body []byte) (*Event, error) {
 		buf [200]byte // fills the 576-byte size class; typical events need ~170
 	}{}
 	ev := &blk.ev
-	d := decoder{s: scanner{b: body}, ev: ev, a: arena{buf: blk.buf[:0:len(blk.buf)]}}
+	d := decoder{Doc: jsonscan.Doc{S: jsonscan.New(body)}, ev: ev}
+	d.A.Offer(blk.buf[:])
 	d.webhook(false)
-	if d.s.err != nil {
-		return nil, d.s.err
+	if d.S.Err() != nil {
+		return nil, d.S.Err()
 	}
 	ev.Head = d.head
 	d.finish()
@@ -158,29 +162,28 @@ func Decode(body []byte) (*Event, error) {
 // Decode does, first occurrence winning, so both agree on the instance a body
 // belongs to and on its de-duplication id.
 func Peek(body []byte) (Head, error) {
-	d := decoder{s: scanner{b: body}, a: arena{buf: make([]byte, 0, 64)}}
+	d := decoder{Doc: jsonscan.Doc{S: jsonscan.New(body)}}
+	d.A.Offer(make([]byte, 64))
 	d.webhook(true)
-	if d.s.err != nil {
-		return Head{}, d.s.err
+	if d.S.Err() != nil {
+		return Head{}, d.S.Err()
 	}
 	return d.head, nil
 }
 
 // decoder turns the scanner's tokens into an Event.
 type decoder struct {
-	s       scanner
-	a       arena
+	jsonscan.Doc
 	ev      *Event // nil in Peek
 	content string // first content key seen
-	seen    uint32 // top-level fields already read (the first occurrence wins)
 
 	// What Peek returns, read by the same loop as the rest.
 	head Head
 }
 
-// Top-level fields, as bits of decoder.seen.
+// Top-level fields, as bits for Doc.First.
 const (
-	fEvent uint32 = 1 << iota
+	fEvent uint64 = 1 << iota
 	fInstance
 	fPhone
 	fConnLID
@@ -197,66 +200,44 @@ const (
 	fStub
 )
 
-func (d *decoder) first(f uint32) bool {
-	if d.seen&f != 0 {
-		d.s.skip()
-		return false
-	}
-	d.seen |= f
-	return true
-}
-
 // webhook reads the top-level object. With peek set it reads only what Peek
 // returns and skips (but checks) the rest.
 func (d *decoder) webhook(peek bool) {
-	s := &d.s
-	switch c := s.peek(); c {
-	case '{':
-	case 0:
-		s.fail("empty body, want a JSON object")
-		return
-	default:
-		s.skip()
-		if s.err == nil {
-			s.i = 0
-			s.fail("want a JSON object, found " + jsonType(c))
-		}
+	s := &d.S
+	if !s.Begin() {
 		return
 	}
-	s.object()
-	for k, ok := s.key(); ok; k, ok = s.key() {
+	for k, ok := s.Key(); ok; k, ok = s.Key() {
 		switch string(k) {
 		case "event":
-			if d.first(fEvent) {
+			if d.First(fEvent) {
 				d.head.Kind = d.kind()
 			}
 		case "instanceId":
-			if d.first(fInstance) {
-				d.head.InstanceID = d.str()
+			if d.First(fInstance) {
+				d.head.InstanceID = d.Str()
 			}
 		case "messageId":
-			if d.first(fMessageID) {
-				d.head.MessageID = d.str()
+			if d.First(fMessageID) {
+				d.head.MessageID = d.Str()
 			}
 		case "status":
-			if d.first(fStatus) {
-				d.head.Status = d.str()
+			if d.First(fStatus) {
+				d.head.Status = d.Str()
 			}
 		case "moment":
-			if d.first(fMoment) {
-				d.head.Moment = moment(d.s.integer())
+			if d.First(fMoment) {
+				d.head.Moment = jsonscan.Epoch(d.S.Integer())
 			}
 		default:
 			if peek {
-				s.skip()
+				s.Skip()
 			} else {
 				d.field(k)
 			}
 		}
 	}
-	if s.peek() != 0 {
-		s.fail("unexpected data after the JSON object")
-	}
+	s.End()
 }
 
 // field reads one top-level field other than those of the Head.
@@ -264,88 +245,88 @@ func (d *decoder) field(k []byte) {
 	ev := d.ev
 	switch string(k) {
 	case "connectedPhone":
-		if d.first(fPhone) {
-			ev.ConnectedPhone = d.str()
+		if d.First(fPhone) {
+			ev.ConnectedPhone = d.Str()
 		}
 	case "connectedLid":
-		if d.first(fConnLID) {
-			ev.ConnectedLID = d.str()
+		if d.First(fConnLID) {
+			ev.ConnectedLID = d.Str()
 		}
 	case "fromMe":
-		if d.first(fFromMe) {
-			ev.FromMe = d.s.boolean()
+		if d.First(fFromMe) {
+			ev.FromMe = d.S.Boolean()
 		}
 	case "fromApi", "fromAPI":
-		if d.first(fFromAPI) {
-			ev.FromAPI = d.s.boolean()
+		if d.First(fFromAPI) {
+			ev.FromAPI = d.S.Boolean()
 		}
 	case "isGroup":
-		if d.first(fIsGroup) {
-			ev.IsGroup = d.s.boolean()
+		if d.First(fIsGroup) {
+			ev.IsGroup = d.S.Boolean()
 		}
 	case "chat":
-		if d.first(fChat) {
+		if d.First(fChat) {
 			d.chat()
 		}
 	case "sender":
-		if d.first(fSender) {
+		if d.First(fSender) {
 			d.sender()
 		}
 	case "senderLid":
-		if d.first(fSenderLID) {
-			ev.Sender.LID = d.str()
+		if d.First(fSenderLID) {
+			ev.Sender.LID = d.Str()
 		}
 	case "msgContent":
-		if d.first(fContent) {
+		if d.First(fContent) {
 			d.message(0, 0)
 		}
 	case "messageStubType":
-		if d.first(fStub) {
+		if d.First(fStub) {
 			ev.Stub = d.stub()
 		}
 	default:
-		d.s.skip()
+		d.S.Skip()
 	}
 }
 
 func (d *decoder) chat() {
 	c := &d.ev.Chat
-	if !d.s.object() {
+	if !d.S.Object() {
 		return
 	}
-	for k, ok := d.s.key(); ok; k, ok = d.s.key() {
+	for k, ok := d.S.Key(); ok; k, ok = d.S.Key() {
 		switch string(k) {
 		case "id":
-			c.ID = d.str()
+			c.ID = d.Str()
 		case "name":
-			c.Name = d.str()
+			c.Name = d.Str()
 		default:
-			d.s.skip()
+			d.S.Skip()
 		}
 	}
 }
 
 func (d *decoder) sender() {
 	p := &d.ev.Sender
-	if !d.s.object() {
+	if !d.S.Object() {
 		return
 	}
-	for k, ok := d.s.key(); ok; k, ok = d.s.key() {
+	for k, ok := d.S.Key(); ok; k, ok = d.S.Key() {
 		switch string(k) {
 		case "id":
-			p.ID = d.str()
+			p.ID = d.Str()
 		case "pushName":
-			p.Name = d.str()
+			p.Name = d.Str()
 		case "verifiedBizName":
-			p.VerifiedBizName = d.str()
+			p.VerifiedBizName = d.Str()
 		case "lid", "senderLid":
 			if p.LID == "" {
-				p.LID = d.str()
+				p.LID = d.Str()
 			} else {
-				d.s.skip()
+				d.S.Skip()
 			}
 		default:
-			d.s.skip()
+			d.S.Skip()
 		}
 	}
 }
@@ -366,14 +347,10 @@ func (d *decoder) finish() {
 }
 
 // str reads a string (or the text of a number or literal) as a copy.
-func (d *decoder) str() string {
-	t, _ := d.s.scalar()
-	return d.a.text(t)
-}
 
 // kind reads the event kind, sharing the strings of the known ones.
 func (d *decoder) kind() string {
-	t, _ := d.s.scalar()
+	t, _ := d.S.Scalar()
 	switch string(t) {
 	case KindReceived:
 		return KindReceived
@@ -386,41 +363,16 @@ func (d *decoder) kind() string {
 	case KindDisconnected:
 		return KindDisconnected
 	}
-	return d.a.text(t)
+	return d.A.Text(t)
 }
 
 // stub reads a messageStubType, a name or a number.
 func (d *decoder) stub() string {
-	t, str := d.s.scalar()
+	t, str := d.S.Scalar()
 	if !str && string(t) == "2" {
 		return "CIPHERTEXT"
 	}
-	return d.a.text(t)
-}
-
-// moment converts an epoch in seconds, or in milliseconds above 1e12.
-func moment(n int64, ok bool) time.Time {
-	if !ok || n <= 0 {
-		return time.Time{}
-	}
-	if n > 1e12 {
-		return time.UnixMilli(n).UTC()
-	}
-	return time.Unix(n, 0).UTC()
-}
-
-func jsonType(c byte) string {
-	switch c {
-	case '[':
-		return "an array"
-	case '"':
-		return "a string"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
+	return d.A.Text(t)
 }
 
 // NormalizeJID returns the WhatsApp JID of a chat or sender id as W-API sends
@@ -428,39 +380,8 @@ func jsonType(c byte) string {
 // group id (digits-digits) gains @g.us, "status" becomes status@broadcast,
 // and ids that already have a server (@g.us, @lid, ...) are kept as they are.
 func NormalizeJID(id string) string {
-	var a arena
-	return a.jid(id)
+	var a jsonscan.Arena
+	return a.JID(id)
 }
 
-func (d *decoder) jid(id string) string { return d.a.jid(id) }
-
-func (a *arena) jid(id string) string {
-	switch id {
-	case "":
-		return ""
-	case "status", "status@broadcast":
-		return "status@broadcast"
-	}
-	digits, dash := 0, 0
-	for i := 0; i < len(id); i++ {
-		switch c := id[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '-' && i > 0 && i < len(id)-1 && dash == 0:
-			dash++
-		case c == '+' && i == 0:
-		default:
-			return id // has a server, or is not an id we know how to complete
-		}
-	}
-	if digits == 0 {
-		return id
-	}
-	if id[0] == '+' {
-		id = id[1:]
-	}
-	if dash > 0 {
-		return a.concat(id, "@g.us")
-	}
-	return a.concat(id, "@s.whatsapp.net")
-}
+func (d *decoder) jid(id string) string { return d.A.JID(id) }

@@ -1,10 +1,10 @@
 package wapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"testing"
 
+	"github.com/multichat/mediapipe/pkg/internal/waproto"
+	"github.com/multichat/mediapipe/pkg/internal/webhooktest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -22,7 +22,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode error %v, Peek error %v", err, perr)
 		}
 		if err != nil {
-			if validObject(body) {
+			if webhooktest.ValidObject(body) {
 				t.Fatalf("rejected a valid JSON object: %v", err)
 			}
 			return
@@ -57,34 +57,10 @@ func FuzzParseMediaObject(f *testing.F) {
 
 func checkDescriptor(t *testing.T, m *wamedia.Descriptor) {
 	t.Helper()
-	if _, typ := mediaKind([]byte(m.Kind)); typ != m.Type || m.Class != wamedia.ClassOf(m.Type) { // "" for a bare object without a kind
+	if _, typ := waproto.MediaKind([]byte(m.Kind)); typ != m.Type || m.Class != wamedia.ClassOf(m.Type) { // "" for a bare object without a kind
 		t.Fatalf("Kind %q Type %q Class %q", m.Kind, m.Type, m.Class)
 	}
 	if m.Problems == nil || m.Downloadable != (len(m.Problems) == 0) {
 		t.Fatalf("not checked: Downloadable %v Problems %v", m.Downloadable, m.Problems)
-	}
-}
-
-// validObject reports whether b is a valid JSON object nested at most
-// MaxDepth deep.
-func validObject(b []byte) bool {
-	if !json.Valid(b) || bytes.TrimLeft(b, " \t\r\n")[0] != '{' {
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return true
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if depth++; depth > MaxDepth {
-				return false
-			}
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package wapi
+package jsonscan
 
 import (
 	"bytes"
@@ -11,12 +11,12 @@ import (
 	"unicode/utf8"
 )
 
-// MaxDepth is the deepest nesting of JSON objects and arrays Decode accepts.
+// MaxDepth is the deepest nesting of JSON objects and arrays a Scanner accepts.
 // Real webhooks nest about fifteen levels; deeper input is rejected before it
 // costs anything.
 const MaxDepth = 512
 
-// SyntaxError reports input that is not a JSON object.
+// SyntaxError reports a webhook body that is not a JSON object.
 type SyntaxError struct {
 	Offset int    // byte offset where the problem was found
 	Reason string // what was wrong there
@@ -26,15 +26,15 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid webhook JSON at byte %d: %s", e.Offset, e.Reason)
 }
 
-// scanner is a single-pass JSON reader over one input. It reads only the
+// Scanner is a single-pass JSON reader over one input. It reads only the
 // values the caller asks for and skips the rest while checking their
-// structure. It never recurses on its own (skip keeps an explicit stack), so
+// structure. It never recurses on its own (Skip keeps an explicit stack), so
 // hostile nesting costs no stack and no allocation; the first error is kept
 // and moves the cursor to the end, so every loop of a caller terminates.
 //
 // Strings are not checked for control characters or bad escapes unless they
 // are read: tolerance over strictness, as for the rest of the webhook.
-type scanner struct {
+type Scanner struct {
 	b     []byte
 	i     int
 	depth int
@@ -43,14 +43,16 @@ type scanner struct {
 	kbuf  []byte // the last unescaped key
 }
 
-func (s *scanner) fail(reason string) {
+// Fail records reason at the cursor as the input's syntax error (the first one
+// wins) and moves the cursor to the end, so every reading loop ends.
+func (s *Scanner) Fail(reason string) {
 	if s.err == nil {
 		s.err = &SyntaxError{Offset: s.i, Reason: reason}
 	}
 	s.i = len(s.b)
 }
 
-func (s *scanner) ws() {
+func (s *Scanner) ws() {
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -61,8 +63,8 @@ func (s *scanner) ws() {
 	}
 }
 
-// peek skips white space and returns the next byte, 0 at the end.
-func (s *scanner) peek() byte {
+// Peek skips white space and returns the next byte, 0 at the end.
+func (s *Scanner) Peek() byte {
 	if s.i < len(s.b) && s.b[s.i] > ' ' {
 		return s.b[s.i]
 	}
@@ -73,10 +75,10 @@ func (s *scanner) peek() byte {
 	return s.b[s.i]
 }
 
-func (s *scanner) push() bool {
+func (s *Scanner) push() bool {
 	s.depth++
 	if s.depth > MaxDepth {
-		s.fail(fmt.Sprintf("nesting deeper than %d levels", MaxDepth))
+		s.Fail(fmt.Sprintf("nesting deeper than %d levels", MaxDepth))
 		return false
 	}
 	return true
@@ -85,11 +87,11 @@ func (s *scanner) push() bool {
 // rawString consumes the string at the cursor (which is on its opening
 // quote) and returns its content, escapes untouched; esc is false when the
 // content surely holds no escape.
-func (s *scanner) rawString() (content []byte, esc bool) {
+func (s *Scanner) rawString() (content []byte, esc bool) {
 	start := s.i + 1
 	end, esc := stringEnd(s.b, start)
 	if end < 0 {
-		s.fail("unterminated string")
+		s.Fail("unterminated string")
 		return nil, false
 	}
 	s.i = end + 1
@@ -144,7 +146,7 @@ slow:
 }
 
 // number consumes a number and returns its text.
-func (s *scanner) number() []byte {
+func (s *Scanner) number() []byte {
 	start := s.i
 	digits := false
 	for s.i < len(s.b) {
@@ -159,26 +161,26 @@ func (s *scanner) number() []byte {
 	if !digits {
 		s.i = start
 		if start < len(s.b) {
-			s.fail(fmt.Sprintf("unexpected character %q", s.b[start]))
+			s.Fail(fmt.Sprintf("unexpected character %q", s.b[start]))
 		} else {
-			s.fail("unexpected end of input")
+			s.Fail("unexpected end of input")
 		}
 		return nil
 	}
 	return s.b[start:s.i]
 }
 
-func (s *scanner) literal(word string) {
+func (s *Scanner) literal(word string) {
 	if !bytes.HasPrefix(s.b[s.i:], []byte(word)) {
-		s.fail("invalid literal, want " + word)
+		s.Fail("invalid literal, want " + word)
 		return
 	}
 	s.i += len(word)
 }
 
-// skip consumes one value of any type, checking its structure.
-func (s *scanner) skip() {
-	switch s.peek() {
+// Skip consumes one value of any type, checking its structure.
+func (s *Scanner) Skip() {
+	switch s.Peek() {
 	case '"':
 		s.rawString()
 	case '{', '[':
@@ -190,7 +192,7 @@ func (s *scanner) skip() {
 	case 'n':
 		s.literal("null")
 	case 0:
-		s.fail("unexpected end of input")
+		s.Fail("unexpected end of input")
 	default:
 		s.number()
 	}
@@ -199,7 +201,7 @@ func (s *scanner) skip() {
 // skipContainer consumes an object or an array. It is the hot loop of
 // skipping, so it keeps its state in locals and an explicit stack (a bit per
 // level: object or array) instead of recursing.
-func (s *scanner) skipContainer() {
+func (s *Scanner) skipContainer() {
 	const (
 		wantValue = iota
 		wantKey
@@ -333,7 +335,7 @@ loop:
 		}
 	}
 	s.i = i
-	s.fail(reason)
+	s.Fail(reason)
 }
 
 // hasByte sets the high bit of the bytes of x equal to c. Above the lowest
@@ -359,12 +361,12 @@ func emptyBefore(b []byte, i int) bool {
 	return false
 }
 
-// object starts reading an object value: it reports whether one was opened.
+// Object starts reading an object value: it reports whether one was opened.
 // Any other value (null included) is consumed and false returned, so a
 // caller tolerates `null` or a wrong type where an object was expected.
-func (s *scanner) object() bool {
-	if s.peek() != '{' {
-		s.skip()
+func (s *Scanner) Object() bool {
+	if s.Peek() != '{' {
+		s.Skip()
 		return false
 	}
 	s.i++
@@ -375,12 +377,12 @@ func (s *scanner) object() bool {
 	return true
 }
 
-// key reads the next member key of the object being read and the colon after
+// Key reads the next member key of the object being read and the colon after
 // it; it returns false once the object is closed. The caller must consume the
-// member's value before calling key again. The returned bytes are valid until
-// the next call to key.
-func (s *scanner) key() ([]byte, bool) {
-	c := s.peek()
+// member's value before calling Key again. The returned bytes are valid until
+// the next call to Key.
+func (s *Scanner) Key() ([]byte, bool) {
+	c := s.Peek()
 	if c == '}' {
 		s.i++
 		s.depth--
@@ -389,44 +391,44 @@ func (s *scanner) key() ([]byte, bool) {
 	}
 	if !s.fresh {
 		if c != ',' {
-			s.fail("expected ',' or '}' after object member")
+			s.Fail("expected ',' or '}' after object member")
 			return nil, false
 		}
 		s.i++
-		c = s.peek()
+		c = s.Peek()
 	}
 	s.fresh = false
 	if c != '"' {
 		if c == 0 {
-			s.fail("unexpected end of input")
+			s.Fail("unexpected end of input")
 			return nil, false
 		}
-		s.fail("expected a string as object key")
+		s.Fail("expected a string as object key")
 		return nil, false
 	}
 	k, esc := s.rawString()
-	if s.peek() != ':' {
-		s.fail("expected ':' after object key")
+	if s.Peek() != ':' {
+		s.Fail("expected ':' after object key")
 		return nil, false
 	}
 	s.i++
 	if esc && bytes.IndexByte(k, '\\') >= 0 {
-		s.kbuf = unescape(s.kbuf[:0], k)
+		s.kbuf = Unescape(s.kbuf[:0], k)
 		k = s.kbuf
 	}
 	return k, s.err == nil
 }
 
-// scalar consumes a value and returns the text of a string (raw, escapes
+// Scalar consumes a value and returns the text of a string (raw, escapes
 // untouched), a number or a literal; str tells a string from the rest.
 // Objects and arrays are skipped and reported as absent (nil).
-func (s *scanner) scalar() (text []byte, str bool) {
-	switch s.peek() {
+func (s *Scanner) Scalar() (text []byte, str bool) {
+	switch s.Peek() {
 	case '"':
 		t, _ := s.rawString()
 		return t, true
 	case '{', '[', 0:
-		s.skip()
+		s.Skip()
 		return nil, false
 	case 't':
 		s.literal("true")
@@ -441,25 +443,25 @@ func (s *scanner) scalar() (text []byte, str bool) {
 	return s.number(), false
 }
 
-// integer reads a number, a string of digits, or a protobuf Long rendered as
+// Integer reads a number, a string of digits, or a protobuf Long rendered as
 // {"low":..,"high":..}. Other values are consumed and reported as absent.
-func (s *scanner) integer() (int64, bool) {
-	if s.peek() == '{' {
+func (s *Scanner) Integer() (int64, bool) {
+	if s.Peek() == '{' {
 		return s.long()
 	}
-	t, _ := s.scalar()
-	return parseInt(bytes.TrimSpace(t))
+	t, _ := s.Scalar()
+	return ParseInt(bytes.TrimSpace(t))
 }
 
-func (s *scanner) long() (int64, bool) {
+func (s *Scanner) long() (int64, bool) {
 	var low, high int64
 	var ok bool
-	if !s.object() {
+	if !s.Object() {
 		return 0, false
 	}
-	for k, more := s.key(); more; k, more = s.key() {
-		t, _ := s.scalar()
-		n, good := parseInt(t)
+	for k, more := s.Key(); more; k, more = s.Key() {
+		t, _ := s.Scalar()
+		n, good := ParseInt(t)
 		switch string(k) {
 		case "low":
 			low, ok = n, good
@@ -470,9 +472,9 @@ func (s *scanner) long() (int64, bool) {
 	return high<<32 | int64(uint32(low)), ok
 }
 
-// boolean reads true/false, "true"/"false", or a number (non-zero is true).
-func (s *scanner) boolean() bool {
-	switch s.peek() {
+// Boolean reads true/false, "true"/"false", or a number (non-zero is true).
+func (s *Scanner) Boolean() bool {
+	switch s.Peek() {
 	case 't':
 		s.literal("true")
 		return true
@@ -480,20 +482,20 @@ func (s *scanner) boolean() bool {
 		s.literal("false")
 		return false
 	}
-	t, _ := s.scalar()
+	t, _ := s.Scalar()
 	switch string(t) {
 	case "true", "1", "TRUE", "True":
 		return true
 	case "", "false", "0", "FALSE", "False":
 		return false
 	}
-	n, ok := parseInt(t)
+	n, ok := ParseInt(t)
 	return ok && n != 0
 }
 
-// parseInt parses a decimal integer without allocating; decimals and exponents
+// ParseInt parses a decimal integer without allocating; decimals and exponents
 // are truncated toward zero. It fails on anything else or on overflow.
-func parseInt(t []byte) (int64, bool) {
+func ParseInt(t []byte) (int64, bool) {
 	if len(t) == 0 {
 		return 0, false
 	}
@@ -534,10 +536,10 @@ func parseFloatInt(t []byte, at int) (int64, bool) {
 	return int64(f), true
 }
 
-// unescape appends the JSON string content raw to dst with its escapes
+// Unescape appends the JSON string content raw to dst with its escapes
 // resolved. Invalid escapes are kept as they are; lone surrogates become
 // U+FFFD. The result is never longer than raw.
-func unescape(dst, raw []byte) []byte {
+func Unescape(dst, raw []byte) []byte {
 	for {
 		n := bytes.IndexByte(raw, '\\')
 		if n < 0 {

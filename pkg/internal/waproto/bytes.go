@@ -1,0 +1,227 @@
+package waproto
+
+import (
+	"encoding/hex"
+
+	"github.com/multichat/mediapipe/pkg/internal/jsonscan"
+)
+
+// Bytes reads a bytes field in any of its encodings: a base64 string (standard
+// or URL-safe, padded or not), an object keyed by index ({"0":91,"1":185,…},
+// in any key order) or a Node Buffer ({"type":"Buffer","data":[91,185,…]}).
+// It returns nil when the field is absent (null, "" or {}) and a non-nil
+// empty slice when it is malformed: a number, an array, an index missing, repeated or
+// out of range, a value that is not a byte, or an unknown member. It never
+// guesses.
+func (r Reader) Bytes() []byte {
+	s := r.S
+	switch s.Peek() {
+	case '{':
+		return r.object()
+	case '[':
+		s.Skip()
+		return []byte{}
+	}
+	t, str := s.Scalar()
+	switch {
+	case str && len(t) == 0, !str && t == nil:
+		return nil
+	case !str:
+		return []byte{}
+	}
+	return r.A.Base64(t)
+}
+
+// Hash reads a hash given in hex (64 digits, as Meta sometimes sends sha256)
+// or in any encoding Bytes reads.
+func (r Reader) Hash() []byte {
+	s := r.S
+	if s.Peek() == '"' {
+		save := *s
+		t, _ := s.Scalar()
+		if len(t) == 64 {
+			out := r.A.Alloc(32)
+			if _, err := hex.Decode(out, t); err == nil {
+				return out
+			}
+		}
+		*s = save
+	}
+	return r.Bytes()
+}
+
+// object reads an index-keyed object or a Buffer.
+func (r Reader) object() []byte {
+	s := r.S
+	s.Object()
+	var (
+		idx     byteTable
+		buffer  []byte
+		bufSeen bool
+		typ     string
+		bad     bool
+	)
+	for k, ok := s.Key(); ok; k, ok = s.Key() {
+		switch {
+		case bad:
+			s.Skip()
+		case string(k) == "type":
+			t, _ := s.Scalar()
+			typ = string(t)
+		case string(k) == "data":
+			buffer, bad = r.array()
+			bufSeen = true
+		default:
+			i, good := index(k)
+			if !good {
+				s.Skip()
+			}
+			if !good || !idx.set(i, s, r.A) {
+				bad = true
+			}
+		}
+	}
+	switch {
+	case bad, bufSeen && idx.n > 0, bufSeen && typ != "" && typ != "Buffer", !bufSeen && typ != "":
+		return []byte{}
+	case bufSeen:
+		if len(buffer) == 0 {
+			return nil
+		}
+		return r.keep(buffer)
+	case idx.n == 0:
+		return nil
+	}
+	b, ok := idx.bytes()
+	if !ok {
+		return []byte{}
+	}
+	return b
+}
+
+// keep copies b into the arena when small.
+func (r Reader) keep(b []byte) []byte {
+	if len(b) > 64 {
+		return b
+	}
+	out := r.A.Alloc(len(b))
+	copy(out, b)
+	return out
+}
+
+// array reads the data array of a Buffer, or a base64 string in its place.
+func (r Reader) array() (b []byte, bad bool) {
+	s := r.S
+	switch s.Peek() {
+	case '"':
+		b := r.Bytes()
+		return b, b != nil && len(b) == 0
+	case '[':
+	default:
+		s.Skip()
+		return nil, true
+	}
+	s.Array()
+	for s.Elem() {
+		v, ok := byteValue(s)
+		if !ok {
+			bad = true
+			continue
+		}
+		b = append(b, v)
+	}
+	return b, bad
+}
+
+// byteValue reads one value that must be an integer in 0..255 (a number or
+// a string of digits).
+func byteValue(s *jsonscan.Scanner) (byte, bool) {
+	if s.Peek() == '{' || s.Peek() == '[' {
+		s.Skip()
+		return 0, false
+	}
+	t, _ := s.Scalar()
+	n, ok := jsonscan.ParseInt(t)
+	if !ok || n < 0 || n > 255 || len(t) == 0 || t[0] == '-' {
+		return 0, false
+	}
+	for _, c := range t {
+		if c < '0' || c > '9' {
+			return 0, false // 1.5 or 1e2 is not a byte
+		}
+	}
+	return byte(n), true
+}
+
+// index parses an object key that must be a decimal index: no sign, no
+// leading zero, at most 9 digits.
+func index(k []byte) (int, bool) {
+	if len(k) == 0 || len(k) > 9 || (k[0] == '0' && len(k) > 1) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range k {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// byteTable collects an index-keyed object's bytes in index order. The
+// first 64 come from the arena (keys and hashes are 32 bytes): only larger
+// objects (thumbnails, waveforms) allocate.
+type byteTable struct {
+	b    []byte
+	low  uint64 // indexes below 64 set
+	high []bool // indexes from 64 set
+	n    int    // distinct indexes set
+}
+
+// set reads the value of index i; it fails on a repeated index, an index out
+// of range or a value that is not a byte. Every member takes at least four
+// bytes of the body ("0":0), so a complete object's indexes are below a
+// quarter of the body's length: larger ones are refused before they cost
+// memory.
+func (t *byteTable) set(i int, s *jsonscan.Scanner, a *jsonscan.Arena) bool {
+	v, ok := byteValue(s)
+	if !ok || i >= s.Len()/4 {
+		return false
+	}
+	if t.b == nil {
+		t.b = a.Alloc(64)
+	}
+	if i >= len(t.b) {
+		b := make([]byte, max(i+1, 2*len(t.b)))
+		copy(b, t.b)
+		t.b = b
+	}
+	if i < 64 {
+		if t.low&(1<<i) != 0 {
+			return false
+		}
+		t.low |= 1 << i
+	} else {
+		if j := i - 64; j >= len(t.high) {
+			t.high = append(t.high, make([]bool, j+1-len(t.high))...)
+		}
+		if t.high[i-64] {
+			return false
+		}
+		t.high[i-64] = true
+	}
+	t.b[i] = v
+	t.n++
+	return true
+}
+
+// bytes returns the collected bytes when the indexes are exactly 0..n-1.
+func (t *byteTable) bytes() ([]byte, bool) {
+	for i := range t.n {
+		if i < 64 && t.low&(1<<i) == 0 || i >= 64 && (i-64 >= len(t.high) || !t.high[i-64]) {
+			return nil, false
+		}
+	}
+	return t.b[:t.n:t.n], true
+}
