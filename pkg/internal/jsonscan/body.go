@@ -49,18 +49,7 @@ func jsonType(c byte) string {
 
 // Array starts reading an array value: it reports whether one was opened.
 // Any other value (null included) is consumed and false returned.
-func (s *Scanner) Array() bool {
-	if s.Peek() != '[' {
-		s.Skip()
-		return false
-	}
-	s.i++
-	if !s.push() {
-		return false
-	}
-	s.fresh = true
-	return true
-}
+func (s *Scanner) Array() bool { return s.open('[') }
 
 // Elem reports whether another element follows in the array being read,
 // leaving the cursor on it; it returns false once the array is closed. The
@@ -130,4 +119,12 @@ func (d *Doc) First(f uint64) bool {
 func (d *Doc) Str() string {
 	t, _ := d.S.Scalar()
 	return d.A.Text(t)
+}
+
+// StrOnce reads a string into *dst at the first occurrence of the field of
+// bit f, and skips the value at the others.
+func (d *Doc) StrOnce(f uint64, dst *string) {
+	if d.First(f) {
+		*dst = d.Str()
+	}
 }

@@ -364,8 +364,12 @@ func emptyBefore(b []byte, i int) bool {
 // Object starts reading an object value: it reports whether one was opened.
 // Any other value (null included) is consumed and false returned, so a
 // caller tolerates `null` or a wrong type where an object was expected.
-func (s *Scanner) Object() bool {
-	if s.Peek() != '{' {
+func (s *Scanner) Object() bool { return s.open('{') }
+
+// open enters the container opening with c at the cursor, or consumes the
+// value there and reports false.
+func (s *Scanner) open(c byte) bool {
+	if s.Peek() != c {
 		s.Skip()
 		return false
 	}
