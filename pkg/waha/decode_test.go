@@ -1,0 +1,14 @@
+package waha
+
+import (
+	"testing"
+
+	"github.com/multichat/mediapipe/pkg/internal/webhooktest"
+)
+
+// TestCorpus decodes every sample of testdata (each engine, downloaded and
+// not downloaded media, receipts, session events) and compares with
+// testdata/golden.
+func TestCorpus(t *testing.T) {
+	webhooktest.Golden(t, Peek, Decode)
+}
