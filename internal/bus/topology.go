@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -18,13 +19,19 @@ const (
 	StreamWebhooks   = "WEBHOOKS"
 	StreamDownloads  = "DOWNLOADS"
 	StreamDeadLetter = "DEADLETTER"
+	StreamEvents     = "EVENTS"
 
 	ConsumerAnalyzer   = "analyzer"
 	ConsumerDownloader = "downloader"
+	ConsumerDeliverer  = "deliverer"
 
 	webhookPrefix    = "webhooks.wapi."
 	downloadPrefix   = "media.download."
 	deadLetterPrefix = "deadletter."
+	// EventPrefix starts the subjects of outbound media events:
+	// events.media.<cliente_id>.<ready|failed|expired>. In-cluster services
+	// may subscribe to them.
+	EventPrefix = "events.media."
 )
 
 // Topology holds the tunables of the streams and consumers. Zero fields take
@@ -51,6 +58,12 @@ type Topology struct {
 	// records the most informative reason seen.
 	DownloaderMaxDeliver    int
 	DownloaderMaxAckPending int
+
+	// DelivererAckWait must exceed the longest callback post.
+	DelivererAckWait time.Duration
+	// DelivererMaxAckPending bounds the events being posted or waiting
+	// for a retry at once.
+	DelivererMaxAckPending int
 }
 
 // DefaultTopology returns the production defaults.
@@ -66,6 +79,8 @@ func DefaultTopology() Topology {
 		DownloaderAckWait:       60 * time.Second,
 		DownloaderMaxDeliver:    -1,
 		DownloaderMaxAckPending: 1_000,
+		DelivererAckWait:        2 * time.Minute,
+		DelivererMaxAckPending:  20_000,
 	}
 }
 
@@ -101,10 +116,12 @@ func (t Topology) withDefaults() Topology {
 		t.DownloaderMaxDeliver = -1
 	}
 	setInt(&t.DownloaderMaxAckPending, d.DownloaderMaxAckPending)
+	setDur(&t.DelivererAckWait, d.DelivererAckWait)
+	setInt(&t.DelivererMaxAckPending, d.DelivererMaxAckPending)
 	return t
 }
 
-// StreamConfigs returns the configuration of the three streams.
+// StreamConfigs returns the configuration of the streams.
 func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 	t = t.withDefaults()
 	stream := func(name, desc, subjects string) jetstream.StreamConfig {
@@ -127,6 +144,7 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 		stream(StreamWebhooks, "W-API webhooks, one subject per instance", webhookPrefix+">"),
 		stream(StreamDownloads, "media download jobs, one subject per media type", downloadPrefix+">"),
 		stream(StreamDeadLetter, "records of terminated and exhausted messages", deadLetterPrefix+">"),
+		stream(StreamEvents, "outbound media events, one subject per cliente and type", EventPrefix+">"),
 	}
 }
 
@@ -150,6 +168,9 @@ func (t Topology) ConsumerConfigs() map[string]jetstream.ConsumerConfig {
 			t.AnalyzerAckWait, t.AnalyzerMaxDeliver, t.AnalyzerMaxAckPending),
 		StreamDownloads: consumer(ConsumerDownloader, "downloads, verifies and stores media",
 			t.DownloaderAckWait, t.DownloaderMaxDeliver, t.DownloaderMaxAckPending),
+		// Unlimited deliveries: the deliverer retries until its own horizon.
+		StreamEvents: consumer(ConsumerDeliverer, "posts media events to the clientes' callback endpoints",
+			t.DelivererAckWait, -1, t.DelivererMaxAckPending),
 	}
 }
 
@@ -247,12 +268,24 @@ func DownloadSubject(mediaType string) string {
 	if validToken(mediaType) {
 		return downloadPrefix + mediaType
 	}
-	return downloadPrefix + strings.Map(func(r rune) rune {
+	return downloadPrefix + safeToken(mediaType)
+}
+
+// safeToken replaces the characters that cannot appear in a subject token
+// with '_'.
+func safeToken(s string) string {
+	return strings.Map(func(r rune) rune {
 		if badTokenRune(r) {
 			return '_'
 		}
 		return r
-	}, mediaType)
+	}, s)
+}
+
+// EventSubject returns the subject of an event of eventType (ready, failed
+// or expired: the part after "media.") for cliente clienteID.
+func EventSubject(clienteID int64, eventType string) string {
+	return EventPrefix + strconv.FormatInt(clienteID, 10) + "." + safeToken(eventType)
 }
 
 func deadLetterSubject(stream string) string { return deadLetterPrefix + stream }

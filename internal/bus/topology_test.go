@@ -32,7 +32,7 @@ func TestSetupIsIdempotentAndUpdates(t *testing.T) {
 	topo.AnalyzerMaxDeliver = 7
 	require.NoError(t, bus.Setup(ctx, b.js, topo))
 
-	for _, name := range []string{bus.StreamWebhooks, bus.StreamDownloads, bus.StreamDeadLetter} {
+	for _, name := range []string{bus.StreamWebhooks, bus.StreamDownloads, bus.StreamDeadLetter, bus.StreamEvents} {
 		st, err := b.js.Stream(ctx, name)
 		require.NoError(t, err)
 		info, err := st.Info(ctx)
@@ -129,6 +129,16 @@ func TestWebhookSubject(t *testing.T) {
 		_, err := bus.WebhookSubject(bad)
 		require.ErrorIs(t, err, bus.ErrBadInstanceID, "%q", bad)
 	}
+}
+
+func TestEventSubject(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "events.media.42.ready", bus.EventSubject(42, "ready"))
+	require.Equal(t, "events.media.7.a_b_", bus.EventSubject(7, "a.b*"))
+	cfg := bus.DefaultTopology().ConsumerConfigs()[bus.StreamEvents]
+	require.Equal(t, bus.ConsumerDeliverer, cfg.Durable)
+	require.Equal(t, -1, cfg.MaxDeliver, "the deliverer enforces its own retry horizon")
+	require.Equal(t, 2*time.Minute, cfg.AckWait)
 }
 
 func TestDownloadSubject(t *testing.T) {

@@ -83,6 +83,18 @@ type Config struct {
 	// BackoffMax caps the downloader's exponential backoff
 	// (DOWNLOAD_BACKOFF_MAX).
 	BackoffMax time.Duration
+
+	// CallbackAllowPrivate lets the deliverer post to private and loopback
+	// addresses (CALLBACK_ALLOW_PRIVATE; tests, an in-cluster receiver).
+	CallbackAllowPrivate bool
+	// CallbackTimeout bounds one callback post (CALLBACK_TIMEOUT).
+	CallbackTimeout time.Duration
+	// CallbackRetryHorizon is how long after its commit an event is
+	// retried before it is dead-lettered (CALLBACK_RETRY_HORIZON).
+	CallbackRetryHorizon time.Duration
+	// APIPublicURL is the absolute base of the item and content URLs in
+	// events (API_PUBLIC_URL); empty: relative /v1/media/{id}.
+	APIPublicURL string
 }
 
 // Load reads the configuration from getenv, applying defaults. The errors
@@ -204,6 +216,10 @@ func Load(getenv func(string) string) (Config, []error) {
 	c.APIAuthFailures = intVar("API_AUTH_FAILURES", 20)
 	c.RetryHorizon = durVar("DOWNLOAD_RETRY_HORIZON", 24*time.Hour)
 	c.BackoffMax = durVar("DOWNLOAD_BACKOFF_MAX", 15*time.Minute)
+	c.CallbackAllowPrivate = boolVar("CALLBACK_ALLOW_PRIVATE")
+	c.CallbackTimeout = durVar("CALLBACK_TIMEOUT", 10*time.Second)
+	c.CallbackRetryHorizon = durVar("CALLBACK_RETRY_HORIZON", 25*time.Hour)
+	c.APIPublicURL = strings.TrimRight(get("API_PUBLIC_URL", ""), "/")
 	return c, errs
 }
 
@@ -289,6 +305,17 @@ func (c Config) Validate() error {
 	}
 	if c.BackoffMax <= 0 {
 		add("DOWNLOAD_BACKOFF_MAX must be a positive duration")
+	}
+	if c.CallbackTimeout <= 0 || c.CallbackTimeout > time.Minute {
+		add("CALLBACK_TIMEOUT must be a positive duration of a minute at most")
+	}
+	if c.CallbackRetryHorizon < 24*time.Hour {
+		add("CALLBACK_RETRY_HORIZON must be at least 24h (receivers count on a day of retries)")
+	}
+	if c.APIPublicURL != "" {
+		if u, err := url.Parse(c.APIPublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+			add("API_PUBLIC_URL must be an absolute http(s) base URL without query or credentials, got %q", c.APIPublicURL)
+		}
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < MinAdminToken {
 		add("ADMIN_TOKEN is %d characters: use %d or more (e.g. openssl rand -hex 24), or unset it to disable the admin page", len(c.AdminToken), MinAdminToken)

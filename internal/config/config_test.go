@@ -41,6 +41,10 @@ func TestDefaultsAreValid(t *testing.T) {
 	require.Empty(t, cfg.TrustedProxies)
 	require.False(t, cfg.AllowExec)
 	require.Equal(t, config.DefaultMediaHosts, cfg.MediaHosts)
+	require.False(t, cfg.CallbackAllowPrivate)
+	require.Equal(t, 10*time.Second, cfg.CallbackTimeout)
+	require.Equal(t, 25*time.Hour, cfg.CallbackRetryHorizon)
+	require.Empty(t, cfg.APIPublicURL)
 }
 
 // TestConfigRules checks every validation rule: each case sets a few
@@ -97,6 +101,16 @@ func TestConfigRules(t *testing.T) {
 				require.Equal(t, 5, c.WebhookAuthFailures)
 				require.Equal(t, 7, c.APIAuthFailures)
 			}},
+		{name: "callback knobs", env: map[string]string{"CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_TIMEOUT": "3s", "CALLBACK_RETRY_HORIZON": "2d", "API_PUBLIC_URL": "https://media.example.com/"},
+			check: func(t *testing.T, c config.Config) {
+				require.True(t, c.CallbackAllowPrivate)
+				require.Equal(t, 3*time.Second, c.CallbackTimeout)
+				require.Equal(t, 48*time.Hour, c.CallbackRetryHorizon)
+				require.Equal(t, "https://media.example.com", c.APIPublicURL)
+			}},
+		{name: "callback limits", env: map[string]string{"CALLBACK_TIMEOUT": "5m", "CALLBACK_RETRY_HORIZON": "2h", "API_PUBLIC_URL": "media.example.com", "CALLBACK_ALLOW_PRIVATE": "sure"},
+			want: []string{"CALLBACK_TIMEOUT must be a positive duration of a minute at most", "CALLBACK_RETRY_HORIZON must be at least 24h",
+				`API_PUBLIC_URL must be an absolute http(s) base URL`, `CALLBACK_ALLOW_PRIVATE="sure": not a boolean`}},
 		{name: "auth budgets at least 1", env: map[string]string{"WEBHOOK_AUTH_FAILURES": "0", "API_AUTH_FAILURES": "-3"},
 			want: []string{"WEBHOOK_AUTH_FAILURES must be at least 1", "API_AUTH_FAILURES must be at least 1"}},
 		{name: "counts are whole numbers", env: map[string]string{"DOWNLOAD_WORKERS": "8K", "STREAM_REPLICAS": "x"},
