@@ -23,7 +23,8 @@
 //	GET  /admin/media/{id}               one item
 //	GET  /admin/media/{id}/thumbnail     its jpegThumbnail (image/jpeg)
 //	POST /admin/media/{id}/reprocess     reset it to pending and queue its download
-//	POST /admin/reprocess                the same for every row of some statuses (and cliente)
+//	POST /admin/reprocess                the same for every row of some statuses (and cliente), after a
+//	                                     confirmation by failure reason
 //	GET  /admin/deadletters              dead-letter records (?stream, reason, since)
 //	POST /admin/deadletters/replay       replay records (seq, or all of a filter), after a confirmation
 //	GET  /admin/static/admin.css
@@ -83,6 +84,8 @@ type Lists interface {
 	AdminListMedia(ctx context.Context, f catalog.AdminMediaFilter) (catalog.AdminMediaPage, error)
 	AdminMediaByID(ctx context.Context, id int64) (catalog.Media, error)
 	AdminMediaThumbnail(ctx context.Context, id int64) ([]byte, error)
+	FailureReasons(ctx context.Context, clienteID int64) ([]catalog.ReasonCount, error)
+	ReprocessPreview(ctx context.Context, f catalog.ReprocessFilter) ([]catalog.ReasonCount, error)
 }
 
 // DefaultSessionTTL is how long a login lasts.

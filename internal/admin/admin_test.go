@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -452,10 +453,26 @@ func TestReprocessMany(t *testing.T) {
 	require.NoError(t, b.store.Fail(b.ctx, acmeExpired, catalog.StatusExpired, "expired"))
 	globexFailed := b.record(t, b.globx, wamedia.Audio)
 	require.NoError(t, b.store.Fail(b.ctx, globexFailed, catalog.StatusFailed, "http_error"))
+	mismatch := b.record(t, b.acme, wamedia.Image)
+	require.NoError(t, b.store.Fail(b.ctx, mismatch, catalog.StatusFailed, "type_mismatch"))
 
 	c := b.client(t)
 	csrf := c.login()
+	// The first post only asks: how many rows, which reasons.
 	resp := c.post("/admin/reprocess", url.Values{"csrf": {csrf}, "status": {"failed"}, "cliente": {id(b.acme.id)}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, resp.body)
+	require.Empty(t, b.jobs(t), "nothing before the confirmation")
+	require.Contains(t, resp.body, `<strong id="total">4</strong>`)
+	require.Contains(t, resp.body, "acme")
+	form := confirmForm(t, resp.body, "confirm-reprocess")
+	require.Equal(t, []string{"timeout"}, form["reason"], "type_mismatch is not ticked")
+	require.Equal(t, id(b.acme.id), form.Get("cliente"))
+	require.Regexp(t, `<tr data-reason="type_mismatch" class="fails">`, resp.body)
+	require.Contains(t, resp.body, "fails again:")
+	status, _ := b.status(t, acmeFailed[0])
+	require.Equal(t, catalog.StatusFailed, status)
+
+	resp = c.post("/admin/reprocess", form)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, resp.body)
 	loc, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)
@@ -471,21 +488,63 @@ func TestReprocessMany(t *testing.T) {
 		status, _ := b.status(t, id)
 		require.Equal(t, catalog.StatusPending, status)
 	}
-	status, _ := b.status(t, globexFailed)
+	status, _ = b.status(t, globexFailed)
 	require.Equal(t, catalog.StatusFailed, status, "another cliente")
+	status, reason := b.status(t, mismatch)
+	require.Equal(t, catalog.StatusFailed+" type_mismatch", status+" "+reason, "not asked for")
 	page := c.get(resp.Header.Get("Location"))
 	require.Contains(t, page.body, "Reset 3 rows to pending")
 
-	// Every cliente, failed and expired.
+	// Every cliente, failed and expired; the operator ticks type_mismatch too.
 	resp = c.post("/admin/reprocess", url.Values{"csrf": {csrf}, "status": {"failed,expired"}})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	form = confirmForm(t, resp.body, "confirm-reprocess")
+	require.ElementsMatch(t, []string{"expired", "http_error"}, form["reason"])
+	form.Add("reason", "type_mismatch")
+	resp = c.post("/admin/reprocess", form)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	require.Contains(t, resp.Header.Get("Location"), "n=2")
-	require.Len(t, b.jobs(t), 5)
+	require.Contains(t, resp.Header.Get("Location"), "n=3")
+	require.Len(t, b.jobs(t), 6)
+	status, _ = b.status(t, mismatch)
+	require.Equal(t, catalog.StatusPending, status)
+
 	resp = c.post("/admin/reprocess", url.Values{"csrf": {csrf}, "status": {"failed,expired"}})
+	require.Contains(t, resp.body, `id="nothing"`)
+	// A confirmation with nothing ticked does nothing.
+	resp = c.post("/admin/reprocess", url.Values{"csrf": {csrf}, "status": {"pending"}, "confirm": {"1"}})
 	require.Contains(t, resp.Header.Get("Location"), "msg=nothing")
+	require.Len(t, b.jobs(t), 6)
 
 	require.Equal(t, http.StatusBadRequest, c.post("/admin/reprocess", url.Values{"csrf": {csrf}, "status": {"success"}}).StatusCode)
 	require.Equal(t, http.StatusBadRequest, c.post("/admin/reprocess", url.Values{"csrf": {csrf}, "status": {"failed"}, "cliente": {"x"}}).StatusCode)
+}
+
+// inputRE matches an input element of a page.
+var inputRE = regexp.MustCompile(`<input [^>]*>`)
+
+// attrRE matches one attribute of an element.
+var attrRE = regexp.MustCompile(`(\w+)(?:="([^"]*)")?`)
+
+// confirmForm returns what the browser would post from the form with the
+// given id: its hidden fields and ticked checkboxes.
+func confirmForm(t testing.TB, body, formID string) url.Values {
+	t.Helper()
+	i := strings.Index(body, `id="`+formID+`"`)
+	require.GreaterOrEqual(t, i, 0, "no form %s", formID)
+	rest := body[i:]
+	rest = rest[:strings.Index(rest, "</form>")]
+	out := url.Values{}
+	for _, in := range inputRE.FindAllString(rest, -1) {
+		attrs := map[string]string{}
+		for _, m := range attrRE.FindAllStringSubmatch(strings.TrimPrefix(in, "<input"), -1) {
+			attrs[m[1]] = html.UnescapeString(m[2])
+		}
+		_, checked := attrs["checked"]
+		if attrs["type"] == "hidden" || attrs["type"] == "checkbox" && checked {
+			out.Add(attrs["name"], attrs["value"])
+		}
+	}
+	return out
 }
 
 func TestReprocessWithoutJetStream(t *testing.T) {

@@ -84,7 +84,7 @@ const (
 	colRight   = 8.0
 	colTop     = 10.0
 	colBottom  = 26.0
-	colTicks   = 5 // about this many intervals on the y axis
+	colTicks   = 5  // about this many intervals on the y axis
 	colLabels  = 10 // at most this many day labels
 	colBarFill = 0.72
 )

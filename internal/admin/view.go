@@ -12,7 +12,7 @@ import (
 
 // pageNames are the templates/<name>.html pages, each drawn inside
 // templates/layout.html.
-var pageNames = []string{"login", "overview", "list", "detail", "deadletters"}
+var pageNames = []string{"login", "overview", "list", "detail", "deadletters", "reprocess"}
 
 // parsePages parses every page with the layout. html/template escapes every
 // value by its context, so text from webhooks (captions, names, file names)
