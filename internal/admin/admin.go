@@ -26,7 +26,7 @@
 //	POST /admin/reprocess                the same for every row of some statuses (and cliente), after a
 //	                                     confirmation by failure reason
 //	GET  /admin/deadletters              dead-letter records (?stream, reason, since)
-//	POST /admin/deadletters/replay       replay records (seq, or all of a filter), after a confirmation
+//	POST /admin/deadletters/replay       replay the posted records (seq), after a confirmation
 //	GET  /admin/static/admin.css
 package admin
 

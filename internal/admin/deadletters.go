@@ -68,8 +68,7 @@ type deadLettersData struct {
 	Truncated  bool
 	CanReplay  bool
 	Confirm    *job.ReplayReport
-	ConfirmAll bool     // the confirmation replays the filter, not chosen records
-	Seqs       []uint64 // the records the confirmation replays
+	Seqs       []uint64 // the records a replay form posts: listed and not replayed, or confirmed
 	Again      bool
 }
 
@@ -100,14 +99,20 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, sess sessi
 		recs, d.Truncated = recs[:deadLetterLimit], true
 	}
 	d.Records = recs
+	for _, rec := range recs {
+		if rec.Replayed == nil {
+			d.Seqs = append(d.Seqs, rec.Seq)
+		}
+	}
 	h.render(w, r, http.StatusOK, "deadletters", p)
 }
 
-// replayDeadLetters replays the posted selection: chosen records (seq) or
-// every record of the filter (all=1, which needs a reason or a stream). It
-// first answers a confirmation page listing what the replay would do
-// (a dry run); the confirmed form (confirm=1) replays exactly the records
-// that page listed.
+// replayDeadLetters replays the posted records (seq): one chosen on the list,
+// or every record the list showed and had not replayed ("replay all" posts
+// their numbers, so that records arriving after the page was drawn are not
+// taken in). It first answers a confirmation page listing what the replay
+// would do (a dry run); the confirmed form (confirm=1) replays exactly the
+// records that page listed.
 func (h *Handler) replayDeadLetters(w http.ResponseWriter, r *http.Request, sess session) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if !h.checkCSRF(w, r, sess) {
@@ -131,9 +136,8 @@ func (h *Handler) replayDeadLetters(w http.ResponseWriter, r *http.Request, sess
 		}
 		f.Seqs = append(f.Seqs, n)
 	}
-	all := r.PostFormValue("all") == "1"
-	if len(f.Seqs) == 0 && !all {
-		http.Error(w, "say which records: seq, or all with the filter", http.StatusBadRequest)
+	if len(f.Seqs) == 0 {
+		http.Error(w, "say which records: seq", http.StatusBadRequest)
 		return
 	}
 	o := job.ReplayOptions{DeadLetterFilter: f, Again: r.PostFormValue("again") == "1"}
@@ -144,7 +148,7 @@ func (h *Handler) replayDeadLetters(w http.ResponseWriter, r *http.Request, sess
 			h.internalError(w, r, err)
 			return
 		}
-		d := &deadLettersData{Form: form, CanReplay: true, Confirm: &rep, Again: o.Again, ConfirmAll: all}
+		d := &deadLettersData{Form: form, CanReplay: true, Confirm: &rep, Again: o.Again}
 		for _, it := range rep.Items {
 			if it.Outcome == job.WouldReplay {
 				d.Seqs = append(d.Seqs, it.Record.Seq)

@@ -86,20 +86,33 @@ func TestDeadLettersPageListsAndReplaysAfterConfirmation(t *testing.T) {
 	require.Contains(t, page.body, "→ WEBHOOKS:2")
 	require.Contains(t, page.body, "Replay again…")
 
-	// A filter's records: the download is reprocessed.
-	resp = c.post("/admin/deadletters/replay", url.Values{"csrf": {csrf}, "all": {"1"}, "stream": {"DOWNLOADS"}})
+	// "Replay all" of a filter posts the records the page listed, not the
+	// filter: a record dead-lettered after the page was drawn is not taken
+	// in, neither by the confirmation nor by the replay.
+	page = c.get("/admin/deadletters?stream=DOWNLOADS")
+	all := confirmForm(t, page.body, "replay-all")
+	require.Equal(t, []string{"2"}, all["seq"])
+	late := b.record(t, b.acme, wamedia.Video)
+	require.NoError(t, job.PublishAll(b.ctx, b.js, []job.Download{{MediaID: late, ClienteID: b.acme.id, InstanceID: b.acme.instance, Type: wamedia.Video}}, job.PublishOptions{}).Err())
+	b.park(t, bus.StreamDownloads, bus.ConsumerDownloader, "mac_mismatch")
+	require.Contains(t, c.get("/admin/deadletters?stream=DOWNLOADS").body, `data-seq="4"`, "3 marks the replay of 1")
+	resp = c.post("/admin/deadletters/replay", all)
 	require.Equal(t, http.StatusOK, resp.StatusCode, resp.body)
-	require.Contains(t, resp.body, `name="seq" value="2"`)
-	resp = c.post("/admin/deadletters/replay", url.Values{"csrf": {csrf}, "seq": {"2"}, "stream": {"DOWNLOADS"}, "confirm": {"1"}})
+	confirm := confirmForm(t, resp.body, "confirm-replay")
+	require.Equal(t, []string{"2"}, confirm["seq"])
+	require.NotContains(t, resp.body, "#4")
+	resp = c.post("/admin/deadletters/replay", confirm)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, resp.body)
+	require.Contains(t, resp.Header.Get("Location"), "n=1")
 	status, _ := b.status(t, failed)
 	require.Equal(t, catalog.StatusPending, status)
 	jobs := b.jobs(t)
-	require.Len(t, jobs, 2)
-	require.Equal(t, job.Download{MediaID: failed, ClienteID: b.acme.id, InstanceID: b.acme.instance, Type: wamedia.Image}, jobs[1])
+	require.Len(t, jobs, 3)
+	require.Equal(t, job.Download{MediaID: failed, ClienteID: b.acme.id, InstanceID: b.acme.instance, Type: wamedia.Image}, jobs[2])
 
 	// Everything replayed: the confirmation says there is nothing to do.
-	resp = c.post("/admin/deadletters/replay", url.Values{"csrf": {csrf}, "all": {"1"}, "reason": {"unknown_instance"}})
+	require.NotContains(t, c.get("/admin/deadletters?reason=unknown_instance").body, `id="replay-all"`)
+	resp = c.post("/admin/deadletters/replay", url.Values{"csrf": {csrf}, "seq": {"1"}})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.body, `id="nothing"`)
 }
