@@ -24,8 +24,9 @@ func encodingJSON(body []byte) error {
 		Voice, Animated               bool
 	}
 	type message struct {
-		From, To, ID, Timestamp, Type string
-		Context                       struct {
+		From, To, ID, Type string
+		Timestamp          json.RawMessage
+		Context            struct {
 			ID        string
 			Forwarded bool
 		}
@@ -47,8 +48,9 @@ func encodingJSON(body []byte) error {
 					Messages      []message
 					MessageEchoes []message `json:"message_echoes"`
 					Statuses      []struct {
-						ID, Status, Timestamp string
-						RecipientID           string `json:"recipient_id"`
+						ID, Status  string
+						Timestamp   json.RawMessage
+						RecipientID string `json:"recipient_id"`
 					}
 				}
 			}

@@ -1,0 +1,78 @@
+package jsonscan
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestArray: elements are visited in order whatever their type, and
+// malformed arrays fail instead of looping.
+func TestArray(t *testing.T) {
+	tests := []struct {
+		in, want, err string
+	}{
+		{`[]`, "", ""},
+		{` [ 1 , "a" ,{"k":[2]}, null,[] ] `, "1|a|{}|null|[]", ""},
+		{`null`, "", ""},
+		{`[1,]`, "1|null", "unexpected character ']'"},
+		{`[,1]`, "null", "unexpected character ','"},
+		{`[1 2]`, "1", "expected ',' or ']'"},
+		{`[1`, "1", "expected ',' or ']'"},
+		{strings.Repeat("[", MaxDepth+1), "[]", "nesting deeper"},
+	}
+	for _, tt := range tests {
+		s := New([]byte(tt.in))
+		var got []string
+		if s.Array() {
+			for s.Elem() {
+				switch s.Peek() {
+				case '{':
+					s.Skip()
+					got = append(got, "{}")
+				case '[':
+					s.Skip()
+					got = append(got, "[]")
+				default:
+					t, _ := s.Scalar()
+					if t == nil {
+						got = append(got, "null")
+					} else {
+						got = append(got, string(t))
+					}
+				}
+			}
+		}
+		g := strings.Join(got, "|")
+		errText := ""
+		if s.Err() != nil {
+			errText = s.Err().Reason
+		}
+		if g != tt.want || !strings.Contains(errText, tt.err) || (tt.err == "") != (s.Err() == nil) {
+			t.Errorf("%q: %q, %q; want %q, %q", tt.in, g, errText, tt.want, tt.err)
+		}
+	}
+}
+
+// TestDocFirst: a field sent twice counts once, at its first occurrence.
+func TestDocFirst(t *testing.T) {
+	d := Doc{S: New([]byte(`{"a":"x","a":"y","b":{"c":1},"b":2}`))}
+	var a, b string
+	if !d.S.Begin() {
+		t.Fatal(d.S.Err())
+	}
+	for k, ok := d.S.Key(); ok; k, ok = d.S.Key() {
+		switch string(k) {
+		case "a":
+			d.StrOnce(1, &a)
+		case "b":
+			if d.First(2) {
+				d.S.Skip()
+				b = "object"
+			}
+		}
+	}
+	d.S.End()
+	if d.S.Err() != nil || a != "x" || b != "object" {
+		t.Fatalf("%q %q %v", a, b, d.S.Err())
+	}
+}
