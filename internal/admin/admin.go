@@ -22,6 +22,8 @@
 //	GET  /admin/media                    list, newest first (?cliente, instance, chat, type, status, reason, since, until, before)
 //	GET  /admin/media/{id}               one item
 //	GET  /admin/media/{id}/thumbnail     its jpegThumbnail (image/jpeg)
+//	GET  /admin/media/{id}/file          its stored file: inline for safe image, audio and video types,
+//	                                     else (or with ?download=1) as an attachment
 //	POST /admin/media/{id}/reprocess     reset it to pending and queue its download
 //	POST /admin/reprocess                the same for every row of some statuses (and cliente), after a
 //	                                     confirmation by failure reason
@@ -46,6 +48,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/authlimit"
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/clientaddr"
@@ -54,6 +57,9 @@ import (
 // Options are what New needs.
 type Options struct {
 	Store *catalog.Store
+	// Blobs is the media store (MEDIA_STORE) the stored files are opened
+	// from; nil disables opening them.
+	Blobs blob.Store
 	// JS is where the reprocess action publishes download jobs; nil
 	// disables the action.
 	JS jetstream.JetStream
@@ -100,6 +106,7 @@ var assets embed.FS
 // Handler serves the admin page. Mount it at /admin/.
 type Handler struct {
 	store    *catalog.Store
+	blobs    blob.Store
 	lists    Lists // the queries over every cliente
 	js       jetstream.JetStream
 	log      *zap.Logger
@@ -134,7 +141,7 @@ func New(o Options) http.Handler {
 		ttl = DefaultSessionTTL
 	}
 	h := &Handler{
-		store: o.Store, lists: operator.New(o.Store), js: o.JS, log: o.Log, now: time.Now,
+		store: o.Store, blobs: o.Blobs, lists: operator.New(o.Store), js: o.JS, log: o.Log, now: time.Now,
 		failures: &authlimit.Limiter{Budget: o.AuthFailures},
 		refusals: &authlimit.Sampler{Log: o.Log},
 		clients:  clientaddr.Resolver{Trusted: o.TrustedProxies},
@@ -160,6 +167,7 @@ func New(o Options) http.Handler {
 	h.mux.HandleFunc("GET /admin/media", h.authed(h.list))
 	h.mux.HandleFunc("GET /admin/media/{id}", h.authed(h.detail))
 	h.mux.HandleFunc("GET /admin/media/{id}/thumbnail", h.authed(h.thumbnail))
+	h.mux.HandleFunc("GET /admin/media/{id}/file", h.authed(h.file))
 	h.mux.HandleFunc("POST /admin/media/{id}/reprocess", h.authed(h.reprocessOne))
 	h.mux.HandleFunc("POST /admin/reprocess", h.authed(h.reprocessMany))
 	h.mux.HandleFunc("GET /admin/deadletters", h.authed(h.deadLetters))

@@ -61,15 +61,15 @@ func deadLetterFormOf(get func(string) string) deadLetterForm {
 // deadLettersData is the dead-letter page: the list, or (Confirm) what a
 // replay would do, to be confirmed.
 type deadLettersData struct {
-	Form       deadLetterForm
-	Streams    []string
-	SinceOpts  []string
-	Records    []bus.DeadLetter
-	Truncated  bool
-	CanReplay  bool
-	Confirm    *job.ReplayReport
-	Seqs       []uint64 // the records a replay form posts: listed and not replayed, or confirmed
-	Again      bool
+	Form      deadLetterForm
+	Streams   []string
+	SinceOpts []string
+	Records   []bus.DeadLetter
+	Truncated bool
+	CanReplay bool
+	Confirm   *job.ReplayReport
+	Seqs      []uint64 // the records a replay form posts: listed and not replayed, or confirmed
+	Again     bool
 }
 
 func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, sess session) {

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/multichat/mediapipe/internal/admin"
+	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/catalogtest"
@@ -29,6 +30,7 @@ import (
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/internal/s3test"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -46,6 +48,7 @@ type tenant struct {
 type testBundle struct {
 	ctx   context.Context
 	store *catalog.Store
+	blobs blob.Store // the media store: a directory, or a versitygw bucket
 	js    jetstream.JetStream
 	srv   *httptest.Server
 	acme  tenant
@@ -59,6 +62,7 @@ type setupOptions struct {
 	token string // empty: adminToken
 	noJS  bool
 	again bool // a second bundle in the same test
+	s3    bool // the media store is an S3 bucket (versitygw), not a directory
 }
 
 func setup(t *testing.T, opts ...setupOptions) *testBundle {
@@ -77,6 +81,15 @@ func setup(t *testing.T, opts ...setupOptions) *testBundle {
 	t.Cleanup(cancel)
 	store, _ := pgtest.NewStore(t)
 	b := &testBundle{ctx: ctx, store: store}
+	var err error
+	if o.s3 {
+		srv := s3test.Start(t)
+		b.blobs, err = blob.NewS3(ctx, blob.S3Options{Bucket: srv.Bucket, Prefix: "admin", Endpoint: srv.Endpoint,
+			Region: s3test.Region, AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey})
+	} else {
+		b.blobs, err = blob.NewLocal(t.TempDir())
+	}
+	require.NoError(t, err)
 	if !o.noJS {
 		url, _ := natstest.Start(t)
 		_, b.js = natstest.Connect(t, url)
@@ -90,7 +103,7 @@ func setup(t *testing.T, opts ...setupOptions) *testBundle {
 		require.NoError(t, err)
 		*tn.t = tenant{id: res.ClienteID, name: tn.name, instance: res.InstanceID}
 	}
-	ao := admin.Options{Store: store, Token: o.token, Log: zaptest.NewLogger(t)}
+	ao := admin.Options{Store: store, Blobs: b.blobs, Token: o.token, Log: zaptest.NewLogger(t)}
 	if b.js != nil {
 		ao.JS = b.js
 	}
@@ -166,6 +179,22 @@ func (b *testBundle) succeed(t testing.TB, id int64) {
 	require.NoError(t, b.store.Succeed(b.ctx, id, catalog.Stored{
 		Path: "1/ab/cd/" + hex.EncodeToString(sum[:]) + ".jpg", Size: 123456, Mimetype: "image/jpeg", SHA256: sum[:],
 	}))
+}
+
+// storeFile puts content in the media store as media row id's verified file
+// of mimetype and ext, and marks the row a success.
+func (b *testBundle) storeFile(t testing.TB, id int64, content []byte, mimetype, ext string) {
+	t.Helper()
+	var cliente int64
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT cliente_id FROM media_files WHERE id = $1`, id).Scan(&cliente))
+	p, err := b.blobs.Create(cliente)
+	require.NoError(t, err)
+	_, err = p.Write(content)
+	require.NoError(t, err)
+	sum := sha256.Sum256(content)
+	st, err := p.Commit(sum[:], ext)
+	require.NoError(t, err)
+	require.NoError(t, b.store.Succeed(b.ctx, id, catalog.Stored{Path: st.Path, Size: st.Size, Mimetype: mimetype, SHA256: sum[:]}))
 }
 
 func (b *testBundle) status(t testing.TB, id int64) (status, reason string) {

@@ -363,20 +363,32 @@ type detailData struct {
 	Cliente       string
 	Reprocessable bool
 	CanReprocess  bool
+	CanOpen       bool // a stored file to open or download
+	Inline        bool // the browser shows it in place
 }
 
-func (h *Handler) detail(w http.ResponseWriter, r *http.Request, sess session) {
+// media reads the media row of the path's {id}; ok is false (and 404 or 500
+// sent) when there is none.
+func (h *Handler) media(w http.ResponseWriter, r *http.Request) (catalog.Media, bool) {
 	id, ok := pathID(w, r)
 	if !ok {
-		return
+		return catalog.Media{}, false
 	}
 	m, err := h.lists.AdminMediaByID(r.Context(), id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		http.Error(w, "no such media", http.StatusNotFound)
-		return
+		return m, false
 	}
 	if err != nil {
 		h.internalError(w, r, err)
+		return m, false
+	}
+	return m, true
+}
+
+func (h *Handler) detail(w http.ResponseWriter, r *http.Request, sess session) {
+	m, ok := h.media(w, r)
+	if !ok {
 		return
 	}
 	clientes, err := h.lists.Clientes(r.Context())
@@ -388,6 +400,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, sess session) {
 		Title: fmt.Sprintf("Media #%d", m.ID), Nav: "media", CSRF: sess.csrf, Flash: flashOf(r.URL.Query()),
 		Data: detailData{
 			M: m, Cliente: clienteNames(clientes)[m.ClienteID], CanReprocess: h.js != nil,
+			CanOpen: h.blobs != nil && canOpen(m), Inline: inlineType(m.Mimetype),
 			Reprocessable: m.Status != catalog.StatusSuccess && m.FailureReason != catalog.ReasonMissingFields,
 		},
 	})
