@@ -194,7 +194,7 @@ func (a *App) Handler() http.Handler {
 		Presign: presign,
 	})))
 	mux.Handle("/admin/", a.Metrics.HTTP("admin", admin.New(admin.Options{
-		Store: a.Store, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin"),
+		Store: a.Store, Blobs: a.Blobs, JS: a.JS, Token: a.Cfg.AdminToken, Log: a.Log.Named("admin"),
 		AuthFailures: a.Cfg.APIAuthFailures, TrustedProxies: a.Cfg.TrustedProxies, Replicas: a.Cfg.StreamReplicas,
 	})))
 	return mux
