@@ -128,3 +128,67 @@ func (d *Doc) StrOnce(f uint64, dst *string) {
 		*dst = d.Str()
 	}
 }
+
+// IndexPairs reads, in one tight loop, the members of the object being read
+// that have the shape Evolution gives bytes: a key of 1 to 8 decimal digits
+// and a value of 1 to 3 digits, e.g. "17": 200. Each is appended to dst as
+// index<<8 | value (values above 255 stop the loop). It stops before the
+// first member of another shape, leaving it to Key (closed false), or after
+// the object's closing brace (closed true). It accepts only what Skip
+// accepts, so a body reads the same whichever way it is read.
+func (s *Scanner) IndexPairs(dst []uint32) (pairs []uint32, closed bool) {
+	b := s.b
+	for {
+		j := skipWS(b, s.i)
+		if j < len(b) && b[j] == '}' {
+			s.i, s.fresh = j+1, false
+			s.depth--
+			return dst, true
+		}
+		if !s.fresh {
+			if j >= len(b) || b[j] != ',' {
+				return dst, false
+			}
+			j = skipWS(b, j+1)
+		}
+		if j >= len(b) || b[j] != '"' {
+			return dst, false
+		}
+		j++
+		start, k := j, 0
+		for j < len(b) && j-start < 8 && b[j] >= '0' && b[j] <= '9' {
+			k = k*10 + int(b[j]-'0')
+			j++
+		}
+		if j == start || j >= len(b) || b[j] != '"' || (b[start] == '0' && j-start > 1) {
+			return dst, false
+		}
+		j = skipWS(b, j+1)
+		if j >= len(b) || b[j] != ':' {
+			return dst, false
+		}
+		j = skipWS(b, j+1)
+		start, v := j, 0
+		for j < len(b) && j-start < 3 && b[j] >= '0' && b[j] <= '9' {
+			v = v*10 + int(b[j]-'0')
+			j++
+		}
+		if j == start || v > 255 || j >= len(b) || numberByte(b[j]) {
+			return dst, false
+		}
+		dst = append(dst, uint32(k)<<8|uint32(v))
+		s.i, s.fresh = j, false
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// numberByte reports whether c continues a number as Skip reads one.
+func numberByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}

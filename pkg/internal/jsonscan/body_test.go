@@ -76,3 +76,49 @@ func TestDocFirst(t *testing.T) {
 		t.Fatalf("%q %q %v", a, b, d.S.Err())
 	}
 }
+
+// TestIndexPairs: the tight loop reads the usual shape and stops, without
+// consuming it, before any other member, so Key can go on from there.
+func TestIndexPairs(t *testing.T) {
+	tests := []struct {
+		in     string
+		pairs  []uint32
+		closed bool
+		rest   string // the keys Key reads after the loop
+	}{
+		{`{}`, nil, true, ""},
+		{`{"0":91,"1":185}`, []uint32{91, 1<<8 | 185}, true, ""},
+		{"{ \"10\" :\t7 ,\n\"2\": 0 }", []uint32{10<<8 | 7, 2 << 8}, true, ""},
+		{`{"0":1,"type":"Buffer"}`, []uint32{1}, false, "type"},
+		{`{"type":"Buffer","data":[1]}`, nil, false, "type,data"},
+		{`{"0":1,"1":256}`, []uint32{1}, false, "1"},
+		{`{"0":1-2}`, nil, false, "0"},
+		{`{"0":1e2,"1":2}`, nil, false, "0,1"},
+		{`{"00":1}`, nil, false, "00"},
+		{`{"123456789":1}`, nil, false, "123456789"},
+		{`{"0":"1"}`, nil, false, "0"},
+	}
+	for _, tt := range tests {
+		s := New([]byte(tt.in))
+		s.Object()
+		pairs, closed := s.IndexPairs(nil)
+		var rest []string
+		for !closed {
+			k, ok := s.Key()
+			if !ok {
+				break
+			}
+			rest = append(rest, string(k))
+			s.Skip()
+		}
+		if s.End(); s.Err() != nil || closed != tt.closed || strings.Join(rest, ",") != tt.rest || len(pairs) != len(tt.pairs) {
+			t.Errorf("%s: pairs %v closed %v rest %q err %v", tt.in, pairs, closed, rest, s.Err())
+			continue
+		}
+		for i := range pairs {
+			if pairs[i] != tt.pairs[i] {
+				t.Errorf("%s: pairs %v, want %v", tt.in, pairs, tt.pairs)
+			}
+		}
+	}
+}

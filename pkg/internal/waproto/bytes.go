@@ -60,8 +60,21 @@ func (r Reader) object() []byte {
 		bufSeen bool
 		typ     string
 		bad     bool
+		pairs   [64]uint32
 	)
-	for k, ok := s.Key(); ok; k, ok = s.Key() {
+	// Index-keyed bytes in the usual shape are read by a tight loop; what
+	// it leaves (another shape, a Buffer) is read member by member.
+	fast, closed := s.IndexPairs(pairs[:0])
+	for _, p := range fast {
+		if !bad && !idx.put(int(p>>8), byte(p), s, r.A) {
+			bad = true
+		}
+	}
+	for !closed {
+		k, ok := s.Key()
+		if !ok {
+			break
+		}
 		switch {
 		case bad:
 			s.Skip()
@@ -134,7 +147,7 @@ func (r Reader) array() (b []byte, bad bool) {
 }
 
 // byteValue reads one value that must be an integer in 0..255 (a number or
-// a string of digits).
+// a string of digits, without leading zeros).
 func byteValue(s *jsonscan.Scanner) (byte, bool) {
 	if s.Peek() == '{' || s.Peek() == '[' {
 		s.Skip()
@@ -142,7 +155,7 @@ func byteValue(s *jsonscan.Scanner) (byte, bool) {
 	}
 	t, _ := s.Scalar()
 	n, ok := jsonscan.ParseInt(t)
-	if !ok || n < 0 || n > 255 || len(t) == 0 || t[0] == '-' {
+	if !ok || n < 0 || n > 255 || len(t) == 0 || t[0] == '-' || (t[0] == '0' && len(t) > 1) {
 		return 0, false
 	}
 	for _, c := range t {
@@ -180,13 +193,17 @@ type byteTable struct {
 }
 
 // set reads the value of index i; it fails on a repeated index, an index out
-// of range or a value that is not a byte. Every member takes at least four
-// bytes of the body ("0":0), so a complete object's indexes are below a
-// quarter of the body's length: larger ones are refused before they cost
-// memory.
+// of range or a value that is not a byte.
 func (t *byteTable) set(i int, s *jsonscan.Scanner, a *jsonscan.Arena) bool {
 	v, ok := byteValue(s)
-	if !ok || i >= s.Len()/4 {
+	return ok && t.put(i, v, s, a)
+}
+
+// put stores v at index i. Every member takes at least four bytes of the
+// body ("0":0), so a complete object's indexes are below a quarter of the
+// body's length: larger ones are refused before they cost memory.
+func (t *byteTable) put(i int, v byte, s *jsonscan.Scanner, a *jsonscan.Arena) bool {
+	if i >= s.Len()/4 {
 		return false
 	}
 	if t.b == nil {
