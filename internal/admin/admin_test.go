@@ -260,6 +260,16 @@ func TestList(t *testing.T) {
 	require.Contains(t, resp.body, `<option value="image" selected>`)
 	require.Contains(t, resp.body, `<option value="pending" selected>`)
 
+	// The reason menu lists the reasons recorded, of the cliente chosen.
+	resp = c.get("/admin/media?reason=mac_mismatch")
+	require.Contains(t, resp.body, `<option value="mac_mismatch" selected>mac_mismatch (1)</option>`)
+	require.Contains(t, resp.body, `<option value="expired">expired (1)</option>`)
+	resp = c.get("/admin/media?cliente=" + id(b.acme.id))
+	require.Contains(t, resp.body, `<option value="expired">expired (1)</option>`)
+	require.NotContains(t, resp.body, `mac_mismatch (`)
+	resp = c.get("/admin/media?reason=timeout")
+	require.Contains(t, resp.body, `<option value="timeout" selected>timeout (0)</option>`, "the chosen one stays")
+
 	for _, query := range []string{"type=gif", "status=done", "cliente=x", "since=yesterday", "before=-3", "reason=%27%3Bdrop"} {
 		resp := c.get("/admin/media?" + query)
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode, query)

@@ -216,6 +216,7 @@ type listData struct {
 	Form     listForm
 	Types    []wamedia.MediaType
 	Statuses []string
+	Reasons  []count // the failure reasons recorded, for the reason menu
 	Items    []mediaRow
 	Next     string // URL of the next (older) page, if any
 	First    string // URL of the first page, when this is not it
@@ -302,6 +303,11 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess session) {
 	form, f, err := parseListFilter(q)
 	d := listData{Clientes: clientes, Form: form, Types: wamedia.MediaTypes, Statuses: statusOrder, Filtered: form != listForm{}}
 	p.Data = &d
+	var menuErr error
+	if d.Reasons, menuErr = h.reasonMenu(r, f.ClienteID, form.Reason); menuErr != nil {
+		h.internalError(w, r, menuErr)
+		return
+	}
 	if err != nil {
 		p.Error = "Bad filter: " + err.Error()
 		h.render(w, r, http.StatusBadRequest, "list", p)
@@ -336,6 +342,24 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess session) {
 		d.First = "/admin/media?" + keep.Encode()
 	}
 	h.render(w, r, http.StatusOK, "list", p)
+}
+
+// reasonMenu returns the failure reasons recorded for a cliente (every
+// cliente when 0), most frequent first, with the one chosen (current) kept
+// even when no row has it any more.
+func (h *Handler) reasonMenu(r *http.Request, clienteID int64, current string) ([]count, error) {
+	recorded, err := h.lists.FailureReasons(r.Context(), clienteID)
+	if err != nil {
+		return nil, err
+	}
+	byReason := map[string]int64{}
+	for _, rc := range recorded {
+		byReason[rc.Reason] += rc.N
+	}
+	if _, ok := byReason[current]; current != "" && !ok {
+		byReason[current] = 0
+	}
+	return sortedCounts(byReason), nil
 }
 
 func clienteNames(cs []catalog.Cliente) map[int64]string {
