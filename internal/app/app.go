@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 	if err := bus.SetupLogged(ctx, a.JS, topo, log); err != nil {
 		return nil, fmt.Errorf("%s: setting up the JetStream streams: %w", a.natsSetting(), err)
 	}
-	a.Metrics.WatchConsumers(a.JS, map[string]string{
+	a.Metrics.WatchJetStream(a.JS, topo.Replicas, map[string]string{
 		bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads,
 	})
 	if opts.Roles.Ingest {

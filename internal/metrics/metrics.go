@@ -36,7 +36,7 @@ type Metrics struct {
 }
 
 // New registers every metric on a fresh registry, with Go and process
-// collectors.
+// collectors and mediapipe_build_info.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -80,7 +80,7 @@ func New() *Metrics {
 			Name: "mediapipe_store_errors_total", Help: "Media store operations that failed, by operation (a missing file is not a failure).",
 		}, []string{"op"}),
 	}
-	r.MustRegister(m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds,
+	r.MustRegister(buildInfoGauge(ReadBuildInfo()), m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds,
 		m.HandlerSeconds, m.Failures, m.HTTPSeconds, m.StoreSeconds, m.StoreErrors)
 	return m
 }
@@ -149,47 +149,7 @@ func (m *Metrics) HTTP(route string, next http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerDuration(m.HTTPSeconds.MustCurryWith(prometheus.Labels{"route": route}), next)
 }
 
-// WatchConsumers exports the pending and in-flight message counts of the
-// named consumers, read from JetStream at scrape time.
-func (m *Metrics) WatchConsumers(js jetstream.JetStream, consumers map[string]string) {
-	m.Registry.MustRegister(&consumerCollector{js: js, consumers: consumers})
-}
-
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
-}
-
-var (
-	pendingDesc = prometheus.NewDesc("mediapipe_consumer_pending_messages",
-		"Messages in the stream not yet delivered to the consumer.", []string{"stream", "consumer"}, nil)
-	ackPendingDesc = prometheus.NewDesc("mediapipe_consumer_ack_pending_messages",
-		"Messages delivered to the consumer and not yet acknowledged.", []string{"stream", "consumer"}, nil)
-)
-
-type consumerCollector struct {
-	js        jetstream.JetStream
-	consumers map[string]string // consumer -> stream
-}
-
-func (c *consumerCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- pendingDesc
-	ch <- ackPendingDesc
-}
-
-func (c *consumerCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for consumer, stream := range c.consumers {
-		cons, err := c.js.Consumer(ctx, stream, consumer)
-		if err != nil {
-			continue
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(info.NumPending), stream, consumer)
-		ch <- prometheus.MustNewConstMetric(ackPendingDesc, prometheus.GaugeValue, float64(info.NumAckPending), stream, consumer)
-	}
 }

@@ -89,7 +89,7 @@ func TestMetrics(t *testing.T) {
 		_, err := js.Publish(ctx, subject, []byte(`{}`))
 		require.NoError(t, err)
 	}
-	m.WatchConsumers(js, map[string]string{bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads})
+	m.WatchJetStream(js, 1, map[string]string{bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads})
 
 	samples, families := scrape(t, m.Handler())
 	for name, typ := range map[string]string{
@@ -104,6 +104,10 @@ func TestMetrics(t *testing.T) {
 		"mediapipe_http_request_duration_seconds": "histogram",
 		"mediapipe_consumer_pending_messages":     "gauge",
 		"mediapipe_consumer_ack_pending_messages": "gauge",
+		"mediapipe_deadletter_messages":           "gauge",
+		"mediapipe_jetstream_reporter":            "gauge",
+		"mediapipe_jetstream_up":                  "gauge",
+		"mediapipe_build_info":                    "gauge",
 		"go_goroutines":                           "gauge",
 	} {
 		require.Equal(t, typ, families[name], "family %s", name)
@@ -127,22 +131,11 @@ func TestMetrics(t *testing.T) {
 		`mediapipe_consumer_pending_messages{consumer="analyzer",stream="WEBHOOKS"}`:     "2",
 		`mediapipe_consumer_pending_messages{consumer="downloader",stream="DOWNLOADS"}`:  "0",
 		`mediapipe_consumer_ack_pending_messages{consumer="analyzer",stream="WEBHOOKS"}`: "0",
+		`mediapipe_deadletter_messages{stream="WEBHOOKS"}`:                               "0",
+		`mediapipe_deadletter_messages{stream="DOWNLOADS"}`:                              "0",
+		`mediapipe_jetstream_reporter`:                                                   "1",
+		`mediapipe_jetstream_up`:                                                         "1",
 	} {
 		require.Equal(t, want, samples[sample], "sample %s", sample)
-	}
-}
-
-// TestMetrics_ConsumerGone checks that a consumer JetStream cannot describe
-// (not declared yet, or NATS unreachable) is left out of the scrape rather
-// than failing it.
-func TestMetrics_ConsumerGone(t *testing.T) {
-	m := metrics.New()
-	url, _ := natstest.Start(t)
-	_, js := natstest.Connect(t, url)
-	m.WatchConsumers(js, map[string]string{bus.ConsumerAnalyzer: bus.StreamWebhooks})
-	samples, families := scrape(t, m.Handler()) // a 200, with the other families
-	require.Equal(t, "gauge", families["go_goroutines"])
-	for s := range samples {
-		require.False(t, strings.HasPrefix(s, "mediapipe_consumer_"), "no sample without a consumer: %s", s)
 	}
 }
