@@ -254,6 +254,7 @@ func TestAppRecordsPostedWebhooksAndServesHealthAndMetrics(t *testing.T) {
 			strings.Contains(metrics, "mediapipe_analyzer_webhooks_total 2") &&
 			strings.Contains(metrics, "mediapipe_analyzer_media_total 1") &&
 			strings.Contains(metrics, `mediapipe_consumer_pending_messages{consumer="analyzer",stream="WEBHOOKS"} 0`) &&
+			strings.Contains(metrics, `mediapipe_readiness_check{check="postgres"} 1`) &&
 			strings.Contains(metrics, `mediapipe_http_request_duration_seconds_count{code="202",route="webhooks"} 2`) &&
 			strings.Contains(metrics, `mediapipe_http_request_duration_seconds_count{code="401",route="webhooks"} 1`) &&
 			strings.Contains(metrics, `mediapipe_handler_duration_seconds_count{stage="analyzer"}`)

@@ -137,7 +137,9 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	a.readyMu.Unlock()
 	var problems []string
 	for _, c := range checks {
-		if err := c.check(ctx); err != nil {
+		err := c.check(ctx)
+		a.Metrics.ObserveReadiness(c.name, err == nil)
+		if err != nil {
 			problems = append(problems, c.name+": "+err.Error())
 		}
 	}

@@ -68,7 +68,7 @@ func (m *Metrics) WatchJetStream(js jetstream.JetStream, replicas int, consumers
 			streams = append(streams, s)
 		}
 	}
-	m.Registry.MustRegister(&jetStreamCollector{
+	m.register(&jetStreamCollector{
 		js: js, replicas: max(replicas, 1), consumers: consumers, streams: streams, holder: holderName(),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediapipe_jetstream_read_errors_total",

@@ -33,13 +33,15 @@ type Metrics struct {
 	HTTPSeconds      *prometheus.HistogramVec
 	StoreSeconds     *prometheus.HistogramVec
 	StoreErrors      *prometheus.CounterVec
+	Readiness        *prometheus.GaugeVec
+
+	collectors []prometheus.Collector // everything registered, for Describe
 }
 
 // New registers every metric on a fresh registry, with Go and process
 // collectors and mediapipe_build_info.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := &Metrics{
 		Registry: r,
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -80,9 +82,34 @@ func New() *Metrics {
 			Name: "mediapipe_store_errors_total", Help: "Media store operations that failed, by operation (a missing file is not a failure).",
 		}, []string{"op"}),
 	}
-	r.MustRegister(buildInfoGauge(ReadBuildInfo()), m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds,
-		m.HandlerSeconds, m.Failures, m.HTTPSeconds, m.StoreSeconds, m.StoreErrors)
+	m.Readiness = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mediapipe_readiness_check", Help: "Result of each readiness check at the last /readyz: 1 passing, 0 failing (nats, postgres, secrets, store, ...).",
+	}, []string{"check"})
+	m.register(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoGauge(ReadBuildInfo()), m.Webhooks, m.AnalyzedWebhooks, m.AnalyzedMedia, m.Downloads, m.DownloadedBytes, m.DownloadSeconds,
+		m.HandlerSeconds, m.Failures, m.HTTPSeconds, m.StoreSeconds, m.StoreErrors, m.Readiness)
 	return m
+}
+
+// register registers cs on the registry and remembers them for Describe.
+func (m *Metrics) register(cs ...prometheus.Collector) {
+	m.Registry.MustRegister(cs...)
+	m.collectors = append(m.collectors, cs...)
+}
+
+// Describe sends the description of every metric New and the Watch
+// methods registered, including those with no sample yet (a vector never
+// used, a JetStream gauge this process does not export): the list of what
+// the code can export, which dashboards and alert rules may use.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors {
+		c.Describe(ch)
+	}
+}
+
+// ObserveReadiness records the result of one readiness check.
+func (m *Metrics) ObserveReadiness(check string, ok bool) {
+	m.Readiness.WithLabelValues(check).Set(boolValue(ok))
 }
 
 // ObserveWebhook counts one ingest answer.

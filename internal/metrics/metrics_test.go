@@ -91,6 +91,9 @@ func TestMetrics(t *testing.T) {
 	}
 	m.WatchJetStream(js, 1, map[string]string{bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads})
 
+	m.ObserveReadiness("nats", true)
+	m.ObserveReadiness("postgres", false)
+
 	samples, families := scrape(t, m.Handler())
 	for name, typ := range map[string]string{
 		"mediapipe_webhooks_total":                "counter",
@@ -135,6 +138,8 @@ func TestMetrics(t *testing.T) {
 		`mediapipe_deadletter_messages{stream="DOWNLOADS"}`:                              "0",
 		`mediapipe_jetstream_reporter`:                                                   "1",
 		`mediapipe_jetstream_up`:                                                         "1",
+		`mediapipe_readiness_check{check="nats"}`:                                        "1",
+		`mediapipe_readiness_check{check="postgres"}`:                                    "0",
 	} {
 		require.Equal(t, want, samples[sample], "sample %s", sample)
 	}
