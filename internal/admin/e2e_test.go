@@ -79,26 +79,31 @@ func seedDemo(t *testing.T, b *testBundle) int64 {
 	return newest
 }
 
-// TestE2E drives the admin page in headless Chromium: log in, look at the
-// charts, filter the list by type, open an item, reprocess it, and keep
-// full-page screenshots (in MEDIAPIPE_ARTIFACTS, or a temporary directory).
-func TestE2E(t *testing.T) {
+// browser is a headless Chromium on the admin page of a test bundle.
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	artifacts string // where screenshots go
+}
+
+// startBrowser starts headless Chromium for the test, or skips (fails under
+// CI=true) when it is not installed.
+func startBrowser(t *testing.T, b *testBundle) *browser {
+	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("no browser for the admin page's end-to-end test: %s is missing (run .ci/chromium)", chromiumPath)
 		}
 		t.Skipf("%s is missing: install Debian's chromium (.ci/chromium) to run the browser test", chromiumPath)
 	}
-	b := setup(t)
-	newest := seedDemo(t, b)
 	artifacts := os.Getenv("MEDIAPIPE_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = t.TempDir()
 	}
 	require.NoError(t, os.MkdirAll(artifacts, 0o755))
 
-	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithTimeout(b.ctx, 90*time.Second)
+	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -115,42 +120,63 @@ func TestE2E(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1366, 900),
 	)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
+	return &browser{t: t, ctx: bctx, artifacts: artifacts}
+}
 
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		require.NoError(t, chromedp.Do(bctx, actions...), what)
-	}
-	// navigate runs an action that loads a new page and waits for its load.
-	navigate := func(what string, trigger chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		_, err := chromedp.Run(bctx, chromedp.WaitEvent(page.LoadEventFired, nil, trigger))
-		require.NoError(t, err, what)
-	}
-	location := func() string {
-		t.Helper()
-		loc, err := chromedp.Run(bctx, chromedp.Location())
-		require.NoError(t, err)
-		return loc
-	}
-	shoot := func(name string) string {
-		t.Helper()
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err, "screenshot")
-		path := filepath.Join(artifacts, name)
-		require.NoError(t, os.WriteFile(path, png, 0o644))
-		t.Logf("screenshot: %s", path)
-		return path
-	}
+func (br *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	br.t.Helper()
+	require.NoError(br.t, chromedp.Do(br.ctx, actions...), what)
+}
+
+// navigate runs an action that loads a new page and waits for its load.
+func (br *browser) navigate(what string, trigger chromedp.Action[chromedp.Void]) {
+	br.t.Helper()
+	_, err := chromedp.Run(br.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, trigger))
+	require.NoError(br.t, err, what)
+}
+
+func (br *browser) location() string {
+	br.t.Helper()
+	loc, err := chromedp.Run(br.ctx, chromedp.Location())
+	require.NoError(br.t, err)
+	return loc
+}
+
+func (br *browser) shoot(name string) string {
+	br.t.Helper()
+	png, err := chromedp.Run(br.ctx, chromedp.FullScreenshot(100))
+	require.NoError(br.t, err, "screenshot")
+	path := filepath.Join(br.artifacts, name)
+	require.NoError(br.t, os.WriteFile(path, png, 0o644))
+	br.t.Logf("screenshot: %s", path)
+	return path
+}
+
+// login logs the browser in through the form, starting at path.
+func (br *browser) login(b *testBundle, path string) {
+	br.t.Helper()
+	br.navigate("opening the admin page", chromedp.Navigate(b.srv.URL+path))
+	require.Contains(br.t, br.location(), "/admin/login?next=")
+	br.do("typing the token", chromedp.SendKeys(chromedp.ID("token"), adminToken))
+	br.navigate("logging in", chromedp.Click(chromedp.ID("login")))
+	require.Equal(br.t, b.srv.URL+path, br.location(), "back where we wanted to go")
+}
+
+// TestE2E drives the admin page in headless Chromium: log in, look at the
+// charts, filter the list by type, open an item, reprocess it, and keep
+// full-page screenshots (in MEDIAPIPE_ARTIFACTS, or a temporary directory).
+func TestE2E(t *testing.T) {
+	b := setup(t)
+	br := startBrowser(t, b)
+	newest := seedDemo(t, b)
+	do, navigate, location, shoot := br.do, br.navigate, br.location, br.shoot
+	bctx := br.ctx
 
 	// Not logged in: the login form.
-	navigate("opening the admin page", chromedp.Navigate(b.srv.URL+"/admin/media"))
-	require.Contains(t, location(), "/admin/login?next=")
-	do("typing the token", chromedp.SendKeys(chromedp.ID("token"), adminToken))
-	navigate("logging in", chromedp.Click(chromedp.ID("login")))
-	require.Equal(t, b.srv.URL+"/admin/media", location(), "back where we wanted to go")
+	br.login(b, "/admin/media")
 
 	// The overview with its charts.
 	navigate("opening the overview", chromedp.Click(chromedp.CSS(`header nav a[href="/admin/"]`)))
