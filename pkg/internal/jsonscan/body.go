@@ -130,7 +130,7 @@ func (d *Doc) StrOnce(f uint64, dst *string) {
 }
 
 // IndexPairs reads, in one tight loop, the members of the object being read
-// that have the shape Evolution gives bytes: a key of 1 to 8 decimal digits
+// that have the shape Evolution gives bytes: a key of 1 to 7 decimal digits
 // and a value of 1 to 3 digits, e.g. "17": 200. Each is appended to dst as
 // index<<8 | value (values above 255 stop the loop). It stops before the
 // first member of another shape, leaving it to Key (closed false), or after
@@ -156,7 +156,7 @@ func (s *Scanner) IndexPairs(dst []uint32) (pairs []uint32, closed bool) {
 		}
 		j++
 		start, k := j, 0
-		for j < len(b) && j-start < 8 && b[j] >= '0' && b[j] <= '9' {
+		for j < len(b) && j-start < 7 && b[j] >= '0' && b[j] <= '9' {
 			k = k*10 + int(b[j]-'0')
 			j++
 		}

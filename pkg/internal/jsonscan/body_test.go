@@ -95,7 +95,8 @@ func TestIndexPairs(t *testing.T) {
 		{`{"0":1-2}`, nil, false, "0"},
 		{`{"0":1e2,"1":2}`, nil, false, "0,1"},
 		{`{"00":1}`, nil, false, "00"},
-		{`{"123456789":1}`, nil, false, "123456789"},
+		{`{"12345678":1}`, nil, false, "12345678"},
+		{`{"1234567":1}`, []uint32{1234567<<8 | 1}, true, ""},
 		{`{"0":"1"}`, nil, false, "0"},
 	}
 	for _, tt := range tests {

@@ -65,11 +65,6 @@ func (r Reader) object() []byte {
 	// Index-keyed bytes in the usual shape are read by a tight loop; what
 	// it leaves (another shape, a Buffer) is read member by member.
 	fast, closed := s.IndexPairs(pairs[:0])
-	for _, p := range fast {
-		if !bad && !idx.put(int(p>>8), byte(p), s, r.A) {
-			bad = true
-		}
-	}
 	for !closed {
 		k, ok := s.Key()
 		if !ok {
@@ -89,23 +84,23 @@ func (r Reader) object() []byte {
 			if !good {
 				s.Skip()
 			}
-			if !good || !idx.set(i, s, r.A) {
+			if !good || !idx.set(i, s) {
 				bad = true
 			}
 		}
 	}
 	switch {
-	case bad, bufSeen && idx.n > 0, bufSeen && typ != "" && typ != "Buffer", !bufSeen && typ != "":
+	case bad, bufSeen && len(fast)+len(idx.more) > 0, bufSeen && typ != "" && typ != "Buffer", !bufSeen && typ != "":
 		return []byte{}
 	case bufSeen:
 		if len(buffer) == 0 {
 			return nil
 		}
 		return r.keep(buffer)
-	case idx.n == 0:
+	case len(fast)+len(idx.more) == 0:
 		return nil
 	}
-	b, ok := idx.bytes()
+	b, ok := idx.bytes(fast, r.A)
 	if !ok {
 		return []byte{}
 	}
@@ -182,63 +177,61 @@ func index(k []byte) (int, bool) {
 	return n, true
 }
 
-// byteTable collects an index-keyed object's bytes in index order. The
-// first 64 come from the arena (keys and hashes are 32 bytes): only larger
-// objects (thumbnails, waveforms) allocate.
+// byteTable collects an index-keyed object's members as index<<8 | value,
+// and orders them once the object is read: memory stays proportional to the
+// members actually sent, whatever indexes they claim.
 type byteTable struct {
-	b    []byte
-	low  uint64 // indexes below 64 set
-	high []bool // indexes from 64 set
-	n    int    // distinct indexes set
+	more []uint32 // read member by member (those jsonscan.IndexPairs read stay apart, on the stack)
 }
 
-// set reads the value of index i; it fails on a repeated index, an index out
-// of range or a value that is not a byte.
-func (t *byteTable) set(i int, s *jsonscan.Scanner, a *jsonscan.Arena) bool {
+// maxIndex bounds an index (WhatsApp keys and hashes are 32 bytes,
+// thumbnails a few KiB).
+const maxIndex = 1<<24 - 1
+
+// set reads the value of index i; it fails on an index out of range or a
+// value that is not a byte.
+func (t *byteTable) set(i int, s *jsonscan.Scanner) bool {
 	v, ok := byteValue(s)
-	return ok && t.put(i, v, s, a)
-}
-
-// put stores v at index i. Every member takes at least four bytes of the
-// body ("0":0), so a complete object's indexes are below a quarter of the
-// body's length: larger ones are refused before they cost memory.
-func (t *byteTable) put(i int, v byte, s *jsonscan.Scanner, a *jsonscan.Arena) bool {
-	if i >= s.Len()/4 {
+	if !ok || i > maxIndex {
 		return false
 	}
-	if t.b == nil {
-		t.b = a.Alloc(64)
-	}
-	if i >= len(t.b) {
-		b := make([]byte, max(i+1, 2*len(t.b)))
-		copy(b, t.b)
-		t.b = b
-	}
-	if i < 64 {
-		if t.low&(1<<i) != 0 {
-			return false
-		}
-		t.low |= 1 << i
-	} else {
-		if j := i - 64; j >= len(t.high) {
-			t.high = append(t.high, make([]bool, j+1-len(t.high))...)
-		}
-		if t.high[i-64] {
-			return false
-		}
-		t.high[i-64] = true
-	}
-	t.b[i] = v
-	t.n++
+	t.more = append(t.more, uint32(i)<<8|uint32(v))
 	return true
 }
 
-// bytes returns the collected bytes when the indexes are exactly 0..n-1.
-func (t *byteTable) bytes() ([]byte, bool) {
-	for i := range t.n {
-		if i < 64 && t.low&(1<<i) == 0 || i >= 64 && (i-64 >= len(t.high) || !t.high[i-64]) {
-			return nil, false
+// bytes returns the bytes of fast and t's pairs in index order when the
+// indexes are exactly 0..n-1, each once.
+func (t *byteTable) bytes(fast []uint32, a *jsonscan.Arena) ([]byte, bool) {
+	n := len(fast) + len(t.more)
+	for _, pairs := range [2][]uint32{fast, t.more} {
+		for _, p := range pairs {
+			if int(p>>8) >= n {
+				return nil, false // out of range, so some index is missing
+			}
 		}
 	}
-	return t.b[:t.n:t.n], true
+	out := a.Alloc(n)
+	var low uint64
+	var high []bool
+	if n > 64 {
+		high = make([]bool, n)
+	}
+	for _, pairs := range [2][]uint32{fast, t.more} {
+		for _, p := range pairs {
+			i := int(p >> 8)
+			if n <= 64 {
+				if low&(1<<i) != 0 {
+					return nil, false // repeated, so some index is missing
+				}
+				low |= 1 << i
+			} else {
+				if high[i] {
+					return nil, false
+				}
+				high[i] = true
+			}
+			out[i] = byte(p)
+		}
+	}
+	return out, true
 }
