@@ -20,6 +20,8 @@
 package meta
 
 import (
+	"slices"
+
 	"github.com/multichat/mediapipe/pkg/internal/jsonscan"
 	"github.com/multichat/mediapipe/pkg/internal/waproto"
 	"github.com/multichat/mediapipe/pkg/wamedia"
@@ -190,12 +192,27 @@ func (d *decoder) endChange() {
 		}
 		return
 	}
+	var byID map[string]string // many contacts: one lookup per event, not a scan
+	if len(d.names) > 16 && len(d.evs) > d.start {
+		byID = make(map[string]string, len(d.names))
+		for _, c := range slices.Backward(d.names) {
+			byID[c.waID] = c.name // the first one given wins
+		}
+	}
 	for i := d.start; i < len(d.evs); i++ {
 		ev := &d.evs[i]
 		ev.InstanceID, ev.Kind = d.phoneID, d.field
+		if ev.FromMe || ev.Sender.Name != "" {
+			continue
+		}
+		if byID != nil {
+			ev.Sender.Name = byID[ev.Sender.ID]
+			continue
+		}
 		for _, c := range d.names {
-			if c.waID == ev.Sender.ID && ev.Sender.Name == "" && !ev.FromMe {
+			if c.waID == ev.Sender.ID {
 				ev.Sender.Name = c.name
+				break
 			}
 		}
 	}
@@ -289,7 +306,7 @@ func (d *decoder) contact() {
 			s.Skip()
 		}
 	}
-	if c.waID != "" && len(d.names) < 1024 {
+	if c.waID != "" {
 		d.names = append(d.names, c)
 	}
 }
