@@ -95,7 +95,18 @@ func TestE2ELayout(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, visible, "every status badge is within the viewport")
 
+	// The stored image opens in the browser as an image (the sandboxing
+	// CSP lets the browser show it), from the detail page's link.
+	br.navigate("detail", chromedp.Navigate(fmt.Sprintf("%s/admin/media/%d", b.srv.URL, stored)))
+	br.navigate("opening the file", chromedp.Click(chromedp.ID("open-file")))
+	require.Equal(t, fmt.Sprintf("%s/admin/media/%d/file", b.srv.URL, stored), br.location())
+	shown, err := chromedp.Run(br.ctx, chromedp.Evaluate[int](
+		`document.images.length === 1 && document.images[0].complete ? document.images[0].naturalWidth : -1`))
+	require.NoError(t, err)
+	require.Equal(t, 64, shown, "the 64 px wide JPEG is shown")
+
 	// Logged out, the login form fits too.
+	br.navigate("back", chromedp.Navigate(b.srv.URL+"/admin/"))
 	br.navigate("log out", chromedp.Click(chromedp.CSS(".logout button")))
 	overflow, err := chromedp.Run(br.ctx, chromedp.Evaluate[string](overflowJS))
 	require.NoError(t, err)
