@@ -80,6 +80,32 @@ func Golden(t *testing.T, peek Peek, decode Decode) {
 	}
 }
 
+// Repeated checks that a body whose top-level members all come twice is
+// read as the original: Decode and Peek accept it, agree, and give the same
+// Head (the first occurrence of a field wins).
+func Repeated(t *testing.T, peek Peek, decode Decode) {
+	t.Helper()
+	names, bodies := Corpus(t, "testdata")
+	for i, body := range bodies {
+		inner := bytes.TrimSpace(body)
+		inner = inner[1 : len(inner)-1]
+		twice := append(append(append(append([]byte("{"), inner...), ','), inner...), '}')
+		orig, err := decode(body)
+		if err != nil {
+			t.Fatalf("%s: %v", names[i], err)
+		}
+		evs, err := decode(twice)
+		if err != nil {
+			t.Errorf("%s repeated: %v", names[i], err)
+			continue
+		}
+		Agree(t, twice, peek, evs)
+		if evs[0].Head != orig[0].Head {
+			t.Errorf("%s repeated: %+v, want %+v", names[i], evs[0].Head, orig[0].Head)
+		}
+	}
+}
+
 // Agree checks that Peek reads the Head of the first event as Decode did.
 func Agree(t *testing.T, body []byte, peek Peek, evs []webhook.Event) {
 	t.Helper()
