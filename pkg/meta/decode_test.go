@@ -16,5 +16,5 @@ func TestCorpus(t *testing.T) {
 // TestRepeatedFields: a field sent twice counts once, at its first
 // occurrence, in Decode as in Peek.
 func TestRepeatedFields(t *testing.T) {
-	webhooktest.Repeated(t, Peek, Decode)
+	webhooktest.Repeated(t, "testdata", Peek, Decode)
 }
