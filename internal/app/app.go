@@ -29,6 +29,7 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/downloader"
+	"github.com/multichat/mediapipe/internal/events/deliver"
 	"github.com/multichat/mediapipe/internal/fetch"
 	"github.com/multichat/mediapipe/internal/ingest"
 	"github.com/multichat/mediapipe/internal/metrics"
@@ -37,10 +38,13 @@ import (
 // Roles selects what a process runs.
 type Roles struct {
 	Ingest, Analyzer, Downloader bool
+	// Deliverer relays committed media events to JetStream and posts them
+	// to the clientes' callback endpoints.
+	Deliverer bool
 }
 
 // All is every role: `mediapipe run`.
-var All = Roles{Ingest: true, Analyzer: true, Downloader: true}
+var All = Roles{Ingest: true, Analyzer: true, Downloader: true, Deliverer: true}
 
 // Options tunes Open beyond the configuration.
 type Options struct {
@@ -93,6 +97,9 @@ type App struct {
 	starting       atomic.Pointer[string] // what Open waits for
 	readyMu        sync.Mutex
 	readyChecks    []readyCheck
+
+	eventMetricsOnce  sync.Once
+	eventMetricsValue *deliver.Metrics // see eventMetrics
 }
 
 // Open prepares every dependency of the roles; Run starts them. On error,
@@ -246,7 +253,7 @@ func (a *App) Run(ctx context.Context) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 8)
 	start := func(name string, fn func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -268,8 +275,13 @@ func (a *App) Run(ctx context.Context) error {
 	if a.opts.Roles.Analyzer || a.opts.Roles.Downloader {
 		start("stats compaction", a.compactStats)
 	}
+	if a.opts.Roles.Deliverer {
+		start("relay", a.runRelay)
+		start("deliverer", a.runDeliverer)
+	}
 	a.Log.Info("mediapipe started", zap.String("http", a.Addr()), zap.Bool("ingest", a.opts.Roles.Ingest),
-		zap.Bool("analyzer", a.opts.Roles.Analyzer), zap.Bool("downloader", a.opts.Roles.Downloader))
+		zap.Bool("analyzer", a.opts.Roles.Analyzer), zap.Bool("downloader", a.opts.Roles.Downloader),
+		zap.Bool("deliverer", a.opts.Roles.Deliverer))
 
 	var runErr error
 	select {

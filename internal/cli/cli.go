@@ -40,13 +40,15 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"run":        {"the whole pipeline in one process (ingest + analyzer + downloader)", runRun},
+	"run":        {"the whole pipeline in one process (ingest + analyzer + downloader + deliverer)", runRun},
 	"ingest":     {"the webhook ingest role alone", runIngest},
 	"analyzer":   {"the analyzer role alone", runAnalyzer},
 	"downloader": {"the downloader role alone", runDownloader},
+	"deliverer":  {"the deliverer role alone: media events to the clientes' callback endpoints", runDelivererRole},
+	"callback":   {"send a cliente's media events again (callback replay)", runCallback},
 	"demo":       {"the whole pipeline against the built-in simulator, with sample media", runDemo},
 	"migrate":    {"apply the database migrations", runMigrate},
-	"tenant":     {"manage clientes and instances (tenant add, list, rotate-token, rotate-secret, disable, enable, remove)", runTenant},
+	"tenant":     {"manage clientes and instances (tenant add, list, rotate-token, rotate-secret, disable, enable, remove, callback)", runTenant},
 	"analyze":    {"offline analysis of webhook JSON (one object or JSON Lines)", runAnalyze},
 	"decrypt":    {"decrypt and verify one media blob", runDecrypt},
 	"stats":      {"media totals by type, status, instance and size", runStats},

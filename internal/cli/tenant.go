@@ -33,6 +33,7 @@ Subcommands:
   disable          refuse an instance's webhooks (its data is kept)
   enable           accept a disabled instance's webhooks again
   remove           remove an instance or a whole cliente
+  callback         manage a cliente's callback endpoint for media events (set, list, rotate-secret, disable, test)
 
 Run 'mediapipe tenant <subcommand> --help' for its flags.
 `
@@ -57,11 +58,13 @@ func runTenant(ctx context.Context, io IO, args []string) error {
 		return runTenantSetDisabled(ctx, io, args[1:], false)
 	case "remove":
 		return runTenantRemove(ctx, io, args[1:])
+	case "callback":
+		return runTenantCallback(ctx, io, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(io.Stderr, tenantUsage)
 		return flag.ErrHelp
 	}
-	return usagef("unknown subcommand %q (want add, list, rotate-token, rotate-secret, disable, enable or remove)", args[0])
+	return usagef("unknown subcommand %q (want add, list, rotate-token, rotate-secret, disable, enable, remove or callback)", args[0])
 }
 
 func runTenantAdd(ctx context.Context, io IO, args []string) error {

@@ -130,10 +130,10 @@ func (d *decoder) webhook(peek bool) {
 				d.payload(peek)
 			}
 		case "me":
-			if peek {
-				s.Skip()
-			} else if d.First(fMe) {
+			if !peek && d.First(fMe) {
 				d.me()
+			} else {
+				s.Skip()
 			}
 		default:
 			s.Skip()
