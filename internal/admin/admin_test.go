@@ -339,6 +339,7 @@ func TestDetail(t *testing.T) {
 		require.Contains(t, resp.body, want)
 	}
 	require.NotContains(t, resp.body, "<script>")
+	require.Contains(t, resp.body, `<p class="small warn" id="fails-again"><strong>Likely to fail again:</strong> the media key`)
 	requireNoSecrets(t, b, resp.body)
 
 	resp = c.get(fmt.Sprintf("/admin/media/%d", img))
@@ -356,6 +357,7 @@ func TestDetail(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.body, `id="retrying"`)
 	require.Contains(t, resp.body, `<code id="last-reason">timeout</code>`)
+	require.NotContains(t, resp.body, `id="fails-again"`)
 	resp = c.get("/admin/media")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.body, "retrying (<code>timeout</code>), attempts: 1")

@@ -387,8 +387,9 @@ type detailData struct {
 	Cliente       string
 	Reprocessable bool
 	CanReprocess  bool
-	CanOpen       bool // a stored file to open or download
-	Inline        bool // the browser shows it in place
+	CanOpen       bool   // a stored file to open or download
+	Inline        bool   // the browser shows it in place
+	FailsAgain    string // why a reprocess would fail the same way, for such a reason
 }
 
 // media reads the media row of the path's {id}; ok is false (and 404 or 500
@@ -424,7 +425,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, sess session) {
 		Title: fmt.Sprintf("Media #%d", m.ID), Nav: "media", CSRF: sess.csrf, Flash: flashOf(r.URL.Query()),
 		Data: detailData{
 			M: m, Cliente: clienteNames(clientes)[m.ClienteID], CanReprocess: h.js != nil,
-			CanOpen: h.blobs != nil && canOpen(m), Inline: inlineType(m.Mimetype),
+			CanOpen: h.blobs != nil && canOpen(m), Inline: inlineType(m.Mimetype), FailsAgain: replayFails[m.FailureReason],
 			Reprocessable: m.Status != catalog.StatusSuccess && m.FailureReason != catalog.ReasonMissingFields,
 		},
 	})
