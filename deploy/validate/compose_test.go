@@ -21,7 +21,14 @@ type composeFile struct {
 	Name       string                    `yaml:"name"`
 	Services   map[string]composeService `yaml:"services"`
 	Volumes    map[string]*struct{}      `yaml:"volumes"`
-	Extensions map[string]any            `yaml:",inline"` // x-... anchors
+	Networks   map[string]*struct {
+		IPAM struct {
+			Config []struct {
+				Subnet string `yaml:"subnet"`
+			} `yaml:"config"`
+		} `yaml:"ipam"`
+	} `yaml:"networks"`
+	Extensions map[string]any `yaml:",inline"` // x-... anchors
 }
 
 type composeService struct {
@@ -100,7 +107,7 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	want := map[string]int{"nats-1": 1, "nats-2": 1, "nats-3": 1, "postgres": 1, "migrate": 1, "ingest": 1, "analyzer": 2, "downloader": 2,
-		s3Service: 1, s3BucketService: 1}
+		s3Service: 1, s3BucketService: 1, edgeService: 1, "prometheus": 1, "grafana": 1}
 	for name, replicas := range want {
 		s, ok := f.Services[name]
 		if !ok {
@@ -234,6 +241,7 @@ func TestCompose(t *testing.T) {
 	}
 	errs = append(errs, checkComposeNATSAuth(t, f)...)
 	errs = append(errs, checkComposeStore(t, f)...)
+	errs = append(errs, checkComposeExposure(f)...)
 	report(t, "deploy/compose/docker-compose.yml", errs)
 }
 
