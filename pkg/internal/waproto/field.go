@@ -72,79 +72,56 @@ func (r Reader) Field(m *wamedia.Descriptor, k []byte) bool {
 			m.ViewOnce = true
 		}
 	default:
-		var low [24]byte
-		if len(k) > len(low) || !hasUpper(k) {
-			return false
-		}
-		for i, c := range k {
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			low[i] = c
-		}
-		return r.folded(m, low[:len(k)])
+		return r.folded(m, k)
 	}
 	return true
 }
 
-// folded reads the fields whose key was spelled in another case, given in
-// lower case.
-func (r Reader) folded(m *wamedia.Descriptor, k []byte) bool {
-	var canon string
-	switch string(k) {
-	case "url":
-		canon = "url"
-	case "mimetype":
-		canon = "mimetype"
-	case "directpath":
-		canon = "directPath"
-	case "mediakey":
-		canon = "mediaKey"
-	case "filesha256":
-		canon = "fileSha256"
-	case "fileencsha256":
-		canon = "fileEncSha256"
-	case "jpegthumbnail":
-		canon = "jpegThumbnail"
-	case "filelength":
-		canon = "fileLength"
-	case "mediakeytimestamp":
-		canon = "mediaKeyTimestamp"
-	case "caption":
-		canon = "caption"
-	case "filename":
-		canon = "fileName"
-	case "title":
-		canon = "title"
-	case "pagecount":
-		canon = "pageCount"
-	case "width":
-		canon = "width"
-	case "height":
-		canon = "height"
-	case "seconds":
-		canon = "seconds"
-	case "viewonce":
-		canon = "viewOnce"
-	case "ptt":
-		canon = "ptt"
-	case "gifplayback":
-		canon = "gifPlayback"
-	case "isanimated":
-		canon = "isAnimated"
-	default:
-		return false
-	}
-	return r.Field(m, []byte(canon))
+// foldable lists, by length, the fields read under other spellings: the
+// name in lower case and Baileys' spelling. whatsmeow writes URL,
+// fileSHA256, fileEncSHA256; any other case of letters is read too.
+var foldable = [...][]struct {
+	lower string
+	canon []byte
+}{
+	3:  {{"url", []byte("url")}, {"ptt", []byte("ptt")}},
+	5:  {{"title", []byte("title")}, {"width", []byte("width")}},
+	6:  {{"height", []byte("height")}},
+	7:  {{"caption", []byte("caption")}, {"seconds", []byte("seconds")}},
+	8:  {{"mimetype", []byte("mimetype")}, {"mediakey", []byte("mediaKey")}, {"filename", []byte("fileName")}, {"viewonce", []byte("viewOnce")}},
+	9:  {{"pagecount", []byte("pageCount")}},
+	10: {{"directpath", []byte("directPath")}, {"filesha256", []byte("fileSha256")}, {"filelength", []byte("fileLength")}, {"isanimated", []byte("isAnimated")}},
+	11: {{"gifplayback", []byte("gifPlayback")}},
+	13: {{"fileencsha256", []byte("fileEncSha256")}, {"jpegthumbnail", []byte("jpegThumbnail")}},
+	17: {{"mediakeytimestamp", []byte("mediaKeyTimestamp")}},
 }
 
-func hasUpper(k []byte) bool {
-	for _, c := range k {
-		if c >= 'A' && c <= 'Z' {
-			return true
+// folded reads the field k spelled in another case of letters; it reports
+// false, without reading, for any other key.
+func (r Reader) folded(m *wamedia.Descriptor, k []byte) bool {
+	if len(k) >= len(foldable) {
+		return false
+	}
+	for _, f := range foldable[len(k)] {
+		if equalFold(k, f.lower) {
+			return r.Field(m, f.canon)
 		}
 	}
 	return false
+}
+
+// equalFold reports whether k equals the lower-case ASCII name but for case.
+func equalFold(k []byte, name string) bool {
+	for i := range len(name) {
+		c := k[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != name[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // str reads a string (or the text of a number or literal) as a copy.
