@@ -81,6 +81,7 @@ const maxReasons = 64
 // reprocessData is the bulk reprocess's confirmation page.
 type reprocessData struct {
 	Status    string // the form's status set, as posted
+	Statuses  string // the same in words: failed and expired
 	ClienteID int64
 	Cliente   string // its name, when one
 	Reasons   []reasonChoice
@@ -173,7 +174,7 @@ func (h *Handler) confirmReprocess(w http.ResponseWriter, r *http.Request, sess 
 		h.internalError(w, r, err)
 		return
 	}
-	d := &reprocessData{Status: status, ClienteID: f.ClienteID}
+	d := &reprocessData{Status: status, Statuses: strings.Join(f.Statuses, " and "), ClienteID: f.ClienteID}
 	if f.ClienteID != 0 {
 		clientes, err := h.lists.Clientes(ctx)
 		if err != nil {
