@@ -192,3 +192,36 @@ func skipWS(b []byte, i int) int {
 func numberByte(c byte) bool {
 	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
 }
+
+// ByteArray reads, in one tight loop, the elements of the array being read
+// that are plain byte values (0 to 255 in at most 3 digits, e.g. a Node
+// Buffer's data), appending them to dst. It stops before the first element of
+// another shape, leaving it to Elem (closed false), or after the closing
+// bracket (closed true). Like IndexPairs it accepts only what Skip accepts.
+func (s *Scanner) ByteArray(dst []byte) (out []byte, closed bool) {
+	b := s.b
+	for {
+		j := skipWS(b, s.i)
+		if j < len(b) && b[j] == ']' {
+			s.i, s.fresh = j+1, false
+			s.depth--
+			return dst, true
+		}
+		if !s.fresh {
+			if j >= len(b) || b[j] != ',' {
+				return dst, false
+			}
+			j = skipWS(b, j+1)
+		}
+		start, v := j, 0
+		for j < len(b) && j-start < 3 && b[j] >= '0' && b[j] <= '9' {
+			v = v*10 + int(b[j]-'0')
+			j++
+		}
+		if j == start || v > 255 || (b[start] == '0' && j-start > 1) || j >= len(b) || numberByte(b[j]) {
+			return dst, false
+		}
+		dst = append(dst, byte(v))
+		s.i, s.fresh = j, false
+	}
+}

@@ -123,3 +123,35 @@ func TestIndexPairs(t *testing.T) {
 		}
 	}
 }
+
+// TestByteArray: the tight loop reads byte values and stops, without
+// consuming it, before any other element.
+func TestByteArray(t *testing.T) {
+	tests := []struct {
+		in     string
+		bytes  string
+		closed bool
+		rest   int // elements Elem reads after the loop
+	}{
+		{`[]`, "", true, 0},
+		{"[ 1 ,2,\n255 ]", "\x01\x02\xff", true, 0},
+		{`[1,256,2]`, "\x01", false, 2},
+		{`[1,"2"]`, "\x01", false, 1},
+		{`[01]`, "", false, 1},
+		{`[1.5]`, "", false, 1},
+		{`[1-2,3]`, "", false, 2},
+	}
+	for _, tt := range tests {
+		s := New([]byte(tt.in))
+		s.Array()
+		got, closed := s.ByteArray(nil)
+		rest := 0
+		for !closed && s.Elem() {
+			rest++
+			s.Skip()
+		}
+		if s.End(); s.Err() != nil || string(got) != tt.bytes || closed != tt.closed || rest != tt.rest {
+			t.Errorf("%s: %q closed %v rest %d err %v", tt.in, got, closed, rest, s.Err())
+		}
+	}
+}

@@ -130,7 +130,8 @@ func (r Reader) array() (b []byte, bad bool) {
 		return nil, true
 	}
 	s.Array()
-	for s.Elem() {
+	b, closed := s.ByteArray(b)
+	for !closed && s.Elem() {
 		v, ok := byteValue(s)
 		if !ok {
 			bad = true
