@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -62,7 +63,8 @@ type Options struct {
 	MaxAnswer    int64         // bytes of an answer read (the rest is dropped)
 	CacheTTL     time.Duration // how long an endpoint read is reused
 	// Busy is the redelivery delay of an event whose endpoint has
-	// PerEndpoint posts running; default a quarter of Timeout.
+	// PerEndpoint posts running and 4×PerEndpoint handlers waiting; default
+	// a quarter of Timeout.
 	Busy      time.Duration
 	UserAgent string
 	Log       *zap.Logger
@@ -79,7 +81,7 @@ type Deliverer struct {
 
 	mu    sync.Mutex
 	cache map[int64]cached
-	slots map[int64]chan struct{}
+	slots map[int64]*endpointSlots
 }
 
 type cached struct {
@@ -118,10 +120,12 @@ func New(store Endpoints, opts Options) *Deliverer {
 		DialContext:           fetch.PublicDialer(opts.Timeout, opts.AllowPrivate),
 		TLSHandshakeTimeout:   opts.Timeout,
 		ResponseHeaderTimeout: opts.Timeout,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   opts.PerEndpoint,
-		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+		// Several endpoints may share a host: keep enough idle connections
+		// for all their posts, or each post would dial anew.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
 	}
 	return &Deliverer{
 		store: store, opts: opts,
@@ -132,7 +136,7 @@ func New(store Endpoints, opts Options) *Deliverer {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		cache: map[int64]cached{},
-		slots: map[int64]chan struct{}{},
+		slots: map[int64]*endpointSlots{},
 	}
 }
 
@@ -231,24 +235,49 @@ func (d *Deliverer) forget(clienteID int64) {
 	d.mu.Unlock()
 }
 
-// acquire takes one of cliente clienteID's post slots without waiting.
-func (d *Deliverer) acquire(clienteID int64) (release func(), ok bool) {
+// endpointSlots bounds the posts to one endpoint: PerEndpoint at once,
+// and as many again times waitFactor waiting for a slot.
+type endpointSlots struct {
+	slots   chan struct{}
+	waiting atomic.Int32
+}
+
+// waitFactor sets how many handlers may wait for an endpoint's slot, per
+// slot: enough to keep a fast endpoint busy without a nak, few enough that a
+// slow one holds a bounded share of the handlers.
+const waitFactor = 4
+
+// acquire takes one of cliente clienteID's post slots, waiting for one
+// unless too many handlers wait already (ok false: busy).
+func (d *Deliverer) acquire(ctx context.Context, clienteID int64) (release func(), ok bool) {
 	d.mu.Lock()
-	s, found := d.slots[clienteID]
+	e, found := d.slots[clienteID]
 	if !found {
-		s = make(chan struct{}, d.opts.PerEndpoint)
-		d.slots[clienteID] = s
+		e = &endpointSlots{slots: make(chan struct{}, d.opts.PerEndpoint)}
+		d.slots[clienteID] = e
 	}
 	d.mu.Unlock()
+	release = func() { <-e.slots }
 	select {
-	case s <- struct{}{}:
-		return func() { <-s }, true
+	case e.slots <- struct{}{}:
+		return release, true
 	default:
+	}
+	if e.waiting.Add(1) > int32(waitFactor*d.opts.PerEndpoint) {
+		e.waiting.Add(-1)
+		return nil, false
+	}
+	defer e.waiting.Add(-1)
+	select {
+	case e.slots <- struct{}{}:
+		return release, true
+	case <-ctx.Done():
 		return nil, false
 	}
 }
 
-// errBusy asks for a later delivery: the endpoint has all its posts running.
+// errBusy asks for a later delivery: the endpoint has all its posts running
+// and the most handlers waiting.
 var errBusy = errors.New("the callback endpoint has its most posts running")
 
 // Handle posts one EVENTS message; its error is the message's fate (see
@@ -268,8 +297,11 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		d.opts.Metrics.skipped(meta.ClienteID)
 		return nil
 	}
-	release, ok := d.acquire(meta.ClienteID)
+	release, ok := d.acquire(ctx, meta.ClienteID)
 	if !ok {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return bus.RetryAfter(d.opts.Busy, errBusy)
 	}
 	defer release()

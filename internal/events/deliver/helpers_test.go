@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/multichat/mediapipe/internal/bus"
@@ -210,4 +211,19 @@ func (rc *receiver) ids() map[string]post {
 		out[p.ID] = p
 	}
 	return out
+}
+
+// eventTime reads the timestamp of an event body.
+func eventTime(body []byte) time.Time {
+	var doc struct {
+		Timestamp time.Time `json:"timestamp"`
+	}
+	_ = json.Unmarshal(body, &doc)
+	return doc.Timestamp
+}
+
+// quietLog is a logger for benchmarks: warnings and errors only.
+func quietLog() *zap.Logger {
+	l, _ := zap.NewDevelopment(zap.IncreaseLevel(zap.WarnLevel))
+	return l
 }
