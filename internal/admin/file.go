@@ -44,6 +44,10 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, _ session) {
 	if !ok {
 		return
 	}
+	if m.FileDeletedAt != nil && m.FilePath == "" {
+		http.Error(w, "the stored file was deleted by cleanup at "+when(*m.FileDeletedAt), http.StatusGone)
+		return
+	}
 	if !canOpen(m) {
 		http.Error(w, "no stored file for this media (status "+m.Status+")", http.StatusNotFound)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
 )
 
@@ -88,6 +89,17 @@ func TestOpenStoredFile(t *testing.T) {
 			require.Equal(t, http.StatusNotFound, c.get(fmt.Sprintf("/admin/media/%d/file", failed)).StatusCode)
 			require.Equal(t, http.StatusNotFound, c.get(fmt.Sprintf("/admin/media/%d/file", failed+1000)).StatusCode)
 			require.Equal(t, http.StatusNotFound, c.get("/admin/media/x/file").StatusCode)
+
+			// Deleted by cleanup: 410, and the page says when.
+			_, err = pgtest.DB(t, b.store).Exec(b.ctx,
+				`UPDATE media_files SET file_path = NULL, file_size = NULL, file_deleted_at = now() WHERE id = $1`, odd)
+			require.NoError(t, err)
+			resp = c.get(fmt.Sprintf("/admin/media/%d/file", odd))
+			require.Equal(t, http.StatusGone, resp.StatusCode)
+			require.Contains(t, resp.body, "deleted by cleanup at")
+			page = c.get(fmt.Sprintf("/admin/media/%d", odd))
+			require.Contains(t, page.body, `id="file-deleted"`)
+			require.NotContains(t, page.body, `id="file"`)
 
 			// The file gone from the store: 404, said so.
 			m, err := b.store.MediaByID(b.ctx, b.acme.id, image)
