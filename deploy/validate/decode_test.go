@@ -80,6 +80,9 @@ func decodeObject(y []byte) (object, error) {
 		}
 		return object{GVK: gvk, Name: so.Metadata.Name, Namespace: so.Metadata.Namespace, Obj: so}, nil
 	}
+	if gv.Group == monitoringGroup {
+		return decodeMonitoring(y, gvk)
+	}
 	obj, got, err := strict.Decode(y, nil, nil)
 	if err != nil {
 		return object{}, fmt.Errorf("%s: %w", gvk, err)
@@ -104,8 +107,15 @@ func metaOf(obj runtime.Object) (metav1.Object, error) {
 // repository and decodes every resulting object strictly.
 func buildKustomization(t *testing.T, dir string) []object {
 	t.Helper()
+	return buildKustomizationAt(t, repoPath(dir), dir)
+}
+
+// buildKustomizationAt builds the kustomization in path, named dir in
+// messages.
+func buildKustomizationAt(t *testing.T, path, dir string) []object {
+	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), repoPath(dir))
+	m, err := k.Run(filesys.MakeFsOnDisk(), path)
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}

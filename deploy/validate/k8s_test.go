@@ -89,6 +89,8 @@ type index struct {
 	policies    []*networkingv1.NetworkPolicy
 	scaled      []*scaledObject
 	secrets     []*corev1.Secret
+	podMonitors []*podMonitor
+	rules       []*prometheusRule
 }
 
 func indexObjects(objs []object) (*index, []error) {
@@ -120,6 +122,10 @@ func indexObjects(objs []object) (*index, []error) {
 			ix.scaled = append(ix.scaled, v)
 		case *corev1.Secret:
 			ix.secrets = append(ix.secrets, v)
+		case *podMonitor:
+			ix.podMonitors = append(ix.podMonitors, v)
+		case *prometheusRule:
+			ix.rules = append(ix.rules, v)
 		case *corev1.Namespace:
 		default:
 			errs = append(errs, fmt.Errorf("%s: a kind this check does not know how to judge", o))
@@ -296,9 +302,6 @@ func checkDeployment(d *appsv1.Deployment, role string) []error {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil || sel.Empty() || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 		add("selector %v does not select its own pods %v", d.Spec.Selector, d.Spec.Template.Labels)
-	}
-	if d.Spec.Replicas != nil && *d.Spec.Replicas < roles[role].minScaler {
-		add("replicas %d", *d.Spec.Replicas)
 	}
 	if s := d.Spec.Strategy.RollingUpdate; s == nil || s.MaxUnavailable == nil || s.MaxUnavailable.IntValue() != 0 {
 		add("rolling updates must keep every replica until its successor is ready (maxUnavailable: 0)")
@@ -518,6 +521,9 @@ func checkScaling(t *testing.T, d *appsv1.Deployment, role string, ix *index, ke
 	if len(hpas)+len(sos) != 1 {
 		add("%d HorizontalPodAutoscalers and %d ScaledObjects target it; want exactly one", len(hpas), len(sos))
 		return errs
+	}
+	if d.Spec.Replicas != nil {
+		add("sets replicas: %d while an autoscaler owns the count (every kubectl apply would reset it): leave it out", *d.Spec.Replicas)
 	}
 	if keda && role != "ingest" && len(sos) != 1 {
 		add("scales on CPU in the KEDA overlay")

@@ -52,6 +52,16 @@ func TestRulesCatchMistakes(t *testing.T) {
 			container(o, "mediapipe-ingest").ReadinessProbe = nil
 			return o
 		}},
+		{"replicas beside the HPA", "while an autoscaler owns the count", prod, func(o []object) []object {
+			two := int32(2)
+			dep(o, "mediapipe-ingest").Spec.Replicas = &two
+			return o
+		}},
+		{"replicas beside KEDA", "while an autoscaler owns the count", withKEDA, func(o []object) []object {
+			two := int32(2)
+			dep(o, "mediapipe-downloader").Spec.Replicas = &two
+			return o
+		}},
 		{"R1 streams", "STREAM_REPLICAS", prod, func(o []object) []object {
 			config(o).Data["STREAM_REPLICAS"] = "1"
 			return o
