@@ -62,9 +62,8 @@ type Options struct {
 	PerEndpoint  int           // posts at once per endpoint
 	MaxAnswer    int64         // bytes of an answer read (the rest is dropped)
 	CacheTTL     time.Duration // how long an endpoint read is reused
-	// Busy is the redelivery delay of an event whose endpoint has
-	// PerEndpoint posts running and 4×PerEndpoint handlers waiting; default
-	// a quarter of Timeout.
+	// Busy is the redelivery delay of an event whose endpoint had
+	// PerEndpoint posts running for 100 ms; default a quarter of Timeout.
 	Busy      time.Duration
 	UserAgent string
 	Log       *zap.Logger
@@ -243,12 +242,17 @@ type endpointSlots struct {
 }
 
 // waitFactor sets how many handlers may wait for an endpoint's slot, per
-// slot: enough to keep a fast endpoint busy without a nak, few enough that a
-// slow one holds a bounded share of the handlers.
-const waitFactor = 4
+// slot, and slotWait how long: enough to keep a fast endpoint (whose slots
+// free within milliseconds) busy without a nak; a slow endpoint's events
+// hold a handler no longer than slotWait, so however many slow endpoints
+// there are, the other clientes' events find handlers.
+const (
+	waitFactor = 4
+	slotWait   = 100 * time.Millisecond
+)
 
-// acquire takes one of cliente clienteID's post slots, waiting for one
-// unless too many handlers wait already (ok false: busy).
+// acquire takes one of cliente clienteID's post slots, waiting up to
+// slotWait unless too many handlers wait already (ok false: busy).
 func (d *Deliverer) acquire(ctx context.Context, clienteID int64) (release func(), ok bool) {
 	d.mu.Lock()
 	e, found := d.slots[clienteID]
@@ -268,9 +272,13 @@ func (d *Deliverer) acquire(ctx context.Context, clienteID int64) (release func(
 		return nil, false
 	}
 	defer e.waiting.Add(-1)
+	t := time.NewTimer(slotWait)
+	defer t.Stop()
 	select {
 	case e.slots <- struct{}{}:
 		return release, true
+	case <-t.C:
+		return nil, false
 	case <-ctx.Done():
 		return nil, false
 	}
