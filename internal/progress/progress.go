@@ -18,6 +18,10 @@ import (
 // redrawEvery is how often a terminal line is redrawn at most.
 const redrawEvery = 200 * time.Millisecond
 
+// sampleEvery spaces the samples the rate is computed from, so that at most
+// rateWindow/sampleEvery are kept however often Set is called.
+const sampleEvery = 100 * time.Millisecond
+
 // rateWindow is how far back the rate looks: long enough to smooth bursts,
 // short enough to follow a change of pace.
 const rateWindow = 10 * time.Second
@@ -102,6 +106,9 @@ func (b *Bar) Finish() {
 // observe records a sample for the rate, keeping those within rateWindow
 // (and always one before it, so that the window is full once it can be).
 func (b *Bar) observe(now time.Time) {
+	if last := b.samples[len(b.samples)-1]; now.Sub(last.at) < sampleEvery {
+		return // the rate uses done as of now; a sample per Set would grow with the call rate
+	}
 	b.samples = append(b.samples, sample{now, b.done})
 	drop := 0
 	for drop+1 < len(b.samples) && now.Sub(b.samples[drop+1].at) >= rateWindow {

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,4 +114,18 @@ func TestFormatDuration(t *testing.T) {
 	} {
 		require.Equal(t, want, formatDuration(d))
 	}
+}
+
+// TestSamplesStayFewAtAnyCallRate calls Set a million times a second: the
+// samples behind the rate stay bounded by the window, not by the calls.
+func TestSamplesStayFewAtAnyCallRate(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_800_000_000, 0)
+	b := newBar(io.Discard, "importing", 0, true, func() time.Time { return now })
+	for range 200_000 {
+		now = now.Add(time.Microsecond * 100) // 20 s in all
+		b.Set(-1, 1)
+	}
+	require.LessOrEqual(t, len(b.samples), int(rateWindow/sampleEvery)+2)
+	require.InDelta(t, 10_000, b.rate(now), 100, "items per second")
 }
