@@ -155,7 +155,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 		return nil, fmt.Errorf("%s: setting up the JetStream streams: %w", a.natsSetting(), err)
 	}
 	a.Metrics.WatchJetStream(a.JS, topo.Replicas, map[string]string{
-		bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads,
+		bus.ConsumerAnalyzer: bus.StreamWebhooks, bus.ConsumerDownloader: bus.StreamDownloads, bus.ConsumerDeliverer: bus.StreamEvents,
 	})
 	if opts.Roles.Ingest {
 		a.setStarting("loading the webhook secrets")
