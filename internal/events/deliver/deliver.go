@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -161,7 +162,7 @@ func (d *Deliverer) Post(ctx context.Context, ep catalog.CallbackEndpoint, id st
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return Answer{}, fmt.Errorf("callback URL: %w", err)
+		return Answer{}, errors.New("the callback URL is not a valid URL") // never the URL: it may hold a token
 	}
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -183,7 +184,13 @@ func (d *Deliverer) Post(ctx context.Context, ep catalog.CallbackEndpoint, id st
 	return ans, nil
 }
 
+// postError describes a failed post without its URL: a callback URL may
+// carry a token in its query, and the error goes to logs and dead letters.
 func postError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
 	if fetch.IsForbiddenAddress(err) {
 		return fmt.Errorf("%w (set CALLBACK_ALLOW_PRIVATE=true to allow it)", err)
 	}
