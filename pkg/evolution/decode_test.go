@@ -14,6 +14,12 @@ func TestCorpus(t *testing.T) {
 	webhooktest.Golden(t, Peek, Decode)
 }
 
+// TestRepeatedFields: a field sent twice counts once, at its first
+// occurrence, in Decode as in Peek.
+func TestRepeatedFields(t *testing.T) {
+	webhooktest.Repeated(t, "testdata", Peek, Decode)
+}
+
 // TestBytesEncodings: the same 32-byte key in every encoding Evolution used
 // decodes to the same bytes; an index-keyed object with a gap, a repeated or
 // out-of-range index, a value out of byte range or a stray member is

@@ -123,10 +123,10 @@ func (d *decoder) webhook(peek bool) {
 				d.data(peek)
 			}
 		case "sender":
-			if !peek && d.First(fSender) {
-				d.owner = d.Str()
-			} else {
+			if peek {
 				s.Skip()
+			} else {
+				d.StrOnce(fSender, &d.owner)
 			}
 		default:
 			s.Skip() // apikey (a secret), server_url, destination, date_time, ...

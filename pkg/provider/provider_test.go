@@ -37,6 +37,14 @@ func TestEveryCorpus(t *testing.T) {
 	}
 }
 
+// TestWAPIRepeatedFields: W-API bodies with every member of every object
+// sent twice give the same Head, in Peek as in Decode.
+func TestWAPIRepeatedFields(t *testing.T) {
+	webhooktest.Repeated(t, "../wapi/testdata",
+		func(b []byte) (webhook.Head, error) { return Peek(webhook.WAPI, b) },
+		func(b []byte) ([]webhook.Event, error) { return Decode(webhook.WAPI, b) })
+}
+
 func TestDetectRefuses(t *testing.T) {
 	if _, err := Detect([]byte(`{"hello":"world"}`)); !errors.Is(err, ErrUnknownShape) {
 		t.Errorf("unknown shape: %v", err)

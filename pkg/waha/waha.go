@@ -130,10 +130,10 @@ func (d *decoder) webhook(peek bool) {
 				d.payload(peek)
 			}
 		case "me":
-			if !peek && d.First(fMe) {
-				d.me()
-			} else {
+			if peek {
 				s.Skip()
+			} else if d.First(fMe) {
+				d.me()
 			}
 		default:
 			s.Skip()

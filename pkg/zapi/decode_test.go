@@ -11,3 +11,9 @@ import (
 func TestCorpus(t *testing.T) {
 	webhooktest.Golden(t, Peek, Decode)
 }
+
+// TestRepeatedFields: a field sent twice counts once, at its first
+// occurrence, in Decode as in Peek.
+func TestRepeatedFields(t *testing.T) {
+	webhooktest.Repeated(t, "testdata", Peek, Decode)
+}

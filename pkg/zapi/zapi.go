@@ -190,10 +190,12 @@ func (d *decoder) field(k []byte) {
 	case "referenceMessageId":
 		d.StrOnce(fReference, &ev.QuotedID)
 	case "text":
-		if d.First(fText) && ev.Content == "" {
-			ev.Content = "text"
+		if d.First(fText) {
+			s.Skip()
+			if ev.Content == "" {
+				ev.Content = "text"
+			}
 		}
-		s.Skip()
 	case "image":
 		d.media("imageMessage", wamedia.Image, "imageUrl")
 	case "audio":

@@ -80,6 +80,83 @@ func Golden(t *testing.T, peek Peek, decode Decode) {
 	}
 }
 
+// Repeated checks that a body of dir whose objects, at every level, have all their
+// members twice is read as the original: Decode and Peek accept it, agree,
+// and give the same Head (the first occurrence of a field wins).
+func Repeated(t *testing.T, dir string, peek Peek, decode Decode) {
+	t.Helper()
+	names, bodies := Corpus(t, dir)
+	for i, body := range bodies {
+		var twice bytes.Buffer
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := repeat(dec, &twice); err != nil {
+			t.Fatalf("%s: %v", names[i], err)
+		}
+		orig, err := decode(body)
+		if err != nil {
+			t.Fatalf("%s: %v", names[i], err)
+		}
+		evs, err := decode(twice.Bytes())
+		if err != nil {
+			t.Errorf("%s repeated: %v", names[i], err)
+			continue
+		}
+		Agree(t, twice.Bytes(), peek, evs)
+		if evs[0].Head != orig[0].Head {
+			t.Errorf("%s repeated: %+v, want %+v", names[i], evs[0].Head, orig[0].Head)
+		}
+	}
+}
+
+// repeat copies the next JSON value of dec to out with every object's
+// members written twice.
+func repeat(dec *json.Decoder, out *bytes.Buffer) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		b, err := json.Marshal(tok)
+		out.Write(b)
+		return err
+	}
+	var members [][]byte
+	for dec.More() {
+		var m bytes.Buffer
+		if d == '{' {
+			k, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			b, _ := json.Marshal(k)
+			m.Write(b)
+			m.WriteByte(':')
+		}
+		if err := repeat(dec, &m); err != nil {
+			return err
+		}
+		members = append(members, m.Bytes())
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	if d == '{' {
+		members = append(members, members...)
+		out.WriteByte('{')
+	} else {
+		out.WriteByte('[')
+	}
+	out.Write(bytes.Join(members, []byte(",")))
+	if d == '{' {
+		out.WriteByte('}')
+	} else {
+		out.WriteByte(']')
+	}
+	return nil
+}
+
 // Agree checks that Peek reads the Head of the first event as Decode did.
 func Agree(t *testing.T, body []byte, peek Peek, evs []webhook.Event) {
 	t.Helper()
