@@ -147,7 +147,10 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 		return nil, err
 	}
 	a.setStarting("setting up the JetStream streams")
-	topo := bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes}
+	topo := bus.Topology{Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, MaxBytes: cfg.StreamMaxBytes,
+		// A post lasts CALLBACK_TIMEOUT at most: an event a killed deliverer
+		// held comes back soon after.
+		DelivererAckWait: cfg.CallbackTimeout + 20*time.Second}
 	if opts.Topology != nil {
 		topo = *opts.Topology
 	}
@@ -159,7 +162,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 	})
 	if opts.Roles.Ingest {
 		a.setStarting("loading the webhook secrets")
-		a.secrets = ingest.NewSecretCache(a.Store.InstanceSecretHashes, log)
+		a.secrets = ingest.NewSecretCache(a.ingestAuth, log)
 		if err := a.secrets.Refresh(ctx); err != nil {
 			return nil, describeDBError(cfg.DatabaseURL, fmt.Errorf("loading webhook secrets: %w", err))
 		}
@@ -183,7 +186,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	if a.opts.Roles.Ingest {
-		mux.Handle("/webhooks/wapi", a.Metrics.HTTP("webhooks", &ingest.Handler{
+		mux.Handle("/webhooks/{provider}", a.Metrics.HTTP("webhooks", &ingest.Handler{
 			JS: a.JS, Secrets: a.secrets, Log: a.Log.Named("ingest"),
 			MaxBody: a.Cfg.MaxBodyBytes, PublishTimeout: 5 * time.Second,
 			Observe:        a.Metrics.ObserveWebhook,
@@ -380,7 +383,9 @@ func (a *App) runDownloader(ctx context.Context) error {
 	}()
 	fo := fetch.Options{
 		CDNBase: a.Cfg.CDNBaseURL, WAPIBase: a.Cfg.WAPIBase, AllowedHosts: a.Cfg.MediaHosts,
-		MaxBytes: a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
+		ZAPIHosts: a.Cfg.ZAPIMediaHosts, MetaGraphBase: a.Cfg.MetaGraphBase, MetaGraphVersion: a.Cfg.MetaGraphVersion,
+		MetaMediaHosts: a.Cfg.MetaMediaHosts,
+		MaxBytes:       a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
 	}
 	if a.opts.Fetch != nil {
 		a.opts.Fetch(&fo)
