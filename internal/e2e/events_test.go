@@ -3,12 +3,17 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,8 +35,15 @@ type eventReceiver struct {
 	wh       *standardwebhooks.Webhook
 	byID     map[string]receivedEvent // webhook-id → the event
 	posts    int
-	bad      int // posts that failed verification
-	answerFn func(n int) int          // status of post n (1-based); nil: 200
+	bad      int             // posts that failed verification
+	answerFn func(n int) int // status of post n (1-based); nil: 200
+	// down makes the receiver drop every connection unanswered.
+	down atomic.Bool
+	// committed, when set, tells whether a media row's final status is
+	// committed; an event taken for one that is not counts in early.
+	committed func(mediaID int64) bool
+	early     int
+	idsOf     map[int64]map[string]bool // media id → webhook-ids taken
 }
 
 type receivedEvent struct {
@@ -41,8 +53,14 @@ type receivedEvent struct {
 }
 
 func newEventReceiver(t testing.TB, answer func(n int) int) *eventReceiver {
-	r := &eventReceiver{byID: map[string]receivedEvent{}, answerFn: answer}
+	r := &eventReceiver{byID: map[string]receivedEvent{}, answerFn: answer, idsOf: map[int64]map[string]bool{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.down.Load() {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		r.posts++
@@ -65,6 +83,13 @@ func newEventReceiver(t testing.TB, answer func(n int) int) *eventReceiver {
 				} `json:"data"`
 			}
 			_ = json.Unmarshal(body, &doc)
+			if r.committed != nil && !r.committed(doc.Data.ID) {
+				r.early++
+			}
+			if r.idsOf[doc.Data.ID] == nil {
+				r.idsOf[doc.Data.ID] = map[string]bool{}
+			}
+			r.idsOf[doc.Data.ID][req.Header.Get("webhook-id")] = true
 			if _, seen := r.byID[req.Header.Get("webhook-id")]; !seen {
 				r.byID[req.Header.Get("webhook-id")] = receivedEvent{Type: doc.Type, MediaID: doc.Data.ID, At: time.Now()}
 			}
@@ -192,4 +217,110 @@ func TestRunPostsSignedEvents(t *testing.T) {
 	require.Zero(t, rc.bad, "every post verifies")
 	rc.mu.Unlock()
 	t.Logf("%d media settled, events by type %v", len(rows), types)
+}
+
+// TestEventsSurviveKillsAndAnOutage posts media through separate ingest,
+// analyzer, downloader and deliverer processes while the receiver fails
+// 20 % of posts and is down for a while, and the deliverer and the
+// downloader are killed -9 and restarted: every final media item reaches
+// the receiver with exactly one distinct webhook-id, none before its final
+// status was committed. 500 media and a 10 s outage by default;
+// MEDIAPIPE_EVENTS_FULL=1 runs the 2,000 media and 30 s outage of the
+// reliability target. Killed deliveries come back after the consumers'
+// AckWait (2 min for the deliverer), so it takes minutes: skipped with
+// -short.
+func TestEventsSurviveKillsAndAnOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process reliability test: minutes long; skipped with -short")
+	}
+	t.Parallel()
+	n, outage := 500, 10*time.Second
+	if os.Getenv("MEDIAPIPE_EVENTS_FULL") == "1" {
+		n, outage = 2000, 30*time.Second
+	}
+	e := newEnv(t)
+	e.vars["CALLBACK_ALLOW_PRIVATE"] = "true"
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var rndMu sync.Mutex
+	rc := newEventReceiver(t, func(int) int {
+		rndMu.Lock()
+		defer rndMu.Unlock()
+		if rnd.IntN(5) == 0 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	db := pgtest.DB(t, e.store)
+	rc.committed = func(id int64) bool {
+		var final bool
+		err := db.QueryRow(context.Background(),
+			`SELECT download_status IN ('success', 'failed', 'expired') FROM media_files WHERE id = $1`, id).Scan(&final)
+		return err == nil && final
+	}
+	e.setCallback(wasim.InstancePro, rc)
+	var items []*wasim.Item
+	for _, s := range samples.All() {
+		if s.Hostile {
+			continue
+		}
+		it, err := e.sim.AddSample(s)
+		require.NoError(t, err)
+		items = append(items, it)
+	}
+	ingest := e.start("ingest")
+	e.start("analyzer")
+	dl := e.start("downloader")
+	dv := e.start("deliverer")
+
+	hooks := make([]wasim.Hook, n)
+	for i := range hooks {
+		it := items[i%len(items)]
+		id := proctest.NewMessageID()
+		hooks[i] = wasim.Hook{InstanceID: wasim.InstancePro, MessageID: id, Item: it,
+			Body: wasim.Webhook(wasim.EventReceived, wasim.WebhookOptions{InstanceID: wasim.InstancePro, MessageID: id, Media: it})}
+	}
+	poster := &wasim.Poster{Target: "http://" + ingest.Addr + "/webhooks/wapi", Secrets: e.secrets, Concurrency: 4, Rate: float64(n) / 20}
+	posted := make(chan error, 1)
+	go func() {
+		res, err := poster.Post(context.Background(), hooks)
+		if err == nil && res.ByStatus[202] != len(hooks) {
+			err = fmt.Errorf("not every webhook accepted: %s", res)
+		}
+		posted <- err
+	}()
+
+	// A few seconds in: kill -9 the deliverer and the downloader, restart
+	// them; then the receiver goes down for the outage.
+	time.Sleep(4 * time.Second)
+	dv.Stop(syscall.SIGKILL, 10*time.Second)
+	dl.Stop(syscall.SIGKILL, 10*time.Second)
+	e.start("downloader")
+	dv = e.start("deliverer")
+	time.Sleep(2 * time.Second)
+	rc.down.Store(true)
+	time.Sleep(outage)
+	rc.down.Store(false)
+	dv.Stop(syscall.SIGKILL, 10*time.Second)
+	e.start("deliverer")
+	require.NoError(t, <-posted)
+
+	var rows map[int64]string
+	proctest.Poll(t, 6*time.Minute, "one event per final row", func() bool {
+		rows = e.finalRows()
+		return len(rows) == n && len(rc.events()) >= len(rows)
+	})
+	got := map[int64]string{}
+	for _, ev := range rc.events() {
+		got[ev.MediaID] = ev.Type
+	}
+	require.Equal(t, rows, got)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for id, ids := range rc.idsOf {
+		require.Len(t, ids, 1, "media %d: duplicates only with the same webhook-id", id)
+	}
+	require.Zero(t, rc.early, "an event before its commit")
+	require.Zero(t, rc.bad, "every post verifies")
+	t.Logf("%d media, %d posts for %d events (20 %% failed on purpose, receiver down %s, deliverer killed twice, downloader once)",
+		n, rc.posts, len(rc.byID), outage)
 }
