@@ -18,10 +18,10 @@ import (
 // composeFile is the part of the Compose specification the file uses;
 // decoding with known fields only makes a misspelled key fail.
 type composeFile struct {
-	Name       string                    `yaml:"name"`
-	Services   map[string]composeService `yaml:"services"`
-	Volumes    map[string]*struct{}      `yaml:"volumes"`
-	Networks   map[string]*struct {
+	Name     string                    `yaml:"name"`
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]*struct{}      `yaml:"volumes"`
+	Networks map[string]*struct {
 		IPAM struct {
 			Config []struct {
 				Subnet string `yaml:"subnet"`

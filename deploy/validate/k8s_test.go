@@ -59,6 +59,10 @@ const (
 	componentKey  = "app.kubernetes.io/component"
 	metricsPort   = 8080
 	monitorSuffix = ".svc.cluster.local:8222"
+	webhookPath   = "/webhooks/wapi"
+	// accessLogAnnotation turns ingress-nginx's access log off for one
+	// Ingress (its log format is cluster-wide).
+	accessLogAnnotation = "nginx.ingress.kubernetes.io/enable-access-log"
 )
 
 func TestKustomizations(t *testing.T) {
@@ -284,6 +288,9 @@ func checkObjects(t *testing.T, objs []object, overlay bool, namespace string, k
 			for _, p := range r.HTTP.Paths {
 				if p.Backend.Service == nil || !serviceHasPort(ix.services, p.Backend.Service.Name, p.Backend.Service.Port) {
 					add("Ingress %s: path %s: backend is no Service port of the build", ing.Name, p.Path)
+				}
+				if p.Path == webhookPath && ing.Annotations[accessLogAnnotation] != "false" {
+					add("Ingress %s: path %s writes access logs, where a ?token= secret would land: set %s: \"false\" (or scrub the controller's log format)", ing.Name, p.Path, accessLogAnnotation)
 				}
 				if strings.HasPrefix(p.Path, "/admin") || p.Path == "/metrics" || p.Path == "/" {
 					add("Ingress %s: path %s exposes operators' routes to the outside", ing.Name, p.Path)

@@ -62,6 +62,10 @@ func TestRulesCatchMistakes(t *testing.T) {
 			dep(o, "mediapipe-downloader").Spec.Replicas = &two
 			return o
 		}},
+		{"webhook tokens in the access log", "where a ?token= secret would land", prod, func(o []object) []object {
+			delete(find(o, "Ingress", "mediapipe-webhooks").(*networkingv1.Ingress).Annotations, accessLogAnnotation)
+			return o
+		}},
 		{"R1 streams", "STREAM_REPLICAS", prod, func(o []object) []object {
 			config(o).Data["STREAM_REPLICAS"] = "1"
 			return o
