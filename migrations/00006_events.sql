@@ -46,8 +46,8 @@ CREATE INDEX media_events_unpublished_idx ON media_events (id) WHERE published_a
 CREATE INDEX media_events_cliente_created_idx ON media_events (cliente_id, created_at);
 
 -- media_event_record adds the event of a row that reached a final status and
--- wakes the relays (one notification per transaction: PostgreSQL folds
--- identical ones).
+-- wakes the relays of this schema (channel mediapipe_events_<schema>; one
+-- notification per transaction: PostgreSQL folds identical ones).
 -- +goose StatementBegin
 CREATE FUNCTION media_event_record() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
@@ -74,7 +74,7 @@ BEGIN
             'updated_at', NEW.updated_at,
             'finished_at', COALESCE(NEW.download_timestamp, NEW.updated_at)
         ));
-    PERFORM pg_notify('mediapipe_events', '');
+    PERFORM pg_notify('mediapipe_events_' || current_schema(), '');
     RETURN NULL;
 END
 $$;

@@ -167,21 +167,23 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time, limit int) (i
 	return tag.RowsAffected(), nil
 }
 
-// EventChannel is the PostgreSQL notification channel the event trigger
-// signals on every commit that adds events.
-const EventChannel = "mediapipe_events"
-
-// ListenEvents holds one connection listening on EventChannel and sends on
-// wake (without blocking) at every notification, until ctx ends or the
-// connection fails; it returns the error that ended it (nil when ctx did).
-// ready, when not nil, is closed once the connection listens.
+// ListenEvents holds one connection listening on the channel the event
+// trigger signals at every commit that adds events (mediapipe_events_ and
+// the schema: deployments sharing a database do not wake each other), and
+// sends on wake (without blocking) at every notification, until ctx ends or
+// the connection fails; it returns the error that ended it (nil when ctx
+// did). ready, when not nil, is closed once the connection listens.
 func (s *Store) ListenEvents(ctx context.Context, wake chan<- struct{}, ready chan<- struct{}) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("listening for events: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+EventChannel); err != nil {
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("listening for events: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{"mediapipe_events_" + schema}.Sanitize()); err != nil {
 		return fmt.Errorf("listening for events: %w", err)
 	}
 	defer func() {

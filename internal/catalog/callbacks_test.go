@@ -179,6 +179,7 @@ func TestRelayEventsFailureKeepsThemAndRelaysShare(t *testing.T) {
 func TestListenEventsWakesOnCommit(t *testing.T) {
 	b := setup(t)
 	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
 	wake, ready := make(chan struct{}, 1), make(chan struct{})
 	done := make(chan error, 1)
 	go func() { done <- b.store.ListenEvents(ctx, wake, ready) }()
