@@ -223,7 +223,7 @@ func TestComposeMonitoring(t *testing.T) {
 			}
 		}
 	}
-	for _, role := range []string{"ingest", "analyzer", "downloader"} {
+	for _, role := range []string{"ingest", "analyzer", "downloader", "deliverer"} {
 		if !scraped[role] {
 			t.Errorf("prometheus.yml does not scrape service %s on 8080/metrics", role)
 		}

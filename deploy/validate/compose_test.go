@@ -106,7 +106,7 @@ func TestCompose(t *testing.T) {
 			add("unknown top-level key %q", k)
 		}
 	}
-	want := map[string]int{"nats-1": 1, "nats-2": 1, "nats-3": 1, "postgres": 1, "migrate": 1, "ingest": 1, "analyzer": 2, "downloader": 2,
+	want := map[string]int{"nats-1": 1, "nats-2": 1, "nats-3": 1, "postgres": 1, "migrate": 1, "ingest": 1, "analyzer": 2, "downloader": 2, "deliverer": 1,
 		s3Service: 1, s3BucketService: 1, edgeService: 1, "prometheus": 1, "grafana": 1}
 	for name, replicas := range want {
 		s, ok := f.Services[name]
@@ -187,7 +187,7 @@ func TestCompose(t *testing.T) {
 
 	// mediapipe: the roles, configured alike, started after the migration
 	// and a healthy NATS cluster.
-	roleServices := map[string]string{"migrate": "migrate", "ingest": "ingest", "analyzer": "analyzer", "downloader": "downloader"}
+	roleServices := map[string]string{"migrate": "migrate", "ingest": "ingest", "analyzer": "analyzer", "downloader": "downloader", "deliverer": "deliverer"}
 	for name, role := range roleServices {
 		s := f.Services[name]
 		if len(s.Command) == 0 || s.Command[0] != role {

@@ -49,6 +49,8 @@ var roles = map[string]struct {
 	"analyzer": {minGrace: 55, minScaler: 1},
 	// HTTP 15 s, then downloads get StopTimeout 30 s, then 30 s after cancellation.
 	"downloader": {media: "rw", minGrace: 75, minScaler: 1},
+	// HTTP 15 s, then posts get CALLBACK_TIMEOUT + 5 s (15 s), then 15 s after cancellation.
+	"deliverer": {minGrace: 45, minScaler: 1},
 }
 
 const (
@@ -532,7 +534,7 @@ func checkScaling(t *testing.T, d *appsv1.Deployment, role string, ix *index, ke
 	if d.Spec.Replicas != nil {
 		add("sets replicas: %d while an autoscaler owns the count (every kubectl apply would reset it): leave it out", *d.Spec.Replicas)
 	}
-	if keda && role != "ingest" && len(sos) != 1 {
+	if keda && (role == "analyzer" || role == "downloader") && len(sos) != 1 {
 		add("scales on CPU in the KEDA overlay")
 	}
 	min := roles[role].minScaler
