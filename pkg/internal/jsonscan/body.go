@@ -90,10 +90,6 @@ func Epoch(n int64, ok bool) time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
-// Len returns the length of the input, a bound for what a well-formed value
-// in it can hold.
-func (s *Scanner) Len() int { return len(s.b) }
-
 // Doc is a body being decoded: its Scanner, the Arena its strings come from,
 // and which fields were read already, so that a field sent twice counts once,
 // at its first occurrence, whatever reads it (Peek and Decode agree).
