@@ -128,4 +128,3 @@ func TestAlertsFire(t *testing.T) {
 		}
 	}
 }
-
