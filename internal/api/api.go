@@ -4,19 +4,20 @@
 // token (`Authorization: Bearer mpk_...`) and sees only that cliente's rows;
 // another cliente's media answers exactly as a missing id does.
 //
-// Routes, under /v1/:
+// Routes, under /v1/ (openapi.json, embedded here, describes them; it is the
+// contract, and the tests check every answer against it):
 //
-//	GET /v1/media                 list, newest first, filtered, by cursor
+//	GET /v1/media                 list, newest first, filtered, by cursor;
+//	                              or, with updated_since, the change feed
 //	GET /v1/media/{id}            one item
 //	GET /v1/media/{id}/content    the stored file (Range, ETag), or a
 //	                              redirect to a presigned URL (MEDIA_PRESIGN)
 //	GET /v1/media/{id}/thumbnail  the message's jpegThumbnail
 //	GET /v1/stats                 the cliente's totals
+//	GET /v1/openapi.json          the OpenAPI 3.1 document, without a token
 //
-// Errors are JSON objects {"error": "..."} with the status code telling the
-// class: 400 bad parameter, 401 bad or missing token, 404 no such media, 429
-// too many invalid tokens from the client's address (Retry-After says when
-// to try again; a valid token is never refused).
+// Errors are JSON objects {"error": {"code", "message", "param"}} whose
+// code is one of a stable set (see errors.go); the status tells the class.
 package api
 
 import (
@@ -73,6 +74,19 @@ type Handler struct {
 	refusals *authlimit.Sampler
 }
 
+// routes are the API's routes under /v1, each answering GET and HEAD; the
+// OpenAPI document describes exactly these (TestOpenAPIDocument).
+func (h *Handler) routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"/v1/media":                h.listMedia,
+		"/v1/media/{id}":           h.getMedia,
+		"/v1/media/{id}/content":   h.content,
+		"/v1/media/{id}/thumbnail": h.thumbnail,
+		"/v1/stats":                h.stats,
+		openAPIPath:                serveOpenAPI,
+	}
+}
+
 // New returns the API handler.
 func New(o Options) *Handler {
 	if o.Log == nil {
@@ -86,26 +100,26 @@ func New(o Options) *Handler {
 		failures: &authlimit.Limiter{Budget: o.AuthFailures}, clients: clientaddr.Resolver{Trusted: o.TrustedProxies},
 		refusals: &authlimit.Sampler{Log: o.Log}}
 	h.auth = newAuthenticator(o.Store.ClienteByAPIToken, ttl, maxCachedTokens)
-	for path, fn := range map[string]http.HandlerFunc{
-		"/v1/media":                h.listMedia,
-		"/v1/media/{id}":           h.getMedia,
-		"/v1/media/{id}/content":   h.content,
-		"/v1/media/{id}/thumbnail": h.thumbnail,
-		"/v1/stats":                h.stats,
-	} {
+	for path, fn := range h.routes() {
 		h.mux.HandleFunc("GET "+path, fn) // and HEAD
 		h.mux.HandleFunc(path, methodNotAllowed)
 	}
 	h.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route")
+		writeError(w, http.StatusNotFound, codeNotFound, "no such route")
 	})
 	return h
 }
 
 // ServeHTTP authenticates the request and routes it. Nothing, not even
-// whether a route exists, is answered without a valid token.
+// whether a route exists, is answered without a valid token, but the
+// OpenAPI document: it holds no data, and client generators fetch it
+// without credentials.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if r.URL.Path == openAPIPath {
+		h.mux.ServeHTTP(w, r)
+		return
+	}
 	cliente, ok := h.authenticate(w, r)
 	if !ok {
 		return
@@ -115,15 +129,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", "GET, HEAD")
-	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: the API is read-only")
-}
-
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, errorBody{Error: msg})
+	writeError(w, http.StatusMethodNotAllowed, codeMethodNotAllowed, "method "+r.Method+" not allowed: the API is read-only")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -138,5 +144,5 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // internalError logs err and answers 500 without details.
 func (h *Handler) internalError(w http.ResponseWriter, r *http.Request, err error) {
 	h.log.Error("api request", zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusInternalServerError, "internal error")
+	writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
 }

@@ -134,6 +134,7 @@ func (b *testBundle) do(t *testing.T, method, token, path string, header ...stri
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
+	checkContract(t, req, resp, body)
 	return resp, body
 }
 
@@ -177,7 +178,9 @@ type item struct {
 	IsGroup           bool       `json:"is_group"`
 	MessageTimestamp  *time.Time `json:"message_timestamp"`
 	DownloadTimestamp *time.Time `json:"download_timestamp"`
+	FileDeletedAt     *time.Time `json:"file_deleted_at"`
 	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
 	ContentURL        *string    `json:"content_url"`
 	ThumbnailURL      *string    `json:"thumbnail_url"`
 }
@@ -185,6 +188,7 @@ type item struct {
 type list struct {
 	Items      []item  `json:"items"`
 	NextCursor *string `json:"next_cursor"`
+	HasMore    bool    `json:"has_more"`
 }
 
 // list fetches one page of GET /v1/media?query, requiring a 200.
@@ -205,15 +209,48 @@ func ids(items []item) []int64 {
 	return out
 }
 
-// requireError checks a JSON error answer.
+// requireError checks a JSON error answer and returns its message.
 func requireError(t *testing.T, resp *http.Response, body []byte, code int) string {
+	t.Helper()
+	return decodeError(t, resp, body, code).Message
+}
+
+// requireErrorCode checks a JSON error answer and returns its code.
+func requireErrorCode(t *testing.T, resp *http.Response, body []byte, code int) string {
+	t.Helper()
+	return decodeError(t, resp, body, code).Code
+}
+
+// errorCodes are the error codes each status may carry.
+var errorCodes = map[int][]string{
+	http.StatusBadRequest:                   {"invalid_parameter"},
+	http.StatusUnauthorized:                 {"unauthorized"},
+	http.StatusNotFound:                     {"not_found", "no_file"},
+	http.StatusMethodNotAllowed:             {"method_not_allowed"},
+	http.StatusGone:                         {"gone"},
+	http.StatusPreconditionFailed:           {"precondition_failed"},
+	http.StatusRequestedRangeNotSatisfiable: {"range_not_satisfiable"},
+	http.StatusTooManyRequests:              {"rate_limited"},
+	http.StatusInternalServerError:          {"internal"},
+}
+
+// apiError is the "error" object of an error answer.
+type apiError struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Param   *string `json:"param"`
+}
+
+func decodeError(t *testing.T, resp *http.Response, body []byte, code int) apiError {
 	t.Helper()
 	require.Equal(t, code, resp.StatusCode, string(body))
 	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 	var e struct {
-		Error string `json:"error"`
+		Error apiError `json:"error"`
 	}
 	require.NoError(t, json.Unmarshal(body, &e), string(body))
-	require.NotEmpty(t, e.Error)
+	require.Contains(t, errorCodes[code], e.Error.Code, "the code of a %d", code)
+	require.NotEmpty(t, e.Error.Message)
+	require.Equal(t, e.Error.Code == "invalid_parameter", e.Error.Param != nil, "param is set for invalid_parameter only")
 	return e.Error
 }

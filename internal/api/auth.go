@@ -73,7 +73,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (int64, b
 		return 0, false
 	case id <= 0: // 0 would mean every cliente to some queries
 		h.log.Error("API token resolved to an invalid cliente id", zap.Int64("cliente_id", id))
-		writeError(w, http.StatusInternalServerError, "internal error")
+		writeError(w, http.StatusInternalServerError, codeInternal, "internal error")
 		return 0, false
 	}
 	return id, true
@@ -90,7 +90,11 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, code int, reaso
 	if challenge != "" {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	writeError(w, code, msg)
+	errCode := codeUnauthorized
+	if code == http.StatusTooManyRequests {
+		errCode = codeRateLimited
+	}
+	writeError(w, code, errCode, msg)
 }
 
 // bearer extracts the token of an "Authorization: Bearer <token>" header.

@@ -11,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 type Catalog interface {
 	ClienteByAPIToken(ctx context.Context, token string) (clienteID int64, name string, err error)
 	ListMedia(ctx context.Context, clienteID int64, f catalog.MediaFilter) (catalog.MediaPage, error)
+	ListMediaChanges(ctx context.Context, clienteID int64, f catalog.ChangeFilter) (catalog.ChangePage, error)
 	MediaByID(ctx context.Context, clienteID, id int64) (catalog.Media, error)
 	MediaThumbnail(ctx context.Context, clienteID, id int64) ([]byte, error)
 	Stats(ctx context.Context, clienteID int64) (catalog.Stats, error)
@@ -71,6 +71,7 @@ type mediaItem struct {
 	IsGroup           bool       `json:"is_group"`
 	MessageTimestamp  *time.Time `json:"message_timestamp"`
 	DownloadTimestamp *time.Time `json:"download_timestamp"`
+	FileDeletedAt     *time.Time `json:"file_deleted_at"` // cleanup deleted the stored file then
 	CreatedAt         time.Time  `json:"created_at"`
 	UpdatedAt         time.Time  `json:"updated_at"`
 	ContentURL        *string    `json:"content_url"`
@@ -87,6 +88,7 @@ type chatJSON struct {
 type listJSON struct {
 	Items      []mediaItem `json:"items"`
 	NextCursor *string     `json:"next_cursor"`
+	HasMore    bool        `json:"has_more"`
 }
 
 func itemOf(m *catalog.Media) mediaItem {
@@ -102,7 +104,7 @@ func itemOf(m *catalog.Media) mediaItem {
 		NextAttemptAt: utc(m.NextAttemptAt), LastReason: str(m.LastReason),
 		SenderID: str(m.SenderID), SenderName: str(m.SenderName), FromMe: m.FromMe, IsGroup: m.IsGroup,
 		MessageTimestamp: utc(m.MessageTimestamp), DownloadTimestamp: utc(m.DownloadTimestamp),
-		CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
+		FileDeletedAt: utc(m.FileDeletedAt), CreatedAt: m.CreatedAt.UTC(), UpdatedAt: m.UpdatedAt.UTC(),
 	}
 	if m.Chat != nil {
 		it.Chat = &chatJSON{ID: m.Chat.ID, RemoteID: m.Chat.RemoteID, JID: str(m.Chat.JID), Name: str(m.Chat.Name)}
@@ -149,19 +151,29 @@ func utc(t *time.Time) *time.Time {
 // listParams are the query parameters GET /v1/media accepts.
 var listParams = map[string]bool{
 	"instance": true, "chat": true, "type": true, "status": true,
-	"since": true, "until": true, "limit": true, "cursor": true,
+	"since": true, "until": true, "updated_since": true, "limit": true, "cursor": true,
 }
 
-// parseFilter reads GET /v1/media's query. Values the catalogue checks
+// listQuery is GET /v1/media's query: the created_at order, or the change
+// order when changes is set (updated_since or a change cursor).
+type listQuery struct {
+	catalog.MediaFilter
+	changes      bool
+	updatedSince time.Time
+	afterChange  catalog.ChangeCursor
+}
+
+// parseList reads GET /v1/media's query. Values the catalogue checks
 // (instance id format, type, status, limit range) are checked there.
-func parseFilter(q url.Values) (catalog.MediaFilter, error) {
-	var f catalog.MediaFilter
+func parseList(q url.Values) (listQuery, error) {
+	var lq listQuery
+	f := &lq.MediaFilter
 	for k, v := range q {
 		if !listParams[k] {
-			return f, fmt.Errorf("unknown parameter %q (want instance, chat, type, status, since, until, limit or cursor)", k)
+			return lq, &paramError{k, fmt.Sprintf("unknown parameter %q (want instance, chat, type, status, since, until, updated_since, limit or cursor)", k)}
 		}
 		if len(v) > 1 {
-			return f, fmt.Errorf("parameter %q given %d times", k, len(v))
+			return lq, &paramError{k, fmt.Sprintf("parameter %q given %d times", k, len(v))}
 		}
 	}
 	f.InstanceID, f.Chat = q.Get("instance"), q.Get("chat")
@@ -170,49 +182,75 @@ func parseFilter(q url.Values) (catalog.MediaFilter, error) {
 	for _, p := range []struct {
 		name string
 		t    *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
+	}{{"since", &f.Since}, {"until", &f.Until}, {"updated_since", &lq.updatedSince}} {
 		if s := q.Get(p.name); s != "" {
 			if *p.t, err = time.Parse(time.RFC3339Nano, s); err != nil {
-				return f, fmt.Errorf("%s %q: want an RFC 3339 time such as 2025-06-01T12:00:00Z", p.name, s)
+				return lq, &paramError{p.name, fmt.Sprintf("%s %q: want an RFC 3339 time such as 2025-06-01T12:00:00Z", p.name, s)}
 			}
 		}
 	}
+	lq.changes = q.Has("updated_since")
 	if s := q.Get("limit"); s != "" {
 		if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 1 {
-			return f, fmt.Errorf("limit %q: want 1 to %d", s, catalog.MaxMediaLimit)
+			return lq, &paramError{"limit", fmt.Sprintf("limit %q: want 1 to %d", s, catalog.MaxMediaLimit)}
 		}
 	}
 	if s := q.Get("cursor"); s != "" {
-		if f.After, err = catalog.ParseMediaCursor(s); err != nil {
-			return f, err
+		c, isChange, err := catalog.ParseChangeCursor(s)
+		switch {
+		case err != nil:
+			return lq, err
+		case isChange:
+			lq.changes, lq.afterChange = true, c
+		default:
+			if f.After, err = catalog.ParseMediaCursor(s); err != nil {
+				return lq, err
+			}
 		}
 	}
-	return f, nil
+	return lq, nil
 }
 
 func (h *Handler) listMedia(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r.URL.Query())
+	q, err := parseList(r.URL.Query())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeParamError(w, err)
 		return
 	}
-	page, err := h.store.ListMedia(r.Context(), clienteOf(r), f)
-	if errors.Is(err, catalog.ErrInvalidFilter) {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	var (
+		items []catalog.Media
+		out   listJSON
+	)
+	if q.changes {
+		page, err := h.store.ListMediaChanges(r.Context(), clienteOf(r), catalog.ChangeFilter{
+			MediaFilter: q.MediaFilter, UpdatedSince: q.updatedSince, After: q.afterChange})
+		if err != nil {
+			h.listError(w, r, err)
+			return
+		}
+		items, out.NextCursor, out.HasMore = page.Items, str(page.Next.String()), page.More
+	} else {
+		page, err := h.store.ListMedia(r.Context(), clienteOf(r), q.MediaFilter)
+		if err != nil {
+			h.listError(w, r, err)
+			return
+		}
+		items = page.Items
+		if page.Next != nil {
+			out.NextCursor, out.HasMore = str(page.Next.String()), true
+		}
 	}
-	if err != nil {
-		h.internalError(w, r, err)
-		return
-	}
-	out := listJSON{Items: make([]mediaItem, len(page.Items))}
-	for i := range page.Items {
-		out.Items[i] = itemOf(&page.Items[i])
-	}
-	if page.Next != nil {
-		out.NextCursor = str(page.Next.String())
+	out.Items = make([]mediaItem, len(items))
+	for i := range items {
+		out.Items[i] = itemOf(&items[i])
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) listError(w http.ResponseWriter, r *http.Request, err error) {
+	if !writeParamError(w, err) {
+		h.internalError(w, r, err)
+	}
 }
 
 // mediaID parses the {id} of a route; anything but a positive integer is
@@ -220,7 +258,7 @@ func (h *Handler) listMedia(w http.ResponseWriter, r *http.Request) {
 func mediaID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
-		writeError(w, http.StatusNotFound, "media not found")
+		writeError(w, http.StatusNotFound, codeNotFound, "media not found")
 		return 0, false
 	}
 	return id, true
@@ -235,7 +273,7 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) (*catalog.Media,
 	}
 	m, err := h.store.MediaByID(r.Context(), clienteOf(r), id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "media not found")
+		writeError(w, http.StatusNotFound, codeNotFound, "media not found")
 		return nil, false
 	}
 	if err != nil {
@@ -265,8 +303,13 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if m.FileDeletedAt != nil && m.FilePath == "" {
+		writeError(w, http.StatusGone, codeGone,
+			"the stored file was deleted by cleanup at "+m.FileDeletedAt.UTC().Format(time.RFC3339)+" (see file_deleted_at)")
+		return
+	}
 	if !hasContent(m) {
-		writeError(w, http.StatusNotFound, "no stored file for this media (download_status "+m.Status+")")
+		writeError(w, http.StatusNotFound, codeNoFile, "no stored file for this media (download_status "+m.Status+")")
 		return
 	}
 	if h.presign > 0 {
@@ -276,7 +319,7 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 	f, err := h.blobs.Open(m.FilePath)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, blob.ErrInvalidPath) {
 		h.log.Warn("stored file missing", zap.Int64("media_id", m.ID), zap.Error(err))
-		writeError(w, http.StatusNotFound, "the stored file is gone")
+		writeError(w, http.StatusNotFound, codeNoFile, "the stored file is missing from the media store")
 		return
 	}
 	if err != nil {
@@ -287,7 +330,7 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 
 	hd := w.Header()
 	hd.Set("Content-Type", contentType(m.Mimetype))
-	hd.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileName(m)}))
+	hd.Set("Content-Disposition", contentDisposition("attachment", downloadName(m)))
 	hd.Set("Content-Security-Policy", contentCSP)
 	hd.Set("Cache-Control", contentCacheControl)
 	if len(m.SHA256) == 32 {
@@ -303,13 +346,13 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 		d := time.Minute + time.Duration(*m.FileSize/(256<<10))*time.Second
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
 	}
-	http.ServeContent(w, r, "", modTime, f)
+	http.ServeContent(&fileErrors{ResponseWriter: w}, r, "", modTime, f)
 }
 
 // presigner is a store that can hand out URLs serving a file without
 // credentials (blob.S3, blob.Observed over it).
 type presigner interface {
-	Presign(rel string, ttl time.Duration) (string, error)
+	Presign(rel string, ttl time.Duration, opts ...blob.PresignOption) (string, error)
 }
 
 // redirect answers 307 to a presigned URL of the caller's stored file. The
@@ -321,10 +364,10 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, m *catalog.Me
 		h.internalError(w, r, errors.New("MEDIA_PRESIGN is set but the media store cannot presign URLs"))
 		return
 	}
-	u, err := p.Presign(m.FilePath, h.presign)
+	u, err := p.Presign(m.FilePath, h.presign, blob.WithContentDisposition(contentDisposition("attachment", downloadName(m))))
 	if errors.Is(err, blob.ErrInvalidPath) {
 		h.log.Warn("stored file path invalid", zap.Int64("media_id", m.ID), zap.Error(err))
-		writeError(w, http.StatusNotFound, "the stored file is gone")
+		writeError(w, http.StatusNotFound, codeNoFile, "the stored file is missing from the media store")
 		return
 	}
 	if err != nil {
@@ -349,13 +392,6 @@ func contentType(mt string) string {
 	return mime.FormatMediaType(base, params)
 }
 
-// fileName is the download name: built from the id and the stored file's
-// extension (which the file store sanitized), never from the webhook's file
-// name.
-func fileName(m *catalog.Media) string {
-	return "media-" + strconv.FormatInt(m.ID, 10) + blob.SanitizeExt(path.Ext(m.FilePath))
-}
-
 func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	id, ok := mediaID(w, r)
 	if !ok {
@@ -363,7 +399,7 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	}
 	thumb, err := h.store.MediaThumbnail(r.Context(), clienteOf(r), id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no thumbnail for this media")
+		writeError(w, http.StatusNotFound, codeNotFound, "no thumbnail for this media")
 		return
 	}
 	if err != nil {
@@ -378,5 +414,5 @@ func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Security-Policy", contentCSP)
 	hd.Set("Cache-Control", contentCacheControl)
 	hd.Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(thumb))
+	http.ServeContent(&fileErrors{ResponseWriter: w}, r, "", time.Time{}, bytes.NewReader(thumb))
 }

@@ -134,24 +134,29 @@ func TestListFilters(t *testing.T) {
 	require.Empty(t, listIDs("status=downloading"))
 	require.Equal(t, []int64{f.image}, listIDs("type=image&status=success&instance="+f.a.instances[0]+"&chat="+chatA))
 
-	for query, want := range map[string]string{
-		"type=ptt":                   `type "ptt"`,
-		"status=done":                `status "done"`,
-		"limit=0":                    "limit",
-		"limit=501":                  "limit",
-		"limit=ten":                  "limit",
-		"since=yesterday":            "since",
-		"until=2025-13-01T00:00:00Z": "until",
-		"since=2025-06-02T00:00:00Z&until=2025-06-01T00:00:00Z": "until must be after since",
-		"cursor=garbage":                    "cursor",
-		"cursor=" + strings.Repeat("A", 23): "cursor",
-		"instance=bad%2Fid":                 "invalid instance id",
-		"chat=" + strings.Repeat("c", 300):  "chat",
-		"instance_id=ACME-1":                `unknown parameter "instance_id"`,
-		"type=image&type=video":             `"type" given 2 times`,
+	for query, want := range map[string][2]string{
+		"type=ptt":                   {"type", `type "ptt"`},
+		"status=done":                {"status", `status "done"`},
+		"limit=0":                    {"limit", "limit"},
+		"limit=501":                  {"limit", "limit"},
+		"limit=ten":                  {"limit", "limit"},
+		"since=yesterday":            {"since", "since"},
+		"until=2025-13-01T00:00:00Z": {"until", "until"},
+		"updated_since=now":          {"updated_since", "updated_since"},
+		"since=2025-06-02T00:00:00Z&until=2025-06-01T00:00:00Z": {"until", "until must be after since"},
+		"cursor=garbage":                    {"cursor", "cursor"},
+		"cursor=" + strings.Repeat("A", 23): {"cursor", "cursor"},
+		"instance=bad%2Fid":                 {"instance", "invalid instance id"},
+		"chat=" + strings.Repeat("c", 300):  {"chat", "chat"},
+		"instance_id=ACME-1":                {"instance_id", `unknown parameter "instance_id"`},
+		"type=image&type=video":             {"type", `"type" given 2 times`},
 	} {
 		resp, body := f.get(t, a, "/v1/media?"+query)
-		require.Contains(t, requireError(t, resp, body, http.StatusBadRequest), want, query)
+		e := decodeError(t, resp, body, http.StatusBadRequest)
+		require.Equal(t, "invalid_parameter", e.Code, query)
+		require.Contains(t, e.Message, want[1], query)
+		require.NotNil(t, e.Param, query)
+		require.Equal(t, want[0], *e.Param, query)
 	}
 }
 
@@ -348,7 +353,8 @@ func testContent(t *testing.T, f *fixture) {
 	require.Equal(t, etag, resp.Header.Get("ETag"))
 	require.Equal(t, "bytes", resp.Header.Get("Accept-Ranges"))
 	require.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"))
-	require.Equal(t, fmt.Sprintf("attachment; filename=media-%d.jpg", f.image), resp.Header.Get("Content-Disposition"))
+	require.Equal(t, `attachment; filename="`+hexSHA(f.imageContent)+`.jpg"`, resp.Header.Get("Content-Disposition"),
+		"no name in the message: the SHA-256")
 	require.NotEmpty(t, resp.Header.Get("Last-Modified"))
 
 	resp, body = f.get(t, f.a.token, path, "Range", "bytes=10-19")
@@ -382,12 +388,12 @@ func testContent(t *testing.T, f *fixture) {
 	require.Equal(t, strconv.Itoa(len(f.imageContent)), resp.Header.Get("Content-Length"))
 
 	// The document's name from the webhook is a path: the download name is
-	// built from the id.
+	// its last element.
 	resp, body = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d/content", f.document))
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, f.documentContent, body)
 	require.Equal(t, "application/pdf", resp.Header.Get("Content-Type"))
-	require.Equal(t, fmt.Sprintf("attachment; filename=media-%d.pdf", f.document), resp.Header.Get("Content-Disposition"))
+	require.Equal(t, `attachment; filename="passwd.pdf"`, resp.Header.Get("Content-Disposition"))
 	_, body = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d", f.document))
 	var it item
 	require.NoError(t, json.Unmarshal(body, &it))
@@ -396,7 +402,9 @@ func testContent(t *testing.T, f *fixture) {
 	// Rows without a stored file.
 	for _, id := range []int64{f.video, f.audio, f.expired} {
 		resp, body := f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d/content", id))
-		require.Contains(t, requireError(t, resp, body, http.StatusNotFound), "no stored file")
+		e := decodeError(t, resp, body, http.StatusNotFound)
+		require.Equal(t, "no_file", e.Code)
+		require.Contains(t, e.Message, "no stored file")
 	}
 }
 
@@ -409,7 +417,7 @@ func TestContentFileGone(t *testing.T) {
 			rel := b.succeed(t, b.a.id, id, []byte(jpegBytes), "image/jpeg", ".jpg")
 			require.NoError(t, b.blobs.Remove(rel))
 			resp, body := b.get(t, b.a.token, fmt.Sprintf("/v1/media/%d/content", id))
-			requireError(t, resp, body, http.StatusNotFound)
+			require.Equal(t, "no_file", requireErrorCode(t, resp, body, http.StatusNotFound))
 		})
 	}
 }
@@ -430,8 +438,8 @@ func TestContentPresigned(t *testing.T) {
 	require.Contains(t, loc, "X-Amz-Expires=300")
 
 	plain := &http.Client{CheckRedirect: noFollow}
-	fetch := func(header ...string) (*http.Response, []byte) {
-		req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, loc, nil)
+	fetchURL := func(u string, header ...string) (*http.Response, []byte) {
+		req, err := http.NewRequestWithContext(f.ctx, http.MethodGet, u, nil)
 		require.NoError(t, err)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
@@ -443,10 +451,20 @@ func TestContentPresigned(t *testing.T) {
 		require.NoError(t, err)
 		return resp, body
 	}
+	fetch := func(header ...string) (*http.Response, []byte) { return fetchURL(loc, header...) }
 	resp, body := fetch()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, f.imageContent, body)
 	require.Equal(t, "image/jpeg", resp.Header.Get("Content-Type"))
+	require.Equal(t, `attachment; filename="`+hexSHA(f.imageContent)+`.jpg"`, resp.Header.Get("Content-Disposition"),
+		"the presigned answer names the file as the API does")
+	// The document's sanitised name too.
+	resp, _ = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d/content", f.document))
+	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
+	resp, body = fetchURL(resp.Header.Get("Location"))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, f.documentContent, body)
+	require.Equal(t, `attachment; filename="passwd.pdf"`, resp.Header.Get("Content-Disposition"))
 	resp, body = fetch("Range", "bytes=10-19")
 	require.Equal(t, http.StatusPartialContent, resp.StatusCode)
 	require.Equal(t, f.imageContent[10:20], body)

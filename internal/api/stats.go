@@ -5,16 +5,16 @@ import (
 	"net/http"
 )
 
-// statsJSON has the field names of `mediapipe stats --json`.
+// statsJSON is the body of GET /v1/stats (see catalog.Stats).
 type statsJSON struct {
-	Cliente     int64            `json:"cliente"`
+	ClienteID   int64            `json:"cliente_id"`
 	Total       int64            `json:"total"`
-	ByType      map[string]int64 `json:"byType"`
-	ByStatus    map[string]int64 `json:"byStatus"`
-	ByReason    map[string]int64 `json:"byReason"`
-	ByInstance  map[string]int64 `json:"byInstance"`
-	BytesStored int64            `json:"bytesStored"`
-	DiskBytes   int64            `json:"diskBytes"`
+	ByType      map[string]int64 `json:"by_type"`
+	ByStatus    map[string]int64 `json:"by_status"`
+	ByReason    map[string]int64 `json:"by_reason"`
+	ByInstance  map[string]int64 `json:"by_instance"`
+	BytesStored int64            `json:"bytes_stored"`
+	DiskBytes   int64            `json:"disk_bytes"`
 	Retrying    int64            `json:"retrying"`
 }
 
@@ -30,7 +30,7 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, statsJSON{
-		Cliente: cliente, Total: st.Total, ByType: st.ByType, ByStatus: st.ByStatus, ByReason: st.ByReason,
+		ClienteID: cliente, Total: st.Total, ByType: st.ByType, ByStatus: st.ByStatus, ByReason: st.ByReason,
 		ByInstance: st.ByInstance, BytesStored: st.BytesStored, DiskBytes: st.DiskBytes, Retrying: st.Retrying,
 	})
 }

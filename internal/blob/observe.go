@@ -109,15 +109,15 @@ var ErrNoPresign = errors.New("the media store cannot presign URLs")
 
 // Presign returns a URL serving the stored file for ttl, when the wrapped
 // store can presign (S3); else ErrNoPresign.
-func (o *Observed) Presign(rel string, ttl time.Duration) (string, error) {
+func (o *Observed) Presign(rel string, ttl time.Duration, opts ...PresignOption) (string, error) {
 	p, ok := o.s.(interface {
-		Presign(string, time.Duration) (string, error)
+		Presign(string, time.Duration, ...PresignOption) (string, error)
 	})
 	if !ok {
 		return "", ErrNoPresign
 	}
 	start := time.Now()
-	u, err := p.Presign(rel, ttl)
+	u, err := p.Presign(rel, ttl, opts...)
 	o.observe("presign", start, err)
 	return u, err
 }

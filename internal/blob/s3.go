@@ -289,17 +289,38 @@ func (s *S3) Probe() error {
 	return nil
 }
 
+// PresignOption adjusts the answer a presigned URL gives.
+type PresignOption func(*presignOptions)
+
+type presignOptions struct {
+	disposition string
+}
+
+// WithContentDisposition makes the presigned URL answer with this
+// Content-Disposition header (S3's response-content-disposition, part of
+// the signature).
+func WithContentDisposition(v string) PresignOption {
+	return func(o *presignOptions) { o.disposition = v }
+}
+
 // Presign returns a URL that serves the stored object for ttl without
 // credentials.
-func (s *S3) Presign(rel string, ttl time.Duration) (string, error) {
+func (s *S3) Presign(rel string, ttl time.Duration, opts ...PresignOption) (string, error) {
 	key, err := s.key(rel)
 	if err != nil {
 		return "", err
 	}
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
+	var o presignOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.disposition != "" {
+		in.ResponseContentDisposition = &o.disposition
+	}
 	ctx, cancel := opCtx()
 	defer cancel()
-	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key},
-		s3.WithPresignExpires(ttl))
+	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(ttl))
 	if err != nil {
 		return "", fmt.Errorf("presigning %s: %w", key, err)
 	}
