@@ -49,7 +49,7 @@ func (a *App) runDeliverer(ctx context.Context) error {
 	s := a.settler()
 	s.Describe = deliver.Describe
 	if a.opts.BackoffMax == 0 {
-		s.BackoffMax = deliver.DefaultBackoffMax
+		s.BackoffMax = a.Cfg.CallbackBackoffMax
 	}
 	pulling.Store(true)
 	return bus.Run(ctx, cons, bus.WorkerOptions{

@@ -92,6 +92,9 @@ type Config struct {
 	// CallbackRetryHorizon is how long after its commit an event is
 	// retried before it is dead-lettered (CALLBACK_RETRY_HORIZON).
 	CallbackRetryHorizon time.Duration
+	// CallbackBackoffMax caps the deliverer's exponential backoff
+	// (CALLBACK_BACKOFF_MAX).
+	CallbackBackoffMax time.Duration
 	// APIPublicURL is the absolute base of the item and content URLs in
 	// events (API_PUBLIC_URL); empty: relative /v1/media/{id}.
 	APIPublicURL string
@@ -219,6 +222,7 @@ func Load(getenv func(string) string) (Config, []error) {
 	c.CallbackAllowPrivate = boolVar("CALLBACK_ALLOW_PRIVATE")
 	c.CallbackTimeout = durVar("CALLBACK_TIMEOUT", 10*time.Second)
 	c.CallbackRetryHorizon = durVar("CALLBACK_RETRY_HORIZON", 25*time.Hour)
+	c.CallbackBackoffMax = durVar("CALLBACK_BACKOFF_MAX", time.Hour)
 	c.APIPublicURL = strings.TrimRight(get("API_PUBLIC_URL", ""), "/")
 	return c, errs
 }

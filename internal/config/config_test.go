@@ -44,6 +44,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	require.False(t, cfg.CallbackAllowPrivate)
 	require.Equal(t, 10*time.Second, cfg.CallbackTimeout)
 	require.Equal(t, 25*time.Hour, cfg.CallbackRetryHorizon)
+	require.Equal(t, time.Hour, cfg.CallbackBackoffMax)
 	require.Empty(t, cfg.APIPublicURL)
 }
 
@@ -101,11 +102,12 @@ func TestConfigRules(t *testing.T) {
 				require.Equal(t, 5, c.WebhookAuthFailures)
 				require.Equal(t, 7, c.APIAuthFailures)
 			}},
-		{name: "callback knobs", env: map[string]string{"CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_TIMEOUT": "3s", "CALLBACK_RETRY_HORIZON": "2d", "API_PUBLIC_URL": "https://media.example.com/"},
+		{name: "callback knobs", env: map[string]string{"CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_TIMEOUT": "3s", "CALLBACK_RETRY_HORIZON": "2d", "CALLBACK_BACKOFF_MAX": "10m", "API_PUBLIC_URL": "https://media.example.com/"},
 			check: func(t *testing.T, c config.Config) {
 				require.True(t, c.CallbackAllowPrivate)
 				require.Equal(t, 3*time.Second, c.CallbackTimeout)
 				require.Equal(t, 48*time.Hour, c.CallbackRetryHorizon)
+				require.Equal(t, 10*time.Minute, c.CallbackBackoffMax)
 				require.Equal(t, "https://media.example.com", c.APIPublicURL)
 			}},
 		{name: "callback limits", env: map[string]string{"CALLBACK_TIMEOUT": "5m", "CALLBACK_RETRY_HORIZON": "2h", "API_PUBLIC_URL": "media.example.com", "CALLBACK_ALLOW_PRIVATE": "sure"},

@@ -42,7 +42,6 @@ type Endpoints interface {
 const (
 	DefaultTimeout      = 10 * time.Second
 	DefaultRetryHorizon = 25 * time.Hour
-	DefaultBackoffMax   = time.Hour
 	DefaultPerEndpoint  = 16
 	DefaultMaxAnswer    = 64 << 10
 	DefaultCacheTTL     = 5 * time.Second
