@@ -115,6 +115,19 @@ func TestAlertsFire(t *testing.T) {
 		{"MediapipeNATSNotReady", `
   mediapipe_readiness_check{check="nats",instance="a"} 1x60
   mediapipe_jetstream_up{instance="a"} 0x60`, 30, true},
+		// Two deliverers read the same outbox of 600: max, not sum, stays quiet.
+		{"MediapipeEventsNotPublished", `
+  mediapipe_events_unpublished{instance="a"} 600x60
+  mediapipe_events_unpublished{instance="b"} 600x60`, 30, false},
+		{"MediapipeEventsNotPublished", `
+  mediapipe_events_unpublished{instance="a"} -1x60`, 30, true},
+		{"MediapipeCallbacksFailing", `
+  mediapipe_callback_posts_total{cliente_id="7",outcome="delivered",instance="a"} 0+1x60
+  mediapipe_callback_posts_total{cliente_id="7",outcome="http_5xx",instance="a"} 0+3x60
+  mediapipe_callback_posts_total{cliente_id="8",outcome="delivered",instance="a"} 0+9x60`, 30, true},
+		{"MediapipeCallbacksFailing", `
+  mediapipe_callback_posts_total{cliente_id="8",outcome="delivered",instance="a"} 0+9x60
+  mediapipe_callback_posts_total{cliente_id="8",outcome="skipped",instance="a"} 0+9x60`, 30, false},
 		{"MediapipePostgreSQLNotReady", `
   mediapipe_readiness_check{check="postgres",instance="a"} 1x60`, 30, false},
 	}

@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"context"
 	"flag"
 	"os"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/multichat/mediapipe/internal/bus"
+	"github.com/multichat/mediapipe/internal/events/deliver"
 	"github.com/multichat/mediapipe/internal/metrics"
 	"github.com/multichat/mediapipe/internal/natstest"
 )
@@ -34,9 +36,16 @@ func TestExportedNames(t *testing.T) {
 	url, _ := natstest.Start(t)
 	_, js := natstest.Connect(t, url)
 	m.WatchJetStream(js, 1, map[string]string{bus.ConsumerAnalyzer: bus.StreamWebhooks})
+	// The deliverer role registers its own metrics on the same registry.
+	events := &recorder{}
+	deliver.NewMetrics(events)
+	deliver.WatchUnpublished(events, func(context.Context) (int64, error) { return 0, nil })
 	ch := make(chan *prometheus.Desc)
 	go func() {
 		m.Describe(ch)
+		for _, c := range events.collectors {
+			c.Describe(ch)
+		}
 		close(ch)
 	}()
 	var names []string
@@ -60,3 +69,15 @@ func TestExportedNames(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, string(got), "%s is out of date: go test ./internal/metrics -run TestExportedNames -update", namesFile)
 }
+
+// recorder is a prometheus.Registerer keeping what is registered on it.
+type recorder struct{ collectors []prometheus.Collector }
+
+func (r *recorder) Register(c prometheus.Collector) error {
+	r.collectors = append(r.collectors, c)
+	return nil
+}
+
+func (r *recorder) MustRegister(cs ...prometheus.Collector) { r.collectors = append(r.collectors, cs...) }
+
+func (r *recorder) Unregister(prometheus.Collector) bool { return false }
