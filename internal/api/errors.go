@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 
@@ -101,6 +102,15 @@ func (f *fileErrors) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	return f.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps the ResponseWriter's own ReadFrom (sendfile for a local
+// file) in the path of ServeContent's copy.
+func (f *fileErrors) ReadFrom(r io.Reader) (int64, error) {
+	if f.swallow {
+		return io.Copy(io.Discard, r)
+	}
+	return io.Copy(f.ResponseWriter, r)
 }
 
 // Unwrap lets http.ResponseController reach the connection.
