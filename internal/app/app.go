@@ -162,7 +162,7 @@ func Open(ctx context.Context, cfg config.Config, log *zap.Logger, opts Options)
 	})
 	if opts.Roles.Ingest {
 		a.setStarting("loading the webhook secrets")
-		a.secrets = ingest.NewSecretCache(a.Store.InstanceSecretHashes, log)
+		a.secrets = ingest.NewSecretCache(ingest.LoaderOf(a.Store.InstanceSecretHashes), log)
 		if err := a.secrets.Refresh(ctx); err != nil {
 			return nil, describeDBError(cfg.DatabaseURL, fmt.Errorf("loading webhook secrets: %w", err))
 		}
@@ -186,7 +186,7 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", a.ready)
 	mux.Handle("GET /metrics", a.Metrics.Handler())
 	if a.opts.Roles.Ingest {
-		mux.Handle("/webhooks/wapi", a.Metrics.HTTP("webhooks", &ingest.Handler{
+		mux.Handle("/webhooks/{provider}", a.Metrics.HTTP("webhooks", &ingest.Handler{
 			JS: a.JS, Secrets: a.secrets, Log: a.Log.Named("ingest"),
 			MaxBody: a.Cfg.MaxBodyBytes, PublishTimeout: 5 * time.Second,
 			Observe:        a.Metrics.ObserveWebhook,

@@ -25,7 +25,7 @@ const (
 	ConsumerDownloader = "downloader"
 	ConsumerDeliverer  = "deliverer"
 
-	webhookPrefix    = "webhooks.wapi."
+	webhookPrefix    = "webhooks."
 	downloadPrefix   = "media.download."
 	deadLetterPrefix = "deadletter."
 	// EventPrefix starts the subjects of outbound media events:
@@ -141,7 +141,7 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 		}
 	}
 	return []jetstream.StreamConfig{
-		stream(StreamWebhooks, "W-API webhooks, one subject per instance", webhookPrefix+">"),
+		stream(StreamWebhooks, "webhooks, one subject per provider and instance", webhookPrefix+"*.*"),
 		stream(StreamDownloads, "media download jobs, one subject per media type", downloadPrefix+">"),
 		stream(StreamDeadLetter, "records of terminated and exhausted messages", deadLetterPrefix+">"),
 		stream(StreamEvents, "outbound media events, one subject per cliente and type", EventPrefix+">"),
@@ -250,12 +250,22 @@ func SetupRetryable(err error) bool {
 // ErrBadInstanceID reports an instance id that cannot be a subject token.
 var ErrBadInstanceID = errors.New("instance id must be non-empty and contain no '.', '*', '>' or whitespace")
 
-// WebhookSubject returns the subject a webhook of instanceID is published on.
+// WebhookSubject returns the subject a W-API webhook of instanceID is
+// published on: ProviderWebhookSubject("wapi", instanceID).
 func WebhookSubject(instanceID string) (string, error) {
+	return ProviderWebhookSubject("wapi", instanceID)
+}
+
+// ProviderWebhookSubject returns the subject a webhook of provider's
+// instanceID is published on: webhooks.<provider>.<instance id>.
+func ProviderWebhookSubject(provider, instanceID string) (string, error) {
 	if !validToken(instanceID) {
 		return "", ErrBadInstanceID
 	}
-	return webhookPrefix + instanceID, nil
+	if !validToken(provider) {
+		return "", fmt.Errorf("provider %q cannot be a subject token", provider)
+	}
+	return webhookPrefix + provider + "." + instanceID, nil
 }
 
 // DownloadSubject returns the subject a download job of mediaType is

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/multichat/mediapipe/internal/catalog/internal/grant"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // Operator reaches the queries over every cliente and the changes to
@@ -111,12 +112,20 @@ func (o *Operator) MarkFilesDeleted(ctx context.Context, cutoff time.Time, files
 	return o.s.markFiles(ctx, cutoff, files)
 }
 
-// Register registers an instance for a cliente, creating the cliente when it
-// does not exist. Registering an existing instance again rotates its webhook
-// secret (the old webhook URL stops working) and replaces its W-API token; an
-// instance of another cliente is refused with ErrInstanceOwned.
+// Register registers a W-API instance for a cliente: RegisterInstance with
+// provider wapi and its token.
 func (o *Operator) Register(ctx context.Context, clienteName, instanceID, wapiToken string) (Registration, error) {
-	return o.s.register(ctx, clienteName, instanceID, wapiToken)
+	return o.s.register(ctx, clienteName, Instance{ID: instanceID, Provider: webhook.WAPI, Credentials: Credentials{WAPIToken: wapiToken}})
+}
+
+// RegisterInstance registers an instance of any provider for a cliente,
+// creating the cliente when it does not exist. The credentials must be those
+// the provider uses (Credentials.Check). Registering an existing instance
+// again rotates its webhook secret (the old webhook URL stops working) and
+// replaces its provider and credentials; an instance of another cliente is
+// refused with ErrInstanceOwned.
+func (o *Operator) RegisterInstance(ctx context.Context, clienteName string, inst Instance) (Registration, error) {
+	return o.s.register(ctx, clienteName, inst)
 }
 
 // ListRegistered returns every cliente by name with its instances by id. The

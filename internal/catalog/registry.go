@@ -7,11 +7,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // Secret prefixes: they make a leaked secret recognisable (and greppable).
@@ -59,24 +62,133 @@ type Registration struct {
 	ClienteCreated  bool
 	APIToken        string // set only when the cliente was created
 	InstanceID      string
-	InstanceCreated bool // false: the instance existed, its secret was rotated
-	WebhookSecret   string
-	Disabled        bool // the instance existed and is disabled: it stays so
+	Provider        webhook.Provider
+	InstanceCreated bool // false: the instance existed, its secret was rotated and its credentials replaced
+	// PreviousProvider is the provider an existing instance had, when
+	// InstanceCreated is false.
+	PreviousProvider webhook.Provider
+	WebhookSecret    string
+	Disabled         bool // the instance existed and is disabled: it stays so
+}
+
+// Instance is an instance to register: its id as its provider names it
+// (W-API and Z-API instanceId, Evolution instance name, WAHA session, Meta
+// phone_number_id), its provider (empty: W-API) and the credentials that
+// provider needs (see Credentials.Check).
+type Instance struct {
+	ID       string
+	Provider webhook.Provider
+	Credentials
+}
+
+// Credentials are what mediapipe needs to reach an instance's media at its
+// provider, and what Meta's own checks of a delivery need. Every field but
+// BaseURL is secret: never logged, returned by no API, exported only with
+// secrets.
+type Credentials struct {
+	WAPIToken string // W-API: the instance's bearer token
+	BaseURL   string // Evolution, WAHA: the server the instance runs on (http or https)
+	// APIKey is Evolution's apikey, WAHA's X-Api-Key, Meta's access token or
+	// Z-API's Client-Token (account security token).
+	APIKey      string
+	AppSecret   string // Meta: signs every delivery (X-Hub-Signature-256)
+	VerifyToken string // Meta: what the GET handshake presents; only its hash is kept
+}
+
+// ErrMissingCredentials is wrapped by Credentials.Check's error.
+var ErrMissingCredentials = errors.New("missing credentials")
+
+// The fields of Credentials, for Check.
+const (
+	credWAPIToken = iota
+	credBaseURL
+	credAPIKey
+	credAppSecret
+	credVerifyToken
+	credFields
+)
+
+// credential is a credential a provider uses: which field, its name in
+// errors (as `tenant add` names its flag) and whether it is required.
+type credential struct {
+	field    int
+	name     string
+	required bool
+}
+
+// providerCredentials lists what each provider uses.
+var providerCredentials = map[webhook.Provider][]credential{
+	webhook.WAPI:      {{credWAPIToken, "W-API token", true}},
+	webhook.Evolution: {{credBaseURL, "base URL", true}, {credAPIKey, "API key", true}},
+	// A WAHA server may run without an API key.
+	webhook.WAHA: {{credBaseURL, "base URL", true}, {credAPIKey, "API key", false}},
+	webhook.ZAPI: {{credAPIKey, "client token", false}},
+	webhook.Meta: {{credAPIKey, "access token", true}, {credVerifyToken, "verify token", true}, {credAppSecret, "app secret", false}},
+}
+
+// Check reports, in one error, every credential provider p requires that is
+// missing (wrapping ErrMissingCredentials) or else every one given that p
+// does not use, and a base URL that is not http(s)://host. W-API requires
+// its token; Evolution a base URL and an API key; WAHA a base URL (its API
+// key is optional); Meta an access token and a verify token (the app secret
+// is optional: when set, every delivery must be signed with it); Z-API
+// nothing (its client token is optional).
+func (c Credentials) Check(p webhook.Provider) error {
+	uses, ok := providerCredentials[p]
+	if !ok {
+		_, err := webhook.ParseProvider(string(p))
+		return err
+	}
+	values := [credFields]string{c.WAPIToken, c.BaseURL, c.APIKey, c.AppSecret, c.VerifyToken}
+	var missing []string
+	used := [credFields]bool{}
+	for _, u := range uses {
+		used[u.field] = true
+		if u.required && strings.TrimSpace(values[u.field]) == "" {
+			missing = append(missing, u.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("provider %s: %w: %s", p, ErrMissingCredentials, strings.Join(missing, ", "))
+	}
+	var unused []string
+	for f, name := range [credFields]string{"W-API token", "base URL", "API key", "app secret", "verify token"} {
+		if values[f] != "" && !used[f] {
+			unused = append(unused, name)
+		}
+	}
+	if len(unused) > 0 {
+		return fmt.Errorf("provider %s does not use: %s", p, strings.Join(unused, ", "))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("provider %s: base URL %q: want http(s)://host[:port][/path]", p, c.BaseURL)
+		}
+	}
+	return nil
 }
 
 // register is Operator.Register.
-func (s *Store) register(ctx context.Context, clienteName, instanceID, wapiToken string) (Registration, error) {
+func (s *Store) register(ctx context.Context, clienteName string, inst Instance) (Registration, error) {
 	clienteName = strings.TrimSpace(clienteName)
 	if clienteName == "" {
 		return Registration{}, errors.New("cliente name is empty")
 	}
-	if err := ValidateInstanceID(instanceID); err != nil {
+	if err := ValidateInstanceID(inst.ID); err != nil {
 		return Registration{}, err
 	}
-	if strings.TrimSpace(wapiToken) == "" {
-		return Registration{}, errors.New("W-API token is empty")
+	if inst.Provider == "" {
+		inst.Provider = webhook.WAPI
 	}
-	res := Registration{InstanceID: instanceID, WebhookSecret: newSecret(WebhookSecretPrefix)}
+	if err := inst.Check(inst.Provider); err != nil {
+		return Registration{}, err
+	}
+	var verifyHash []byte
+	if inst.VerifyToken != "" {
+		h := HashSecret(inst.VerifyToken)
+		verifyHash = h[:]
+	}
+	res := Registration{InstanceID: inst.ID, Provider: inst.Provider, WebhookSecret: newSecret(WebhookSecretPrefix)}
 	apiToken := newSecret(APITokenPrefix)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		apiHash, secretHash := HashSecret(apiToken), HashSecret(res.WebhookSecret)
@@ -94,17 +206,27 @@ func (s *Store) register(ctx context.Context, clienteName, instanceID, wapiToken
 		default:
 			return fmt.Errorf("inserting cliente: %w", err)
 		}
+		// The subquery, locking the row, sees the old provider.
 		err = tx.QueryRow(ctx, `
-			INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, $3, $4)
+			INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash, provider, base_url, api_key, app_secret, verify_token_hash)
+			VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''), NULLIF($7, ''), NULLIF($8, ''), $9)
 			ON CONFLICT (id) DO UPDATE
-			SET wapi_token = EXCLUDED.wapi_token, webhook_secret_hash = EXCLUDED.webhook_secret_hash, updated_at = now()
+			SET wapi_token = EXCLUDED.wapi_token, webhook_secret_hash = EXCLUDED.webhook_secret_hash,
+				provider = EXCLUDED.provider, base_url = EXCLUDED.base_url, api_key = EXCLUDED.api_key,
+				app_secret = EXCLUDED.app_secret, verify_token_hash = EXCLUDED.verify_token_hash, updated_at = now()
 			WHERE instances.cliente_id = EXCLUDED.cliente_id
-			RETURNING xmax = 0, disabled_at IS NOT NULL`, instanceID, res.ClienteID, wapiToken, secretHash[:]).Scan(&res.InstanceCreated, &res.Disabled)
+			RETURNING xmax = 0, disabled_at IS NOT NULL,
+				COALESCE((SELECT provider FROM instances WHERE id = $1), '')`,
+			inst.ID, res.ClienteID, inst.WAPIToken, secretHash[:], string(inst.Provider),
+			inst.BaseURL, inst.APIKey, inst.AppSecret, verifyHash).Scan(&res.InstanceCreated, &res.Disabled, &res.PreviousProvider)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("%w: %s", ErrInstanceOwned, instanceID)
+			return fmt.Errorf("%w: %s", ErrInstanceOwned, inst.ID)
 		}
 		if err != nil {
 			return fmt.Errorf("upserting instance: %w", err)
+		}
+		if res.InstanceCreated {
+			res.PreviousProvider = ""
 		}
 		return nil
 	})
@@ -135,13 +257,19 @@ type RegisteredInstance struct {
 	HasWAPIToken     bool       // false for an instance restored from a backup without secrets
 	Media            int64      // media rows
 	DisabledAt       *time.Time // nil: enabled; else the ingests refuse its webhooks
+	Provider         webhook.Provider
+	BaseURL          string // Evolution, WAHA: not secret
+	HasAPIKey        bool   // Evolution/WAHA API key, Meta access token or Z-API client token
+	HasAppSecret     bool   // Meta
+	HasVerifyToken   bool   // Meta
 }
 
 // listRegistered is Operator.ListRegistered.
 func (s *Store) listRegistered(ctx context.Context) ([]Registered, error) {
 	rows, _ := s.pool.Query(ctx, `
 		SELECT c.id, c.name, c.created_at, c.api_token_hash IS NOT NULL, COALESCE(d.bytes, 0),
-			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0), i.disabled_at
+			i.id, i.created_at, i.updated_at, length(i.webhook_secret_hash) = 32, i.wapi_token <> '', COALESCE(m.items, 0), i.disabled_at,
+			i.provider, COALESCE(i.base_url, ''), i.api_key IS NOT NULL, i.app_secret IS NOT NULL, i.verify_token_hash IS NOT NULL
 		FROM clientes c
 		LEFT JOIN (SELECT cliente_id, sum(bytes)::bigint AS bytes FROM stored_bytes GROUP BY 1) d ON d.cliente_id = c.id
 		LEFT JOIN instances i ON i.cliente_id = c.id
@@ -157,10 +285,14 @@ func (s *Store) listRegistered(ctx context.Context) ([]Registered, error) {
 			hasSecret, hasToken *bool
 			media               int64
 			disabledAt          *time.Time
+			provider, baseURL   *string
+			hasKey, hasApp      *bool
+			hasVerify           *bool
 		}
 	)
 	_, err := pgx.ForEachRow(rows, []any{&c.ID, &c.Name, &c.CreatedAt, &c.HasAPIToken, &c.DiskBytes,
-		&inst.id, &inst.created, &inst.updated, &inst.hasSecret, &inst.hasToken, &inst.media, &inst.disabledAt}, func() error {
+		&inst.id, &inst.created, &inst.updated, &inst.hasSecret, &inst.hasToken, &inst.media, &inst.disabledAt,
+		&inst.provider, &inst.baseURL, &inst.hasKey, &inst.hasApp, &inst.hasVerify}, func() error {
 		if n := len(clientes); n == 0 || clientes[n-1].ID != c.ID {
 			c.Instances = []RegisteredInstance{}
 			clientes = append(clientes, c)
@@ -173,6 +305,8 @@ func (s *Store) listRegistered(ctx context.Context) ([]Registered, error) {
 		t.Instances = append(t.Instances, RegisteredInstance{
 			ID: *inst.id, CreatedAt: *inst.created, UpdatedAt: *inst.updated,
 			HasWebhookSecret: *inst.hasSecret, HasWAPIToken: *inst.hasToken, Media: inst.media, DisabledAt: inst.disabledAt,
+			Provider: webhook.Provider(*inst.provider), BaseURL: *inst.baseURL,
+			HasAPIKey: *inst.hasKey, HasAppSecret: *inst.hasApp, HasVerifyToken: *inst.hasVerify,
 		})
 		return nil
 	})
@@ -221,6 +355,8 @@ type SecretRotation struct {
 	ClienteName   string
 	WebhookSecret string
 	HasWAPIToken  bool // the W-API token is kept; false when the instance has none
+	Provider      webhook.Provider
+	HasAppSecret  bool // Meta: deliveries must be signed
 }
 
 // rotateWebhookSecret is Operator.RotateWebhookSecret.
@@ -234,7 +370,8 @@ func (s *Store) rotateWebhookSecret(ctx context.Context, instanceID string) (Sec
 		UPDATE instances i SET webhook_secret_hash = $2, updated_at = now()
 		FROM clientes c
 		WHERE i.id = $1 AND c.id = i.cliente_id
-		RETURNING c.id, c.name, i.wapi_token <> ''`, instanceID, h[:]).Scan(&res.ClienteID, &res.ClienteName, &res.HasWAPIToken)
+		RETURNING c.id, c.name, i.wapi_token <> '', i.provider, i.app_secret IS NOT NULL`, instanceID, h[:]).Scan(
+		&res.ClienteID, &res.ClienteName, &res.HasWAPIToken, &res.Provider, &res.HasAppSecret)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SecretRotation{}, fmt.Errorf("instance %s: %w", instanceID, ErrNotFound)
 	}
@@ -244,25 +381,48 @@ func (s *Store) rotateWebhookSecret(ctx context.Context, instanceID string) (Sec
 	return res, nil
 }
 
-// InstanceSecretHashes returns the webhook secret hash of every enabled
-// instance, for the ingest's periodically refreshed cache: a disabled
-// instance (SetInstanceDisabled) is left out, so the ingests refuse its
-// webhooks as they refuse an unknown instance's.
-func (s *Store) InstanceSecretHashes(ctx context.Context) (map[string][32]byte, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, webhook_secret_hash FROM instances WHERE disabled_at IS NULL`)
+// InstanceAuth is what an ingest needs to authenticate an instance's
+// webhooks, from memory.
+type InstanceAuth struct {
+	Provider   webhook.Provider
+	SecretHash [32]byte // sha256 of the webhook secret (?token= or X-Webhook-Token)
+	// AppSecret is Meta's app secret: when set, a delivery must carry its
+	// HMAC (X-Hub-Signature-256). Secret.
+	AppSecret string
+	// VerifyTokenHash is the sha256 of Meta's verify token (the GET
+	// handshake); nil when the instance has none.
+	VerifyTokenHash *[32]byte
+}
+
+// InstanceSecretHashes returns what authenticates the webhooks of every
+// enabled instance, keyed by instance id, for the ingest's periodically
+// refreshed cache: a disabled instance (SetInstanceDisabled) is left out, so
+// the ingests refuse its webhooks as they refuse an unknown instance's.
+func (s *Store) InstanceSecretHashes(ctx context.Context) (map[string]InstanceAuth, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, provider, webhook_secret_hash, COALESCE(app_secret, ''), verify_token_hash
+		FROM instances WHERE disabled_at IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("reading instance secrets: %w", err)
 	}
-	m := make(map[string][32]byte)
+	m := make(map[string]InstanceAuth)
 	var (
-		id   string
-		hash []byte
+		id, provider, appSecret string
+		hash, verify            []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &hash}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&id, &provider, &hash, &appSecret, &verify}, func() error {
 		if len(hash) != 32 {
 			return fmt.Errorf("instance %s: webhook secret hash has %d bytes", id, len(hash))
 		}
-		m[id] = [32]byte(hash)
+		a := InstanceAuth{Provider: webhook.Provider(provider), SecretHash: [32]byte(hash), AppSecret: appSecret}
+		if verify != nil {
+			if len(verify) != 32 {
+				return fmt.Errorf("instance %s: verify token hash has %d bytes", id, len(verify))
+			}
+			v := [32]byte(verify)
+			a.VerifyTokenHash = &v
+		}
+		m[id] = a
 		return nil
 	})
 	if err != nil {

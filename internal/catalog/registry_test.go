@@ -17,6 +17,7 @@ import (
 	"github.com/multichat/mediapipe/internal/housekeeping"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 func TestAddTenant(t *testing.T) {
@@ -34,7 +35,7 @@ func TestAddTenant(t *testing.T) {
 	hashes, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
 	require.Len(t, hashes, 2)
-	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"])
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"].SecretHash)
 
 	// Adding it again rotates the secret and replaces the W-API token.
 	again, err := b.op.Register(b.ctx, "acme", "LITE-8NDQT1-UWX43P", "token-3")
@@ -43,7 +44,7 @@ func TestAddTenant(t *testing.T) {
 	require.NotEqual(t, res.WebhookSecret, again.WebhookSecret)
 	hashes, err = b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, catalog.HashSecret(again.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"])
+	require.Equal(t, catalog.HashSecret(again.WebhookSecret), hashes["LITE-8NDQT1-UWX43P"].SecretHash)
 	var token string
 	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT wapi_token FROM instances WHERE id = 'LITE-8NDQT1-UWX43P'`).Scan(&token))
 	require.Equal(t, "token-3", token)
@@ -223,13 +224,13 @@ func TestRotateWebhookSecret(t *testing.T) {
 	res, err := b.op.RotateWebhookSecret(b.ctx, b.instance)
 	require.NoError(t, err)
 	require.Equal(t, catalog.SecretRotation{
-		InstanceID: b.instance, ClienteID: b.clienteID, ClienteName: "acme", WebhookSecret: res.WebhookSecret, HasWAPIToken: true,
+		InstanceID: b.instance, ClienteID: b.clienteID, ClienteName: "acme", WebhookSecret: res.WebhookSecret, HasWAPIToken: true, Provider: webhook.WAPI,
 	}, res)
 	require.True(t, strings.HasPrefix(res.WebhookSecret, catalog.WebhookSecretPrefix))
 
 	after, err := b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, catalog.HashSecret(res.WebhookSecret), after[b.instance])
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), after[b.instance].SecretHash)
 	require.NotEqual(t, before[b.instance], after[b.instance])
 	require.Equal(t, before[other.InstanceID], after[other.InstanceID], "other instances keep their secret")
 
@@ -278,7 +279,7 @@ func TestRotate_AfterImportWithoutSecrets(t *testing.T) {
 	require.False(t, res.HasWAPIToken)
 	hashes, err := restored.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance].SecretHash)
 
 	tenants, err = operator.New(restored).ListRegistered(b.ctx)
 	require.NoError(t, err)
@@ -327,7 +328,7 @@ func TestSetInstanceDisabled(t *testing.T) {
 	require.Nil(t, en.DisabledAt)
 	hashes, err = b.store.InstanceSecretHashes(b.ctx)
 	require.NoError(t, err)
-	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance])
+	require.Equal(t, catalog.HashSecret(res.WebhookSecret), hashes[b.instance].SecretHash)
 	en, err = b.op.SetInstanceDisabled(b.ctx, b.instance, false)
 	require.NoError(t, err)
 	require.False(t, en.Changed)

@@ -41,7 +41,7 @@ func TestTenantDisableCommand(t *testing.T) {
 	log := zaptest.NewLogger(t)
 	// The ingest's cache as app runs it: reloads every 10 s (too slow for
 	// this test) and at once when a tenant command announces a change.
-	cache := ingest.NewSecretCache(store.InstanceSecretHashes, log)
+	cache := ingest.NewSecretCache(ingest.LoaderOf(store.InstanceSecretHashes), log)
 	_, err := cache.Subscribe(nc)
 	require.NoError(t, err)
 	require.NoError(t, cache.Refresh(ctx))
@@ -86,7 +86,7 @@ func TestTenantDisableCommand(t *testing.T) {
 
 	code, out, errOut = runWithEnv(t, env, "", "tenant", "list")
 	require.Equal(t, cli.ExitOK, code, errOut)
-	require.Regexp(t, `(?m)^  3B6XIW-ZTS923-GEAY6V +disabled since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +`, out)
+	require.Regexp(t, `(?m)^  3B6XIW-ZTS923-GEAY6V +wapi +disabled since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC +`, out)
 	code, out, errOut = runWithEnv(t, env, "", "tenant", "list", "--json")
 	require.Equal(t, cli.ExitOK, code, errOut)
 	var doc struct {

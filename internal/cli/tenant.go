@@ -21,12 +21,13 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/housekeeping"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 const tenantUsage = `Usage: mediapipe tenant <subcommand> [flags]
 
 Subcommands:
-  add              register a cliente and one of its W-API instances
+  add              register a cliente and one of its instances (W-API, Evolution, WAHA, Z-API or Meta)
   list             list the clientes and their instances (never their secrets)
   rotate-token     issue a new API token for a cliente
   rotate-secret    issue a new webhook secret (and URL) for an instance
@@ -68,40 +69,79 @@ func runTenant(ctx context.Context, io IO, args []string) error {
 }
 
 func runTenantAdd(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant add", "--cliente NAME --instance ID --wapi-token TOKEN [--public-url URL]", `
-Registers a W-API instance for a cliente, creating the cliente when it does not
-exist (and the database and schema when they are missing). Prints the
-instance's webhook URL, which carries its secret, and a new cliente's API
-token: both are shown only now, so store them at once.
+	fs := newFlags(io, "tenant add", "--cliente NAME [--provider P] --instance ID <credentials> [--public-url URL]", `
+Registers an instance of a WhatsApp provider for a cliente, creating the
+cliente when it does not exist (and the database and schema when they are
+missing). Prints the instance's webhook URL, which carries its secret, what to
+configure at the provider, and a new cliente's API token: both are shown only
+now, so store them at once.
+
+The instance id is the provider's own: W-API and Z-API instanceId, Evolution
+instance name, WAHA session, Meta phone_number_id. The credentials by
+provider (all missing ones are reported at once):
+  wapi        --wapi-token
+  evolution   --base-url --api-key
+  waha        --base-url [--api-key]
+  zapi        [--client-token]
+  meta        --access-token --verify-token [--app-secret]
+A secret flag given as - reads the secret from the next line of stdin (in the
+order above), keeping it out of the shell history.
 
 Adding an instance that exists again rotates its webhook secret (the old URL
-stops working) and replaces its W-API token. An instance of another cliente
-is refused.`)
+stops working) and replaces its provider and credentials. An instance of
+another cliente is refused.`)
 	cliente := fs.String("cliente", "", "the cliente's `name` (required)")
-	instance := fs.String("instance", "", "the W-API instance `id`, e.g. 3B6XIW-ZTS923-GEAY6V (required)")
-	token := fs.String("wapi-token", "", "the instance's W-API bearer `token` (required; - reads it from stdin, keeping it out of the shell history)")
-	publicURL := fs.String("public-url", "", "the `URL` W-API reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
+	providerName := fs.String("provider", "wapi", "the instance's `provider`: wapi, evolution, waha, zapi or meta")
+	instance := fs.String("instance", "", "the instance `id` as the provider names it, e.g. 3B6XIW-ZTS923-GEAY6V (required)")
+	var creds catalog.Credentials
+	var accessToken, clientToken string
+	secrets := []struct {
+		name  string
+		value *string
+	}{
+		{"wapi-token", &creds.WAPIToken}, {"api-key", &creds.APIKey}, {"access-token", &accessToken},
+		{"app-secret", &creds.AppSecret}, {"verify-token", &creds.VerifyToken}, {"client-token", &clientToken},
+	}
+	fs.StringVar(&creds.WAPIToken, "wapi-token", "", "wapi: the instance's W-API bearer `token` (- reads it from stdin)")
+	fs.StringVar(&creds.BaseURL, "base-url", "", "evolution, waha: the `URL` of the provider's server, e.g. https://evo.example.com")
+	fs.StringVar(&creds.APIKey, "api-key", "", "evolution: the apikey; waha: the X-Api-Key, if the server has one (`key`; - reads it from stdin)")
+	fs.StringVar(&accessToken, "access-token", "", "meta: the system user's access `token` for the Graph API (- reads it from stdin)")
+	fs.StringVar(&creds.AppSecret, "app-secret", "", "meta: the app `secret` that signs deliveries; every delivery must then be signed (- reads it from stdin)")
+	fs.StringVar(&creds.VerifyToken, "verify-token", "", "meta: the verify `token` entered in the app's webhook settings (- reads it from stdin)")
+	fs.StringVar(&clientToken, "client-token", "", "zapi: the account's Client-Token, if it uses one (`token`; - reads it from stdin)")
+	publicURL := fs.String("public-url", "", "the `URL` the provider reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	p, err := webhook.ParseProvider(*providerName)
 	switch {
 	case fs.NArg() > 0:
 		return usagef("unexpected argument %q", fs.Arg(0))
+	case err != nil:
+		return usagef("--provider: %v", err)
 	case strings.TrimSpace(*cliente) == "":
 		return usagef("--cliente is required")
 	case *instance == "":
 		return usagef("--instance is required")
-	case *token == "":
-		return usagef("--wapi-token is required")
 	}
 	if err := catalog.ValidateInstanceID(*instance); err != nil {
 		return usagef("--instance: %v", err)
 	}
-	if *token == "-" {
-		line, _ := bufio.NewReader(io.Stdin).ReadString('\n')
-		if *token = strings.TrimSpace(line); *token == "" {
-			return usagef("--wapi-token -: no token on stdin")
+	stdin := bufio.NewReader(io.Stdin)
+	for _, f := range secrets {
+		if *f.value != "-" {
+			continue
 		}
+		line, _ := stdin.ReadString('\n')
+		if *f.value = strings.TrimSpace(line); *f.value == "" {
+			return usagef("--%s -: no secret on stdin", f.name)
+		}
+	}
+	if err := setProviderKey(p, &creds, accessToken, clientToken); err != nil {
+		return err
+	}
+	if err := creds.Check(p); err != nil {
+		return usagef("%s", flagWords(err.Error()))
 	}
 	cfg, base, err := configAndBase(io, *publicURL)
 	if err != nil {
@@ -116,7 +156,7 @@ is refused.`)
 		return err
 	}
 	defer store.Close()
-	res, err := operator.New(store).Register(ctx, *cliente, *instance, *token)
+	res, err := operator.New(store).RegisterInstance(ctx, *cliente, catalog.Instance{ID: *instance, Provider: p, Credentials: creds})
 	if errors.Is(err, catalog.ErrInstanceOwned) {
 		return fmt.Errorf("instance %s is registered for another cliente: it was not changed", *instance)
 	}
@@ -131,28 +171,103 @@ is refused.`)
 	} else {
 		fmt.Fprintf(w, "Cliente %q exists (id %d): its API token was shown when it was created.\n", name, res.ClienteID)
 	}
-	if res.InstanceCreated {
-		fmt.Fprintf(w, "Instance %s registered.\n", res.InstanceID)
-	} else {
+	switch {
+	case res.InstanceCreated:
+		fmt.Fprintf(w, "Instance %s (%s) registered.\n", res.InstanceID, providerTitle[p])
+	case res.PreviousProvider != p:
+		fmt.Fprintf(w, "Instance %s existed as a %s instance: it is now a %s instance, its webhook secret was rotated (the previous webhook URL no longer works) and its credentials replaced.\n",
+			res.InstanceID, providerTitle[res.PreviousProvider], providerTitle[p])
+	case p == webhook.WAPI:
 		fmt.Fprintf(w, "Instance %s existed: its webhook secret was rotated (the previous webhook URL no longer works) and its W-API token replaced.\n", res.InstanceID)
+	default:
+		fmt.Fprintf(w, "Instance %s existed: its webhook secret was rotated (the previous webhook URL no longer works) and its credentials replaced.\n", res.InstanceID)
 	}
 	if res.Disabled {
 		fmt.Fprintf(w, "Instance %s is disabled: its webhooks are refused until 'mediapipe tenant enable --instance %s'.\n", res.InstanceID, res.InstanceID)
 	}
 	announceSecrets(ctx, io, cfg)
-	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API):\n  %s/webhooks/wapi?token=%s\n",
-		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
+	printWebhookSetup(w, p, res.InstanceID, base, res.WebhookSecret, creds.AppSecret != "", "")
 	if res.ClienteCreated {
 		fmt.Fprintf(w, "\nAPI token of cliente %q (Authorization: Bearer ...). Store it now: it is shown only this once.\n  %s\n", name, res.APIToken)
 	}
 	return nil
 }
 
+// providerTitle names each provider in sentences.
+var providerTitle = map[webhook.Provider]string{
+	webhook.WAPI: "W-API", webhook.Evolution: "Evolution API", webhook.WAHA: "WAHA", webhook.ZAPI: "Z-API", webhook.Meta: "Meta Cloud API",
+}
+
+// setProviderKey puts --access-token (meta) or --client-token (zapi) in
+// creds.APIKey, where the catalogue keeps every provider's key, and refuses
+// flags the provider does not take.
+func setProviderKey(p webhook.Provider, creds *catalog.Credentials, accessToken, clientToken string) error {
+	var wrong []string
+	for _, f := range []struct {
+		flag, value string
+		provider    webhook.Provider
+	}{{"--access-token", accessToken, webhook.Meta}, {"--client-token", clientToken, webhook.ZAPI}} {
+		switch {
+		case f.value == "":
+		case p == f.provider && creds.APIKey != "":
+			return usagef("%s and --api-key are the same credential for provider %s: give one", f.flag, p)
+		case p == f.provider:
+			creds.APIKey = f.value
+		default:
+			wrong = append(wrong, f.flag)
+		}
+	}
+	if creds.APIKey != "" && (p == webhook.Meta || p == webhook.ZAPI) && accessToken == "" && clientToken == "" {
+		wrong = append(wrong, "--api-key")
+	}
+	if len(wrong) > 0 {
+		return usagef("provider %s does not take %s", p, strings.Join(wrong, ", "))
+	}
+	return nil
+}
+
+// flagWords turns the credential names of a catalog.Credentials.Check error
+// into tenant add's flags.
+func flagWords(msg string) string {
+	return strings.NewReplacer("W-API token", "--wapi-token", "base URL", "--base-url", "API key", "--api-key",
+		"access token", "--access-token", "app secret", "--app-secret", "verify token", "--verify-token",
+		"client token", "--client-token", "missing credentials", "missing flags").Replace(msg)
+}
+
+// printWebhookSetup prints an instance's webhook URL (it carries the
+// secret) and what to configure at its provider. notice, when set, replaces
+// the default "Webhook URL of instance ..." heading's tail.
+func printWebhookSetup(w io.Writer, p webhook.Provider, instanceID, base, secret string, hasAppSecret bool, notice string) {
+	hookURL := base + "/webhooks/" + string(p)
+	where := map[webhook.Provider]string{
+		webhook.WAPI:      "set it as the instance's received and delivery webhook in W-API",
+		webhook.Evolution: "set it as the instance's webhook in Evolution API, with the event MESSAGES_UPSERT",
+		webhook.WAHA:      "set it as the session's webhook in WAHA, with the event message (or message.any)",
+		webhook.ZAPI:      "set it as the instance's \"on receive\" (and \"on send\") webhook in Z-API",
+		webhook.Meta:      "set it as the Callback URL of the Meta app's WhatsApp webhook and subscribe the messages field",
+	}[p]
+	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; %s)%s:\n  %s?token=%s\n",
+		instanceID, where, notice, hookURL, url.QueryEscape(secret))
+	switch p {
+	case webhook.Evolution, webhook.WAHA:
+		fmt.Fprintf(w, "%s can send headers: better, set the URL without ?token=… and the header\n  X-Webhook-Token: %s\n"+
+			"so the secret stays out of access logs.\n", providerTitle[p], secret)
+	case webhook.Meta:
+		fmt.Fprintf(w, "Meta checks the Callback URL with a GET carrying the verify token registered for the instance (--verify-token): enter that token in the app's webhook settings.\n")
+		if hasAppSecret {
+			fmt.Fprintf(w, "The app secret signs every delivery (X-Hub-Signature-256): the ingest refuses unsigned or wrongly signed ones. Other phone numbers of the same app, registered with the same app secret, share this Callback URL.\n")
+		} else {
+			fmt.Fprintf(w, "No --app-secret: deliveries are authenticated by the URL's token alone. Register the app secret to have each delivery's signature (X-Hub-Signature-256) checked.\n")
+		}
+	}
+}
+
 func runTenantList(ctx context.Context, io IO, args []string) error {
 	fs := newFlags(io, "tenant list", "[--json]", `
-Lists every cliente with its instances: ids, names, whether an instance is
-disabled, when they were created (and an instance last given a new secret or
-W-API token), whether the secrets are set, and media counts. Tokens, secrets and their hashes are never printed.`)
+Lists every cliente with its instances: ids, names, each instance's provider,
+whether an instance is disabled, when they were created (and an instance last
+given a new secret or credentials), which secrets and credentials are set (an
+instance's base URL is shown: it is not secret), and media counts. Tokens, secrets and their hashes are never printed.`)
 	asJSON := fs.Bool("json", false, "print one JSON document")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -192,6 +307,11 @@ type instanceJSON struct {
 	UpdatedAt        time.Time  `json:"updatedAt"`
 	HasWebhookSecret bool       `json:"hasWebhookSecret"`
 	HasWAPIToken     bool       `json:"hasWapiToken"`
+	Provider         string     `json:"provider"`
+	BaseURL          string     `json:"baseUrl,omitempty"`
+	HasAPIKey        bool       `json:"hasApiKey"` // Evolution/WAHA API key, Meta access token, Z-API client token
+	HasAppSecret     bool       `json:"hasAppSecret"`
+	HasVerifyToken   bool       `json:"hasVerifyToken"`
 	Media            int64      `json:"media"`
 	Disabled         bool       `json:"disabled"`
 	DisabledAt       *time.Time `json:"disabledAt,omitempty"`
@@ -204,7 +324,8 @@ func tenantsJSON(tenants []catalog.Registered) tenantListJSON {
 			Media: t.Media, DiskBytes: t.DiskBytes, Instances: make([]instanceJSON, 0, len(t.Instances))}
 		for _, i := range t.Instances {
 			ij := instanceJSON{ID: i.ID, CreatedAt: i.CreatedAt.UTC(), UpdatedAt: i.UpdatedAt.UTC(),
-				HasWebhookSecret: i.HasWebhookSecret, HasWAPIToken: i.HasWAPIToken, Media: i.Media, Disabled: i.DisabledAt != nil}
+				HasWebhookSecret: i.HasWebhookSecret, HasWAPIToken: i.HasWAPIToken, Media: i.Media, Disabled: i.DisabledAt != nil,
+				Provider: string(i.Provider), BaseURL: i.BaseURL, HasAPIKey: i.HasAPIKey, HasAppSecret: i.HasAppSecret, HasVerifyToken: i.HasVerifyToken}
 			if i.DisabledAt != nil {
 				at := i.DisabledAt.UTC()
 				ij.DisabledAt = &at
@@ -244,15 +365,15 @@ func printTenants(w io.Writer, tenants []catalog.Registered) error {
 			fmt.Fprintln(tw, "  no instances")
 			continue
 		}
-		fmt.Fprintln(tw, "  INSTANCE\tSTATE\tCREATED\tUPDATED\tWEBHOOK SECRET\tW-API TOKEN\tMEDIA")
+		fmt.Fprintln(tw, "  INSTANCE\tPROVIDER\tSTATE\tCREATED\tUPDATED\tWEBHOOK SECRET\tCREDENTIALS\tMEDIA")
 		for _, i := range t.Instances {
 			state := "enabled"
 			if i.DisabledAt != nil {
 				state = "disabled since " + listTime(*i.DisabledAt)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\n", i.ID, state, listTime(i.CreatedAt), listTime(i.UpdatedAt),
-				setOrNone(i.HasWebhookSecret), setOrNone(i.HasWAPIToken), i.Media)
-			if !i.HasWAPIToken {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", i.ID, i.Provider, state, listTime(i.CreatedAt), listTime(i.UpdatedAt),
+				setOrNone(i.HasWebhookSecret), credentialsSummary(i, setOrNone), i.Media)
+			if i.Provider == webhook.WAPI && !i.HasWAPIToken {
 				noWAPIToken++
 			}
 		}
@@ -267,6 +388,22 @@ func printTenants(w io.Writer, tenants []catalog.Registered) error {
 		fmt.Fprintf(w, "\n%d instance(s) without a W-API token, as a backup without secrets restores them: 'mediapipe tenant add' with the instance's W-API token sets it and issues a new webhook URL (a restored instance's webhook secret is one nobody knows).\n", noWAPIToken)
 	}
 	return nil
+}
+
+// credentialsSummary says which of an instance's credentials are set (and
+// its base URL, which is not secret), never their values.
+func credentialsSummary(i catalog.RegisteredInstance, setOrNone func(bool) string) string {
+	switch i.Provider {
+	case webhook.WAPI:
+		return "W-API token " + setOrNone(i.HasWAPIToken)
+	case webhook.Evolution, webhook.WAHA:
+		return "base URL " + i.BaseURL + ", API key " + setOrNone(i.HasAPIKey)
+	case webhook.ZAPI:
+		return "client token " + setOrNone(i.HasAPIKey)
+	case webhook.Meta:
+		return "access token " + setOrNone(i.HasAPIKey) + ", app secret " + setOrNone(i.HasAppSecret) + ", verify token " + setOrNone(i.HasVerifyToken)
+	}
+	return ""
 }
 
 func listTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
@@ -367,14 +504,18 @@ URL in W-API right away.`)
 		return err
 	}
 	w := io.Stdout
-	fmt.Fprintf(w, "Instance %s of cliente %q has a new webhook secret; its W-API token was kept.\n", res.InstanceID, res.ClienteName)
+	p := res.Provider
+	if p == webhook.WAPI {
+		fmt.Fprintf(w, "Instance %s of cliente %q has a new webhook secret; its W-API token was kept.\n", res.InstanceID, res.ClienteName)
+	} else {
+		fmt.Fprintf(w, "Instance %s (%s) of cliente %q has a new webhook secret; its credentials were kept.\n", res.InstanceID, providerTitle[p], res.ClienteName)
+	}
 	announceSecrets(ctx, io, cfg)
-	fmt.Fprintln(w, "Set the new URL in W-API now.")
-	if !res.HasWAPIToken {
+	fmt.Fprintf(w, "Set the new URL in %s now.\n", providerTitle[p])
+	if p == webhook.WAPI && !res.HasWAPIToken {
 		fmt.Fprintf(w, "Instance %s has no W-API token, so W-API's download fallback cannot serve it: 'mediapipe tenant add' sets one.\n", res.InstanceID)
 	}
-	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; set it as the instance's received and delivery webhook in W-API). Store it now: it is shown only this once.\n  %s/webhooks/wapi?token=%s\n",
-		res.InstanceID, base, url.QueryEscape(res.WebhookSecret))
+	printWebhookSetup(w, p, res.InstanceID, base, res.WebhookSecret, res.HasAppSecret, ". Store it now: it is shown only this once")
 	return nil
 }
 

@@ -61,7 +61,7 @@ func TestTenantAddCommand(t *testing.T) {
 	require.Equal(t, "acme", name)
 	hashes, err := store.InstanceSecretHashes(ctx)
 	require.NoError(t, err)
-	require.Equal(t, catalog.HashSecret(hook[2]), hashes["3B6XIW-ZTS923-GEAY6V"])
+	require.Equal(t, catalog.HashSecret(hook[2]), hashes["3B6XIW-ZTS923-GEAY6V"].SecretHash)
 
 	// A second instance of the same cliente, token from stdin, public URL.
 	code, out, errOut = runWithEnv(t, env, "wapi-2\n", "tenant", "add", "--cliente", "acme", "--instance", "LITE-8NDQT1-UWX43P",
@@ -109,10 +109,17 @@ func TestTenantCommandUsage(t *testing.T) {
 		{[]string{"tenant", "add", "--help"}, cli.ExitOK, "Usage: mediapipe tenant add"},
 		{[]string{"tenant", "add", "--instance", "I-1", "--wapi-token", "t"}, cli.ExitUsage, "--cliente is required"},
 		{[]string{"tenant", "add", "--cliente", "a", "--wapi-token", "t"}, cli.ExitUsage, "--instance is required"},
-		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1"}, cli.ExitUsage, "--wapi-token is required"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1"}, cli.ExitUsage, "provider wapi: missing flags: --wapi-token"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "evolution"}, cli.ExitUsage, "provider evolution: missing flags: --base-url, --api-key"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "meta", "--app-secret", "s"}, cli.ExitUsage, "provider meta: missing flags: --access-token, --verify-token"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "waha", "--base-url", "waha:3000"}, cli.ExitUsage, `--base-url "waha:3000": want http(s)://`},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "zapi", "--access-token", "t"}, cli.ExitUsage, "provider zapi does not take --access-token"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "meta", "--api-key", "k", "--verify-token", "v"}, cli.ExitUsage, "provider meta does not take --api-key"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "wapi", "--wapi-token", "t", "--base-url", "http://x"}, cli.ExitUsage, "provider wapi does not use: --base-url"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--provider", "telegram"}, cli.ExitUsage, `--provider: unknown provider "telegram"`},
 		{[]string{"tenant", "add", "--cliente", "a", "--instance", "bad.id", "--wapi-token", "t"}, cli.ExitUsage, "invalid instance id"},
 		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--wapi-token", "t", "--public-url", "ftp://x"}, cli.ExitUsage, "--public-url"},
-		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--wapi-token", "-"}, cli.ExitUsage, "no token on stdin"},
+		{[]string{"tenant", "add", "--cliente", "a", "--instance", "I-1", "--wapi-token", "-"}, cli.ExitUsage, "--wapi-token -: no secret on stdin"},
 		{[]string{"tenant", "list", "--help"}, cli.ExitOK, "Usage: mediapipe tenant list"},
 		{[]string{"tenant", "list", "extra"}, cli.ExitUsage, "unexpected argument"},
 		{[]string{"tenant", "rotate-token", "--help"}, cli.ExitOK, "Usage: mediapipe tenant rotate-token"},
@@ -188,9 +195,9 @@ func TestTenantListCommand(t *testing.T) {
 	require.Equal(t, cli.ExitOK, code, errOut)
 	requireNoSecrets(t, out+errOut, secrets...)
 	require.Regexp(t, `Cliente "acme" \(id \d+\), created \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: API token set, 2 media`, out)
-	require.Regexp(t, `(?m)^  INSTANCE +STATE +CREATED +UPDATED +WEBHOOK SECRET +W-API TOKEN +MEDIA$`, out)
-	require.Regexp(t, `(?m)^  LITE-8NDQT1-UWX43P +enabled +\S+ \S+ UTC +\S+ \S+ UTC +set +set +2$`, out)
-	require.Regexp(t, `(?m)^  GLOBEX-1 +enabled +\S+ \S+ UTC +\S+ \S+ UTC +set +none +0$`, out)
+	require.Regexp(t, `(?m)^  INSTANCE +PROVIDER +STATE +CREATED +UPDATED +WEBHOOK SECRET +CREDENTIALS +MEDIA$`, out)
+	require.Regexp(t, `(?m)^  LITE-8NDQT1-UWX43P +wapi +enabled +\S+ \S+ UTC +\S+ \S+ UTC +set +W-API token set +2$`, out)
+	require.Regexp(t, `(?m)^  GLOBEX-1 +wapi +enabled +\S+ \S+ UTC +\S+ \S+ UTC +set +W-API token none +0$`, out)
 	require.Contains(t, out, `Cliente "initech"`)
 	require.Contains(t, out, "API token none")
 	require.Contains(t, out, "no instances")
@@ -217,6 +224,10 @@ func TestTenantListCommand(t *testing.T) {
 				HasWAPIToken     bool      `json:"hasWapiToken"`
 				Media            int64     `json:"media"`
 				Disabled         bool      `json:"disabled"`
+				Provider         string    `json:"provider"`
+				HasAPIKey        bool      `json:"hasApiKey"`
+				HasAppSecret     bool      `json:"hasAppSecret"`
+				HasVerifyToken   bool      `json:"hasVerifyToken"`
 			} `json:"instances"`
 		} `json:"clientes"`
 	}
@@ -234,6 +245,7 @@ func TestTenantListCommand(t *testing.T) {
 	require.Len(t, acme.Instances, 2)
 	require.Equal(t, "3B6XIW-ZTS923-GEAY6V", acme.Instances[0].ID)
 	require.Equal(t, "LITE-8NDQT1-UWX43P", acme.Instances[1].ID)
+	require.Equal(t, "wapi", acme.Instances[1].Provider)
 	require.EqualValues(t, 2, acme.Instances[1].Media)
 	require.True(t, acme.Instances[1].HasWebhookSecret)
 	require.True(t, acme.Instances[1].HasWAPIToken)
@@ -313,7 +325,7 @@ func TestTenantRotateSecretCommand(t *testing.T) {
 	ctx := context.Background()
 	hashes, err := store.InstanceSecretHashes(ctx)
 	require.NoError(t, err)
-	require.Equal(t, catalog.HashSecret(hook[2]), hashes["3B6XIW-ZTS923-GEAY6V"])
+	require.Equal(t, catalog.HashSecret(hook[2]), hashes["3B6XIW-ZTS923-GEAY6V"].SecretHash)
 	var token string
 	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `SELECT wapi_token FROM instances WHERE id = '3B6XIW-ZTS923-GEAY6V'`).Scan(&token))
 	require.Equal(t, "wapi-kept", token)
@@ -333,4 +345,61 @@ func TestTenantRotateSecretCommand(t *testing.T) {
 	require.Equal(t, cli.ExitFailure, code)
 	require.Empty(t, out)
 	require.Contains(t, errOut, "instance NOPE-1 is not registered")
+}
+
+// TestTenantAddProviders: instances of the other providers are added with
+// their credentials (secrets from stdin, in flag order), the webhook URL
+// names the provider's route with the setup hints, the list shows the
+// provider and which credentials are set, and no secret is ever printed.
+func TestTenantAddProviders(t *testing.T) {
+	t.Parallel()
+	u := pgtest.NewSchema(t)
+	env := map[string]string{"DATABASE_URL": u, "HTTP_ADDR": "127.0.0.1:9090"}
+	providerLine := regexp.MustCompile(`(?m)^  (http\S+/webhooks/(\w+)\?token=(mpw_\S+))$`)
+
+	code, out, errOut := runWithEnv(t, env, "", "tenant", "add", "--cliente", "acme", "--provider", "evolution", "--instance", "loja-centro",
+		"--base-url", "https://evo.example.com", "--api-key", "evo-secret-key")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, "Instance loja-centro (Evolution API) registered.")
+	hook := providerLine.FindStringSubmatch(out)
+	require.NotNil(t, hook, out)
+	require.Equal(t, "evolution", hook[2])
+	require.Contains(t, out, "X-Webhook-Token: "+hook[3], "Evolution can send the secret as a header")
+	require.NotContains(t, out+errOut, "evo-secret-key")
+
+	code, out, errOut = runWithEnv(t, env, "meta-access\nmeta-app-secret\nmeta-verify\n", "tenant", "add", "--cliente", "acme", "--provider", "meta",
+		"--instance", "106540352242922", "--access-token", "-", "--app-secret", "-", "--verify-token", "-")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	hook = providerLine.FindStringSubmatch(out)
+	require.NotNil(t, hook, out)
+	require.Equal(t, "meta", hook[2])
+	require.Contains(t, out, "verify token")
+	require.Contains(t, out, "X-Hub-Signature-256")
+	for _, s := range []string{"meta-access", "meta-app-secret", "meta-verify"} {
+		require.NotContains(t, out+errOut, s)
+	}
+
+	ctx := context.Background()
+	store, err := catalog.Open(ctx, u)
+	require.NoError(t, err)
+	defer store.Close()
+	auth, err := store.InstanceSecretHashes(ctx)
+	require.NoError(t, err)
+	meta := auth["106540352242922"]
+	require.Equal(t, catalog.HashSecret(hook[3]), meta.SecretHash)
+	require.Equal(t, "meta-app-secret", meta.AppSecret, "each stdin line went to its flag, in order")
+	require.Equal(t, catalog.HashSecret("meta-verify"), *meta.VerifyTokenHash)
+
+	// Moving the instance to Z-API says so.
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "add", "--cliente", "acme", "--provider", "zapi", "--instance", "loja-centro")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Contains(t, out, "existed as a Evolution API instance: it is now a Z-API instance")
+
+	code, out, errOut = runWithEnv(t, env, "", "tenant", "list")
+	require.Equal(t, cli.ExitOK, code, errOut)
+	require.Regexp(t, `(?m)^  106540352242922 +meta +enabled .* +set +access token set, app secret set, verify token set +0$`, out)
+	require.Regexp(t, `(?m)^  loja-centro +zapi +enabled .* +set +client token none +0$`, out)
+	for _, s := range []string{"meta-access", "meta-app-secret", "meta-verify", "evo-secret-key"} {
+		require.NotContains(t, out+errOut, s)
+	}
 }

@@ -50,10 +50,10 @@ func benchmarkIngest(b *testing.B, clients int, httpOnly bool) {
 	_, js := natstest.Connect(b, natsURL)
 	require.NoError(b, bus.Setup(ctx, js, bus.Topology{MaxBytes: 16 << 30}))
 	secrets := map[string]string{instance: secret, "LITE-8NDQT1-UWX43P": "mpw_lite-secret"}
-	cache := ingest.NewSecretCache(func(context.Context) (map[string][32]byte, error) {
-		m := map[string][32]byte{}
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
+		m := map[string]ingest.Instance{}
 		for id, s := range secrets {
-			m[id] = sha256.Sum256([]byte(s))
+			m[id] = ingest.Instance{SecretHash: sha256.Sum256([]byte(s))}
 		}
 		return m, nil
 	}, zap.NewNop())
@@ -156,10 +156,10 @@ func BenchmarkIngestHandler(b *testing.B) {
 	_, js := natstest.Connect(b, natsURL)
 	require.NoError(b, bus.Setup(ctx, js, bus.Topology{MaxBytes: 16 << 30}))
 	secrets := map[string]string{instance: secret, "LITE-8NDQT1-UWX43P": "mpw_lite-secret"}
-	cache := ingest.NewSecretCache(func(context.Context) (map[string][32]byte, error) {
-		m := map[string][32]byte{}
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
+		m := map[string]ingest.Instance{}
 		for id, s := range secrets {
-			m[id] = sha256.Sum256([]byte(s))
+			m[id] = ingest.Instance{SecretHash: sha256.Sum256([]byte(s))}
 		}
 		return m, nil
 	}, zap.NewNop())

@@ -29,8 +29,8 @@ func FuzzIngestBody(f *testing.F) {
 	if err := bus.Setup(context.Background(), js, bus.Topology{}); err != nil {
 		f.Fatal(err)
 	}
-	cache := ingest.NewSecretCache(func(context.Context) (map[string][32]byte, error) {
-		return map[string][32]byte{instance: sha256.Sum256([]byte(secret))}, nil
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
+		return map[string]ingest.Instance{instance: {SecretHash: sha256.Sum256([]byte(secret))}}, nil
 	}, zap.NewNop())
 	if err := cache.Refresh(context.Background()); err != nil {
 		f.Fatal(err)

@@ -33,17 +33,23 @@ type bundle struct {
 
 func setup(t *testing.T, topo bus.Topology) *bundle {
 	t.Helper()
+	return serve(t, topo, map[string]ingest.Instance{instance: {SecretHash: sha256.Sum256([]byte(secret))}})
+}
+
+// serve starts an ingest knowing instances, over an embedded NATS set up
+// with topo, behind the route pattern the app uses.
+func serve(t *testing.T, topo bus.Topology, instances map[string]ingest.Instance) *bundle {
+	t.Helper()
 	url, _ := natstest.Start(t)
 	_, js := natstest.Connect(t, url)
 	ctx := context.Background()
 	require.NoError(t, bus.Setup(ctx, js, topo))
 	log := zaptest.NewLogger(t)
-	cache := ingest.NewSecretCache(func(context.Context) (map[string][32]byte, error) {
-		return map[string][32]byte{instance: sha256.Sum256([]byte(secret))}, nil
-	}, log)
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) { return instances, nil }, log)
 	require.NoError(t, cache.Refresh(ctx))
-	h := &ingest.Handler{JS: js, Secrets: cache, Log: log, MaxBody: 64 << 10, PublishTimeout: 2 * time.Second}
-	srv := httptest.NewServer(h)
+	mux := http.NewServeMux()
+	mux.Handle("/webhooks/{provider}", &ingest.Handler{JS: js, Secrets: cache, Log: log, MaxBody: 64 << 10, PublishTimeout: 2 * time.Second})
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return &bundle{srv: srv, js: js}
 }

@@ -94,8 +94,8 @@ func limitedSetup(t *testing.T, limiter *ingest.AuthLimiter, trusted ...netip.Pr
 	url, _ := natstest.Start(t)
 	_, js := natstest.Connect(t, url)
 	require.NoError(t, bus.Setup(context.Background(), js, bus.Topology{}))
-	cache := ingest.NewSecretCache(func(context.Context) (map[string][32]byte, error) {
-		return map[string][32]byte{instance: sha256.Sum256([]byte(secret)), lite: sha256.Sum256([]byte(secret + "-lite"))}, nil
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
+		return map[string]ingest.Instance{instance: {SecretHash: sha256.Sum256([]byte(secret))}, lite: {SecretHash: sha256.Sum256([]byte(secret + "-lite"))}}, nil
 	}, zap.NewNop())
 	require.NoError(t, cache.Refresh(context.Background()))
 	core, logs := observer.New(zapcore.InfoLevel)

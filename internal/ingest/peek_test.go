@@ -29,8 +29,8 @@ func TestIngestNeverDecodesUnauthenticatedBodies(t *testing.T) {
 	if ev, err := wapi.Decode(body); err != nil || len(ev.Media) != 1 || len(ev.Media[0].Thumbnail) != thumb/4*3 {
 		t.Fatalf("the test body does not decode to a thumbnail: %v", err)
 	}
-	cache := ingest.NewSecretCache(func(context.Context) (map[string][32]byte, error) {
-		return map[string][32]byte{instance: sha256.Sum256([]byte(secret))}, nil
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
+		return map[string]ingest.Instance{instance: {SecretHash: sha256.Sum256([]byte(secret))}}, nil
 	}, zap.NewNop())
 	if err := cache.Refresh(context.Background()); err != nil {
 		t.Fatal(err)

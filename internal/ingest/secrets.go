@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // SubjectSecretsChanged is the core-NATS subject on which a change of the
@@ -32,9 +34,44 @@ func AnnounceSecretsChanged(nc *nats.Conn) error {
 	return nil
 }
 
-// SecretLoader returns the sha256 of every instance's webhook secret, keyed by
-// instance id (catalog.Store.InstanceSecretHashes).
-type SecretLoader func(ctx context.Context) (map[string][32]byte, error)
+// Instance is what authenticates the webhooks of an instance
+// (catalog.InstanceAuth).
+type Instance struct {
+	Provider   webhook.Provider // empty: W-API
+	SecretHash [32]byte         // sha256 of the webhook secret (?token= or X-Webhook-Token)
+	// AppSecret is Meta's app secret: when set, a delivery must carry its
+	// HMAC-SHA256 in X-Hub-Signature-256. Secret.
+	AppSecret string
+	// VerifyTokenHash is the sha256 of Meta's verify token, presented by the
+	// GET handshake; nil when the instance has none.
+	VerifyTokenHash *[32]byte
+}
+
+// SecretLoader returns what authenticates every enabled instance's
+// webhooks, keyed by instance id (catalog.Store.InstanceSecretHashes).
+type SecretLoader func(ctx context.Context) (map[string]Instance, error)
+
+// LoaderOf makes a SecretLoader of a loader returning another struct type
+// with Instance's fields (catalog.InstanceAuth: the ingest does not import
+// the catalogue).
+func LoaderOf[T ~struct {
+	Provider        webhook.Provider
+	SecretHash      [32]byte
+	AppSecret       string
+	VerifyTokenHash *[32]byte
+}](load func(context.Context) (map[string]T, error)) SecretLoader {
+	return func(ctx context.Context) (map[string]Instance, error) {
+		m, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]Instance, len(m))
+		for id, v := range m {
+			out[id] = Instance(v)
+		}
+		return out, nil
+	}
+}
 
 // SecretCache keeps the instances' webhook secret hashes in memory so that the
 // ingest never reaches the database on the request path: Verify reads only
@@ -48,8 +85,11 @@ type SecretCache struct {
 	log          *zap.Logger
 	missInterval time.Duration
 
-	mu     sync.RWMutex
-	hashes map[string][32]byte
+	mu        sync.RWMutex
+	instances map[string]Instance
+	// metaVerify holds the verify token hash of every Meta instance that has
+	// one, for the GET handshake (which names no instance).
+	metaVerify [][32]byte
 
 	loaded   atomic.Bool
 	lastMiss atomic.Int64 // unix nanoseconds of the last reload a miss asked for
@@ -60,7 +100,7 @@ type SecretCache struct {
 // NewSecretCache returns a cache filled by load. Call Refresh once before
 // serving (or let Run load it and check Loaded) and Run in the background.
 func NewSecretCache(load SecretLoader, log *zap.Logger) *SecretCache {
-	return &SecretCache{load: load, log: log, missInterval: time.Second, hashes: map[string][32]byte{},
+	return &SecretCache{load: load, log: log, missInterval: time.Second, instances: map[string]Instance{},
 		kick: make(chan struct{}, 1)}
 }
 
@@ -76,8 +116,18 @@ func (c *SecretCache) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var verify [][32]byte
+	for id, inst := range m {
+		if inst.Provider == "" {
+			inst.Provider = webhook.WAPI
+			m[id] = inst
+		}
+		if inst.Provider == webhook.Meta && inst.VerifyTokenHash != nil {
+			verify = append(verify, *inst.VerifyTokenHash)
+		}
+	}
 	c.mu.Lock()
-	c.hashes = m
+	c.instances, c.metaVerify = m, verify
 	c.mu.Unlock()
 	c.loaded.Store(true)
 	return nil
@@ -157,25 +207,58 @@ var dummy = sha256.Sum256([]byte("mediapipe: no such instance"))
 // known instance or not (a variable so that a test can count the calls).
 var constantTimeCompare = subtle.ConstantTimeCompare
 
-// Verify reports whether token is instanceID's webhook secret. It reads only
-// memory and takes the same path whatever the outcome: one map lookup, one
-// SHA-256 of the token and one constant-time compare of two hashes (against
-// a dummy hash when the instance is unknown), so an answer's timing tells
-// neither whether the instance exists nor how much of the token matched. A
+// Verify reports whether token is the webhook secret of instanceID and the
+// instance is registered for provider p, and returns the instance's Meta app
+// secret (empty when none). It reads only memory and takes the same path
+// whatever the outcome: one map lookup, one SHA-256 of the token and one
+// constant-time compare of two hashes (against a dummy hash when the
+// instance is unknown), so an answer's timing tells neither whether the
+// instance exists, nor its provider, nor how much of the token matched. A
 // miss asks Run for a reload (see SecretCache), without waiting for it.
-func (c *SecretCache) Verify(_ context.Context, instanceID, token string) bool {
+func (c *SecretCache) Verify(_ context.Context, p webhook.Provider, instanceID, token string) (appSecret string, ok bool) {
 	c.mu.RLock()
-	want, ok := c.hashes[instanceID]
+	inst, known := c.instances[instanceID]
 	c.mu.RUnlock()
-	if !ok {
+	want := inst.SecretHash
+	if !known {
 		want = dummy
 	}
 	got := sha256.Sum256([]byte(token))
-	match := constantTimeCompare(got[:], want[:]) == 1 && ok && token != ""
+	match := constantTimeCompare(got[:], want[:]) == 1 && known && token != "" && inst.Provider == p
 	if !match {
 		c.reloadOnMiss()
+		return "", false
 	}
-	return match
+	return inst.AppSecret, true
+}
+
+// SameApp reports whether instanceID is an enabled Meta instance whose app
+// secret is appSecret (not empty), comparing the secrets in constant time:
+// a Meta delivery naming several phone numbers is accepted only when every
+// one of them is registered with the app secret that signed it.
+func (c *SecretCache) SameApp(instanceID, appSecret string) bool {
+	c.mu.RLock()
+	inst, known := c.instances[instanceID]
+	c.mu.RUnlock()
+	a, b := sha256.Sum256([]byte(inst.AppSecret)), sha256.Sum256([]byte(appSecret))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1 && known && inst.Provider == webhook.Meta && appSecret != ""
+}
+
+// VerifyMetaToken reports whether token is the verify token of a Meta
+// instance: Meta's GET handshake presents it without naming an instance (the
+// callback URL is per app). It compares the token's hash with every Meta
+// instance's, in constant time and without stopping at a match, so the time
+// depends only on how many Meta instances there are.
+func (c *SecretCache) VerifyMetaToken(token string) bool {
+	got := sha256.Sum256([]byte(token))
+	c.mu.RLock()
+	hashes := c.metaVerify
+	c.mu.RUnlock()
+	match := 0
+	for i := range hashes {
+		match |= subtle.ConstantTimeCompare(got[:], hashes[i][:])
+	}
+	return match == 1 && token != ""
 }
 
 // reloadOnMiss asks for a reload unless a miss did less than missInterval ago.

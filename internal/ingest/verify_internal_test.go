@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 const (
@@ -26,9 +28,9 @@ const (
 // matched. (A property of the code path, not a timing measurement.)
 func TestVerifyTakesTheSamePathForUnknownInstances(t *testing.T) {
 	var loads atomic.Int64
-	c := NewSecretCache(func(context.Context) (map[string][32]byte, error) {
+	c := NewSecretCache(func(context.Context) (map[string]Instance, error) {
 		loads.Add(1)
-		return map[string][32]byte{testInst: sha256.Sum256([]byte(testTok))}, nil
+		return map[string]Instance{testInst: {SecretHash: sha256.Sum256([]byte(testTok))}}, nil
 	}, zap.NewNop())
 	require.NoError(t, c.Refresh(context.Background()))
 	c.missInterval = 0 // every miss asks for a reload: the miss path in full
@@ -54,7 +56,7 @@ func TestVerifyTakesTheSamePathForUnknownInstances(t *testing.T) {
 		{"unknown instance, empty token", "LITE-000000-000000", "", false},
 	} {
 		calls = nil
-		require.Equal(t, tc.want, c.Verify(context.Background(), tc.instance, tc.token), tc.name)
+		require.Equal(t, tc.want, verifyWAPI(c, tc.instance, tc.token), tc.name)
 		require.Len(t, calls, 1, "%s: exactly one compare", tc.name)
 		got := sha256.Sum256([]byte(tc.token))
 		require.Equal(t, got[:], calls[0].a, "%s: the hash of the token is compared, whatever it is", tc.name)
@@ -72,7 +74,7 @@ func TestVerifyNeverWaitsForTheStore(t *testing.T) {
 	t.Parallel()
 	var loads atomic.Int64
 	release := make(chan struct{})
-	c := NewSecretCache(func(ctx context.Context) (map[string][32]byte, error) {
+	c := NewSecretCache(func(ctx context.Context) (map[string]Instance, error) {
 		if loads.Add(1) > 1 {
 			select { // the store hangs
 			case <-release:
@@ -80,7 +82,7 @@ func TestVerifyNeverWaitsForTheStore(t *testing.T) {
 				return nil, ctx.Err()
 			}
 		}
-		return map[string][32]byte{testInst: sha256.Sum256([]byte(testTok))}, nil
+		return map[string]Instance{testInst: {SecretHash: sha256.Sum256([]byte(testTok))}}, nil
 	}, zap.NewNop())
 	require.NoError(t, c.Refresh(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,10 +92,10 @@ func TestVerifyNeverWaitsForTheStore(t *testing.T) {
 	t.Cleanup(func() { close(release); cancel(); wg.Wait() })
 
 	for i := 0; i < 1000; i++ {
-		require.False(t, c.Verify(context.Background(), "LITE-000000-000000", ""))
-		require.False(t, c.Verify(context.Background(), testInst, "mpw_wrong"))
+		require.False(t, verifyWAPI(c, "LITE-000000-000000", ""))
+		require.False(t, verifyWAPI(c, testInst, "mpw_wrong"))
 	}
-	require.True(t, c.Verify(context.Background(), testInst, testTok), "the cache still answers")
+	require.True(t, verifyWAPI(c, testInst, testTok), "the cache still answers")
 	require.Eventually(t, func() bool { return loads.Load() == 2 }, 5*time.Second, 5*time.Millisecond,
 		"the misses asked for a reload in the background")
 	require.EqualValues(t, 2, loads.Load(), "one reload for 2,000 misses while it hangs")
@@ -106,23 +108,23 @@ func TestVerifyAcceptsARotatedSecretSoon(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	current := "mpw_old"
-	c := NewSecretCache(func(context.Context) (map[string][32]byte, error) {
+	c := NewSecretCache(func(context.Context) (map[string]Instance, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		return map[string][32]byte{testInst: sha256.Sum256([]byte(current))}, nil
+		return map[string]Instance{testInst: {SecretHash: sha256.Sum256([]byte(current))}}, nil
 	}, zap.NewNop())
 	require.NoError(t, c.Refresh(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go c.Run(ctx, time.Hour)
-	require.True(t, c.Verify(context.Background(), testInst, "mpw_old"))
+	require.True(t, verifyWAPI(c, testInst, "mpw_old"))
 
 	mu.Lock()
 	current = "mpw_new" // rotated in the catalogue
 	mu.Unlock()
-	require.Eventually(t, func() bool { return c.Verify(context.Background(), testInst, "mpw_new") },
+	require.Eventually(t, func() bool { return verifyWAPI(c, testInst, "mpw_new") },
 		5*time.Second, 10*time.Millisecond, "the new secret works after the reload its first miss asked for")
-	require.False(t, c.Verify(context.Background(), testInst, "mpw_old"), "the old one no longer does")
+	require.False(t, verifyWAPI(c, testInst, "mpw_old"), "the old one no longer does")
 }
 
 // TestRunLoadsUntilLoaded: an ingest that could not load its secrets at
@@ -130,16 +132,22 @@ func TestVerifyAcceptsARotatedSecretSoon(t *testing.T) {
 func TestRunLoadsUntilLoaded(t *testing.T) {
 	t.Parallel()
 	var loads atomic.Int64
-	c := NewSecretCache(func(context.Context) (map[string][32]byte, error) {
+	c := NewSecretCache(func(context.Context) (map[string]Instance, error) {
 		if loads.Add(1) < 3 {
 			return nil, errors.New("database down")
 		}
-		return map[string][32]byte{testInst: sha256.Sum256([]byte(testTok))}, nil
+		return map[string]Instance{testInst: {SecretHash: sha256.Sum256([]byte(testTok))}}, nil
 	}, zap.NewNop())
 	require.False(t, c.Loaded())
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go c.Run(ctx, time.Hour)
 	require.Eventually(t, c.Loaded, 10*time.Second, 10*time.Millisecond)
-	require.True(t, c.Verify(context.Background(), testInst, testTok))
+	require.True(t, verifyWAPI(c, testInst, testTok))
+}
+
+// verifyWAPI is Verify for a W-API instance, reporting only the outcome.
+func verifyWAPI(c *SecretCache, instanceID, token string) bool {
+	_, ok := c.Verify(context.Background(), webhook.WAPI, instanceID, token)
+	return ok
 }

@@ -1,0 +1,120 @@
+package catalog_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/multichat/mediapipe/internal/catalog"
+	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/pkg/webhook"
+)
+
+// TestRegisterEveryProvider: an instance of each provider is registered with
+// its credentials; the ingest's load carries its provider, app secret and
+// verify token hash; the list shows the provider, the base URL and which
+// secrets are set, never a value.
+func TestRegisterEveryProvider(t *testing.T) {
+	b := setup(t)
+	instances := []catalog.Instance{
+		{ID: "loja-centro", Provider: webhook.Evolution, Credentials: catalog.Credentials{BaseURL: "https://evo.example.com", APIKey: "evo-key"}},
+		{ID: "default", Provider: webhook.WAHA, Credentials: catalog.Credentials{BaseURL: "http://waha:3000"}},
+		{ID: "3C01A9E5F1B2C3D4E5F6A7B8C9D0E1F2", Provider: webhook.ZAPI},
+		{ID: "106540352242922", Provider: webhook.Meta, Credentials: catalog.Credentials{APIKey: "EAAG-token", AppSecret: "app-secret", VerifyToken: "verify-me"}},
+	}
+	for _, inst := range instances {
+		res, err := b.op.RegisterInstance(b.ctx, "acme", inst)
+		require.NoError(t, err, inst.Provider)
+		require.True(t, res.InstanceCreated)
+		require.Equal(t, inst.Provider, res.Provider)
+	}
+	auth, err := b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, auth, 5)
+	require.Equal(t, webhook.WAPI, auth[b.instance].Provider, "existing instances are W-API")
+	require.Equal(t, webhook.WAHA, auth["default"].Provider)
+	require.Empty(t, auth["loja-centro"].AppSecret)
+	require.Nil(t, auth["loja-centro"].VerifyTokenHash)
+	meta := auth["106540352242922"]
+	require.Equal(t, webhook.Meta, meta.Provider)
+	require.Equal(t, "app-secret", meta.AppSecret)
+	require.NotNil(t, meta.VerifyTokenHash)
+	require.Equal(t, catalog.HashSecret("verify-me"), *meta.VerifyTokenHash, "only the verify token's hash is kept")
+	var stored int
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx,
+		`SELECT count(*) FROM instances WHERE api_key = 'verify-me' OR app_secret = 'verify-me' OR wapi_token = 'verify-me'`).Scan(&stored))
+	require.Zero(t, stored)
+
+	list, err := b.op.ListRegistered(b.ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	byID := map[string]catalog.RegisteredInstance{}
+	for _, i := range list[0].Instances {
+		byID[i.ID] = i
+	}
+	require.Equal(t, webhook.WAPI, byID[b.instance].Provider)
+	require.True(t, byID[b.instance].HasWAPIToken)
+	evo := byID["loja-centro"]
+	require.Equal(t, webhook.Evolution, evo.Provider)
+	require.Equal(t, "https://evo.example.com", evo.BaseURL)
+	require.True(t, evo.HasAPIKey)
+	require.False(t, evo.HasWAPIToken)
+	require.False(t, byID["default"].HasAPIKey, "WAHA without an API key")
+	require.False(t, byID["3C01A9E5F1B2C3D4E5F6A7B8C9D0E1F2"].HasAPIKey)
+	m := byID["106540352242922"]
+	require.True(t, m.HasAPIKey && m.HasAppSecret && m.HasVerifyToken)
+
+	// Registering again may change the provider; it rotates the secret
+	// and replaces every credential.
+	res, err := b.op.RegisterInstance(b.ctx, "acme", catalog.Instance{ID: "loja-centro", Provider: webhook.ZAPI})
+	require.NoError(t, err)
+	require.False(t, res.InstanceCreated)
+	require.Equal(t, webhook.Evolution, res.PreviousProvider)
+	auth, err = b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, webhook.ZAPI, auth["loja-centro"].Provider)
+	var baseURL, apiKey *string
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `SELECT base_url, api_key FROM instances WHERE id = 'loja-centro'`).Scan(&baseURL, &apiKey))
+	require.Nil(t, baseURL)
+	require.Nil(t, apiKey)
+
+	rot, err := b.op.RotateWebhookSecret(b.ctx, "106540352242922")
+	require.NoError(t, err)
+	require.Equal(t, webhook.Meta, rot.Provider)
+	require.True(t, rot.HasAppSecret)
+}
+
+// TestCredentialsCheck: every missing credential of a provider is named in
+// one error, then the ones it does not use; a base URL must be http(s).
+func TestCredentialsCheck(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		p    webhook.Provider
+		c    catalog.Credentials
+		want string // "" for none
+	}{
+		{webhook.WAPI, catalog.Credentials{WAPIToken: "t"}, ""},
+		{webhook.WAPI, catalog.Credentials{}, "provider wapi: missing credentials: W-API token"},
+		{webhook.WAPI, catalog.Credentials{WAPIToken: "t", BaseURL: "https://x"}, "provider wapi does not use: base URL"},
+		{webhook.Evolution, catalog.Credentials{}, "missing credentials: base URL, API key"},
+		{webhook.Evolution, catalog.Credentials{BaseURL: "evo.example.com", APIKey: "k"}, `base URL "evo.example.com": want http(s)://`},
+		{webhook.Evolution, catalog.Credentials{BaseURL: "ftp://evo", APIKey: "k"}, "want http(s)://"},
+		{webhook.WAHA, catalog.Credentials{BaseURL: "http://waha:3000"}, ""},
+		{webhook.WAHA, catalog.Credentials{APIKey: "k", AppSecret: "s"}, "missing credentials: base URL"},
+		{webhook.WAHA, catalog.Credentials{BaseURL: "http://waha", AppSecret: "s", WAPIToken: "t"}, "does not use: W-API token, app secret"},
+		{webhook.ZAPI, catalog.Credentials{}, ""},
+		{webhook.ZAPI, catalog.Credentials{APIKey: "client"}, ""},
+		{webhook.Meta, catalog.Credentials{}, "missing credentials: access token, verify token"},
+		{webhook.Meta, catalog.Credentials{APIKey: "a", VerifyToken: "v"}, ""},
+		{webhook.Meta, catalog.Credentials{APIKey: "a", VerifyToken: "v", BaseURL: "https://graph"}, "does not use: base URL"},
+		{"telegram", catalog.Credentials{}, "unknown provider"},
+	} {
+		err := tc.c.Check(tc.p)
+		if tc.want == "" {
+			require.NoError(t, err, "%s %+v", tc.p, tc.c)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want, tc.p)
+	}
+	require.ErrorIs(t, catalog.Credentials{}.Check(webhook.Meta), catalog.ErrMissingCredentials)
+}
