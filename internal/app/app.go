@@ -383,7 +383,9 @@ func (a *App) runDownloader(ctx context.Context) error {
 	}()
 	fo := fetch.Options{
 		CDNBase: a.Cfg.CDNBaseURL, WAPIBase: a.Cfg.WAPIBase, AllowedHosts: a.Cfg.MediaHosts,
-		MaxBytes: a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
+		ZAPIHosts: a.Cfg.ZAPIMediaHosts, MetaGraphBase: a.Cfg.MetaGraphBase, MetaGraphVersion: a.Cfg.MetaGraphVersion,
+		MetaMediaHosts: a.Cfg.MetaMediaHosts,
+		MaxBytes:       a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
 	}
 	if a.opts.Fetch != nil {
 		a.opts.Fetch(&fo)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,18 @@ type Config struct {
 	CDNBaseURL string   // WHATSAPP_CDN_BASE_URL
 	WAPIBase   string   // WAPI_BASE_URL
 	MaxMedia   int64    // MAX_MEDIA_BYTES
+
+	// ZAPIMediaHosts are the hosts Z-API's media URLs may point to
+	// (ZAPI_MEDIA_HOSTS, comma separated like WHATSAPP_MEDIA_HOSTS).
+	ZAPIMediaHosts []string
+	// MetaGraphBase is Meta's Graph API (META_GRAPH_BASE_URL).
+	MetaGraphBase string
+	// MetaGraphVersion is the Graph API version in its paths
+	// (META_GRAPH_VERSION), e.g. v23.0.
+	MetaGraphVersion string
+	// MetaMediaHosts are the hosts the Graph API's media URLs may point to
+	// (META_MEDIA_HOSTS, comma separated).
+	MetaMediaHosts []string
 
 	LogLevel  string // LOG_LEVEL
 	LogFormat string // LOG_FORMAT: json or console
@@ -115,29 +128,25 @@ func Load(getenv func(string) string) (Config, []error) {
 		errs = append(errs, fmt.Errorf("%s=%q: %w", name, value, err))
 	}
 	c := Config{
-		DatabaseURL:  get("DATABASE_URL", "postgres://127.0.0.1:5432/mediapipe?sslmode=disable"),
-		NATSURL:      get("NATS_URL", ""),
-		HTTPAddr:     get("HTTP_ADDR", ":8080"),
-		DataDir:      get("DATA_DIR", "./data"),
-		CDNBaseURL:   get("WHATSAPP_CDN_BASE_URL", "https://mmg.whatsapp.net"),
-		WAPIBase:     get("WAPI_BASE_URL", "https://api.w-api.app"),
-		LogLevel:     get("LOG_LEVEL", "info"),
-		LogFormat:    get("LOG_FORMAT", "json"),
-		AdminToken:   get("ADMIN_TOKEN", ""),
-		NATSUser:     get("NATS_USER", ""),
-		NATSPassword: getenv("NATS_PASSWORD"), // a password may have spaces
-		NATSCreds:    get("NATS_CREDS", ""),
+		DatabaseURL:      get("DATABASE_URL", "postgres://127.0.0.1:5432/mediapipe?sslmode=disable"),
+		NATSURL:          get("NATS_URL", ""),
+		HTTPAddr:         get("HTTP_ADDR", ":8080"),
+		DataDir:          get("DATA_DIR", "./data"),
+		CDNBaseURL:       get("WHATSAPP_CDN_BASE_URL", "https://mmg.whatsapp.net"),
+		WAPIBase:         get("WAPI_BASE_URL", "https://api.w-api.app"),
+		MetaGraphBase:    get("META_GRAPH_BASE_URL", DefaultMetaGraphBase),
+		MetaGraphVersion: get("META_GRAPH_VERSION", DefaultMetaGraphVersion),
+		LogLevel:         get("LOG_LEVEL", "info"),
+		LogFormat:        get("LOG_FORMAT", "json"),
+		AdminToken:       get("ADMIN_TOKEN", ""),
+		NATSUser:         get("NATS_USER", ""),
+		NATSPassword:     getenv("NATS_PASSWORD"), // a password may have spaces
+		NATSCreds:        get("NATS_CREDS", ""),
 	}
 	c.MediaDir = get("MEDIA_DIR", filepath.Join(c.DataDir, "media"))
-	if hosts := get("WHATSAPP_MEDIA_HOSTS", ""); hosts != "" {
-		for _, h := range strings.Split(hosts, ",") {
-			if h = strings.ToLower(strings.TrimSpace(h)); h != "" { // a stray comma is harmless
-				c.MediaHosts = append(c.MediaHosts, h)
-			}
-		}
-	} else {
-		c.MediaHosts = append([]string(nil), DefaultMediaHosts...)
-	}
+	c.MediaHosts = hostList(get("WHATSAPP_MEDIA_HOSTS", ""), DefaultMediaHosts)
+	c.ZAPIMediaHosts = hostList(get("ZAPI_MEDIA_HOSTS", ""), DefaultZAPIMediaHosts)
+	c.MetaMediaHosts = hostList(get("META_MEDIA_HOSTS", ""), DefaultMetaMediaHosts)
 	if s := get("TRUSTED_PROXIES", ""); s != "" {
 		for _, p := range strings.Split(s, ",") {
 			pfx, err := parsePrefix(strings.TrimSpace(p))
@@ -266,19 +275,27 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		add("DATA_DIR is empty")
 	}
-	for _, name := range []struct{ n, v string }{{"WHATSAPP_CDN_BASE_URL", c.CDNBaseURL}, {"WAPI_BASE_URL", c.WAPIBase}} {
+	for _, name := range []struct{ n, v string }{{"WHATSAPP_CDN_BASE_URL", c.CDNBaseURL}, {"WAPI_BASE_URL", c.WAPIBase}, {"META_GRAPH_BASE_URL", c.MetaGraphBase}} {
 		u, err := url.Parse(name.v)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("%s must be an http(s) URL, got %q", name.n, name.v)
 		}
 	}
-	if len(c.MediaHosts) == 0 {
-		add("WHATSAPP_MEDIA_HOSTS is empty")
-	}
-	for _, h := range c.MediaHosts {
-		if err := checkHostPattern(h); err != nil {
-			add("WHATSAPP_MEDIA_HOSTS: %v", err)
+	for _, hosts := range []struct {
+		name string
+		list []string
+	}{{"WHATSAPP_MEDIA_HOSTS", c.MediaHosts}, {"ZAPI_MEDIA_HOSTS", c.ZAPIMediaHosts}, {"META_MEDIA_HOSTS", c.MetaMediaHosts}} {
+		if len(hosts.list) == 0 {
+			add("%s is empty", hosts.name)
 		}
+		for _, h := range hosts.list {
+			if err := checkHostPattern(h); err != nil {
+				add("%s: %v", hosts.name, err)
+			}
+		}
+	}
+	if !graphVersion.MatchString(c.MetaGraphVersion) {
+		add("META_GRAPH_VERSION must look like v23.0, got %q", c.MetaGraphVersion)
 	}
 	if c.MaxMedia <= 0 {
 		add("MAX_MEDIA_BYTES must be positive")
@@ -371,6 +388,37 @@ func checkListenAddr(addr string) error {
 		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
 	}
 	return nil
+}
+
+// Defaults of the other providers' settings.
+const (
+	DefaultMetaGraphBase    = "https://graph.facebook.com"
+	DefaultMetaGraphVersion = "v23.0"
+)
+
+// DefaultZAPIMediaHosts and DefaultMetaMediaHosts are where Z-API's and
+// Meta's media URLs point to unless ZAPI_MEDIA_HOSTS or META_MEDIA_HOSTS say
+// otherwise.
+var (
+	DefaultZAPIMediaHosts = []string{"*.z-api.io"}
+	DefaultMetaMediaHosts = []string{"*.fbsbx.com"}
+)
+
+var graphVersion = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
+
+// hostList splits a comma separated host list, lower-cased, or returns a
+// copy of def when s is empty. A stray comma is harmless.
+func hostList(s string, def []string) []string {
+	if s == "" {
+		return append([]string(nil), def...)
+	}
+	var hosts []string
+	for _, h := range strings.Split(s, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 // checkHostPattern checks one WHATSAPP_MEDIA_HOSTS entry: a host name, an

@@ -143,6 +143,25 @@ func TestConfigRules(t *testing.T) {
 		{name: "host with path", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net/v"}, want: []string{"without scheme, port or path"}},
 		{name: "host with port", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg.whatsapp.net:443"}, want: []string{"without scheme, port or path"}},
 		{name: "host with bad characters", env: map[string]string{"WHATSAPP_MEDIA_HOSTS": "mmg_whatsapp.net"}, want: []string{"not a valid host name"}},
+		{name: "provider defaults", env: map[string]string{},
+			check: func(t *testing.T, c config.Config) {
+				require.Equal(t, []string{"*.z-api.io"}, c.ZAPIMediaHosts)
+				require.Equal(t, []string{"*.fbsbx.com"}, c.MetaMediaHosts)
+				require.Equal(t, "https://graph.facebook.com", c.MetaGraphBase)
+				require.Equal(t, "v23.0", c.MetaGraphVersion)
+			}},
+		{name: "provider settings", env: map[string]string{"ZAPI_MEDIA_HOSTS": "Storage.Z-API.io, cdn.example.com", "META_MEDIA_HOSTS": "lookaside.fbsbx.com",
+			"META_GRAPH_BASE_URL": "http://127.0.0.1:9000", "META_GRAPH_VERSION": "v21.0"},
+			check: func(t *testing.T, c config.Config) {
+				require.Equal(t, []string{"storage.z-api.io", "cdn.example.com"}, c.ZAPIMediaHosts)
+				require.Equal(t, []string{"lookaside.fbsbx.com"}, c.MetaMediaHosts)
+				require.Equal(t, "http://127.0.0.1:9000", c.MetaGraphBase)
+				require.Equal(t, "v21.0", c.MetaGraphVersion)
+			}},
+		{name: "provider settings, every problem at once", env: map[string]string{"ZAPI_MEDIA_HOSTS": "https://z-api.io", "META_MEDIA_HOSTS": ",",
+			"META_GRAPH_BASE_URL": "graph.facebook.com", "META_GRAPH_VERSION": "23"},
+			want: []string{"ZAPI_MEDIA_HOSTS: \"https://z-api.io\": a host name only", "META_MEDIA_HOSTS is empty",
+				"META_GRAPH_BASE_URL must be an http(s) URL", `META_GRAPH_VERSION must look like v23.0, got "23"`}},
 		{name: "short admin token", env: map[string]string{"ADMIN_TOKEN": "short"}, want: []string{"ADMIN_TOKEN is 5 characters: use 16 or more"}},
 		{name: "admin token of 16", env: map[string]string{"ADMIN_TOKEN": "0123456789abcdef"}},
 		{name: "trusted proxies", env: map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,fd00::/8,::1"},
