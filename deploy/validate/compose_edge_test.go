@@ -100,7 +100,7 @@ func checkEdge(conf string) []error {
 			fallback = strings.Contains(body, "return 404")
 		}
 	}
-	want := []string{"/v1/", "= /webhooks/wapi"}
+	want := []string{"/v1/", "/webhooks/"}
 	got := make([]string, 0, len(proxied))
 	for l := range proxied {
 		got = append(got, l)

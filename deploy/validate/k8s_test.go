@@ -61,7 +61,7 @@ const (
 	componentKey  = "app.kubernetes.io/component"
 	metricsPort   = 8080
 	monitorSuffix = ".svc.cluster.local:8222"
-	webhookPath   = "/webhooks/wapi"
+	webhookPath   = "/webhooks/"
 	// accessLogAnnotation turns ingress-nginx's access log off for one
 	// Ingress (its log format is cluster-wide).
 	accessLogAnnotation = "nginx.ingress.kubernetes.io/enable-access-log"
