@@ -22,8 +22,9 @@ import (
 // bytea is PostgreSQL's hex text ("\\x…"), timestamps are RFC 3339.
 //
 // Secrets are left out unless asked for: the cliente's api_token_hash, the
-// instance's wapi_token and webhook_secret_hash, and the media_key of every
-// media row. Without its media_key a row cannot be downloaded again.
+// instance's wapi_token, webhook_secret_hash, api_key, app_secret and
+// verify_token_hash, and the media_key of every media row. An instance's
+// provider and base_url are not secret. Without its media_key a row cannot be downloaded again.
 
 // Kinds of backup lines.
 const (
@@ -54,8 +55,9 @@ var backupColumns = func() []*mediaColumn {
 // ExportOptions selects what Export writes.
 type ExportOptions struct {
 	ClienteID int64 // 0: every cliente
-	// Secrets includes the API token hashes, W-API tokens, webhook secret
-	// hashes and media keys.
+	// Secrets includes the API token hashes, the instances' W-API tokens,
+	// webhook secret hashes, API keys, Meta app secrets and verify token
+	// hashes, and media keys.
 	Secrets bool
 	// Progress, when set, is called every few thousand media lines with the
 	// media lines written and their total.
@@ -100,8 +102,8 @@ func (s *Store) exportBackup(ctx context.Context, w io.Writer, opts ExportOption
 		{KindInstance, `
 			SELECT json_strip_nulls(row_to_json(x))::text
 			FROM instances i JOIN clientes c ON c.id = i.cliente_id,
-				LATERAL (SELECT 'instance' AS kind, c.name AS cliente, i.id, i.created_at, i.updated_at` +
-			secret("i.wapi_token, i.webhook_secret_hash") + `) x
+				LATERAL (SELECT 'instance' AS kind, c.name AS cliente, i.id, i.provider, i.base_url, i.created_at, i.updated_at` +
+			secret("i.wapi_token, i.webhook_secret_hash, i.api_key, i.app_secret, i.verify_token_hash") + `) x
 			` + where + ` ORDER BY i.id`},
 		{KindChat, `
 			SELECT json_strip_nulls(row_to_json(x))::text
@@ -472,9 +474,10 @@ const importClientesSQL = `
 	FROM input i LEFT JOIN ins ON ins.name = i.name LEFT JOIN clientes c ON c.name = i.name
 	ORDER BY i.n`
 
-// An instance without secrets gets an empty W-API token and the hash of a
-// random secret that is never shown: its webhooks are refused until
-// tenant add rotates it.
+// An instance without secrets gets an empty W-API token, no API key, app
+// secret or verify token, and the hash of a random secret that is never
+// shown: its webhooks are refused until tenant add rotates it. A line of a
+// backup older than the providers has no provider: W-API.
 const importInstancesSQL = `
 	WITH docs AS MATERIALIZED (
 		SELECT u.line::jsonb AS doc, u.n FROM unnest($1::text[]) WITH ORDINALITY AS u(line, n)
@@ -483,13 +486,15 @@ const importInstancesSQL = `
 			t.doc->>'wapi_token' IS NULL AS no_secrets,
 			COALESCE(t.doc->>'wapi_token', '') AS wapi_token,
 			COALESCE((t.doc->>'webhook_secret_hash')::bytea, sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()))) AS secret_hash,
+			COALESCE(t.doc->>'provider', 'wapi') AS provider, t.doc->>'base_url' AS base_url,
+			t.doc->>'api_key' AS api_key, t.doc->>'app_secret' AS app_secret, (t.doc->>'verify_token_hash')::bytea AS verify_token_hash,
 			COALESCE((t.doc->>'created_at')::timestamptz, now()) AS created_at,
 			COALESCE((t.doc->>'updated_at')::timestamptz, now()) AS updated_at
 		FROM docs AS t
 		LEFT JOIN clientes c ON c.name = t.doc->>'cliente'
 	), ins AS (
-		INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash, created_at, updated_at)
-		SELECT DISTINCT ON (id) id, cliente_id, wapi_token, secret_hash, created_at, updated_at
+		INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash, provider, base_url, api_key, app_secret, verify_token_hash, created_at, updated_at)
+		SELECT DISTINCT ON (id) id, cliente_id, wapi_token, secret_hash, provider, base_url, api_key, app_secret, verify_token_hash, created_at, updated_at
 		FROM input WHERE cliente_id IS NOT NULL ORDER BY id, n
 		ON CONFLICT (id) DO NOTHING
 		RETURNING id

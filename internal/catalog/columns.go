@@ -233,6 +233,9 @@ var mediaTable = []mediaColumn{
 		media: func(r *mediaRow) any { return &r.LastReason }, job: func(r *downloadScan) any { return &r.LastReason }},
 	{name: "best_reason", read: "COALESCE(m.best_reason, '')", job: func(r *downloadScan) any { return &r.BestReason }},
 	{name: "verify_failures", def: "0", job: func(r *downloadScan) any { return &r.VerifyFailures }},
+	// How the file is verified (migration 00008); a backup older than the
+	// providers holds only W-API rows.
+	{name: "integrity", def: "'sha256+hmac'"},
 	{name: "created_at", def: "now()", media: func(r *mediaRow) any { return &r.CreatedAt }},
 	{name: "updated_at", def: "now()", media: func(r *mediaRow) any { return &r.UpdatedAt }},
 	// The id of the transaction that last wrote the row (migration 00007):

@@ -1,6 +1,7 @@
 package catalog_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,4 +118,46 @@ func TestCredentialsCheck(t *testing.T) {
 		require.ErrorContains(t, err, tc.want, tc.p)
 	}
 	require.ErrorIs(t, catalog.Credentials{}.Check(webhook.Meta), catalog.ErrMissingCredentials)
+}
+
+// TestExportImportProviders: an instance's provider and base URL travel in
+// every backup; its API key, app secret and verify token hash only with
+// secrets, after which the target authenticates it exactly as the source.
+func TestExportImportProviders(t *testing.T) {
+	b := setup(t)
+	for _, inst := range []catalog.Instance{
+		{ID: "loja-centro", Provider: webhook.Evolution, Credentials: catalog.Credentials{BaseURL: "https://evo.example.com", APIKey: "evo-secret-key"}},
+		{ID: "106540352242922", Provider: webhook.Meta, Credentials: catalog.Credentials{APIKey: "meta-access", AppSecret: "meta-app-secret", VerifyToken: "meta-verify"}},
+	} {
+		_, err := b.op.RegisterInstance(b.ctx, "acme", inst)
+		require.NoError(t, err)
+	}
+	source, err := b.store.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+
+	bare, _ := exportLines(t, b, b.store, catalog.ExportOptions{})
+	all := strings.Join(bare, "\n")
+	require.Contains(t, all, `"provider":"evolution"`)
+	require.Contains(t, all, `"base_url":"https://evo.example.com"`)
+	for _, s := range []string{"evo-secret-key", "meta-access", "meta-app-secret", `"verify_token_hash"`, `"api_key"`, `"app_secret"`} {
+		require.NotContains(t, all, s)
+	}
+	target, _ := pgtest.NewStore(t)
+	importLines(t, b, target, bare)
+	restored, err := target.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, webhook.Meta, restored["106540352242922"].Provider)
+	require.Empty(t, restored["106540352242922"].AppSecret)
+	require.Nil(t, restored["106540352242922"].VerifyTokenHash)
+	require.NotEqual(t, source["106540352242922"].SecretHash, restored["106540352242922"].SecretHash)
+
+	full, _ := exportLines(t, b, b.store, catalog.ExportOptions{Secrets: true})
+	target, _ = pgtest.NewStore(t)
+	importLines(t, b, target, full)
+	restored, err = target.InstanceSecretHashes(b.ctx)
+	require.NoError(t, err)
+	require.Equal(t, source, restored)
+	var key string
+	require.NoError(t, pgtest.DB(t, target).QueryRow(b.ctx, `SELECT api_key FROM instances WHERE id = 'loja-centro'`).Scan(&key))
+	require.Equal(t, "evo-secret-key", key)
 }
