@@ -249,8 +249,8 @@ func TestAppRecordsPostedWebhooksAndServesHealthAndMetrics(t *testing.T) {
 	require.Eventually(t, func() bool {
 		code, metrics := get(t, a, "/metrics")
 		return code == http.StatusOK &&
-			strings.Contains(metrics, `mediapipe_webhooks_total{outcome="accepted"} 2`) &&
-			strings.Contains(metrics, `mediapipe_webhooks_total{outcome="unauthorized"} 1`) &&
+			strings.Contains(metrics, `mediapipe_webhooks_total{outcome="accepted",provider="wapi"} 2`) &&
+			strings.Contains(metrics, `mediapipe_webhooks_total{outcome="unauthorized",provider="wapi"} 1`) &&
 			strings.Contains(metrics, "mediapipe_analyzer_webhooks_total 2") &&
 			strings.Contains(metrics, "mediapipe_analyzer_media_total 1") &&
 			strings.Contains(metrics, `mediapipe_consumer_pending_messages{consumer="analyzer",stream="WEBHOOKS"} 0`) &&
@@ -387,7 +387,7 @@ func TestAppAnswers503WhenJetStreamCannotTakeWebhooks(t *testing.T) {
 	require.Equal(t, false, out["accepted"])
 	require.NotEmpty(t, retry, "W-API is told when to retry")
 	_, metrics := get(t, a, "/metrics")
-	require.Contains(t, metrics, `mediapipe_webhooks_total{outcome="unavailable"} 1`)
+	require.Contains(t, metrics, `mediapipe_webhooks_total{outcome="unavailable",provider="wapi"} 1`)
 
 	// W-API's retry, once the stream is back, is accepted and recorded once.
 	require.NoError(t, bus.Setup(ctx, a.JS, *options().Topology))

@@ -56,7 +56,9 @@ type Handler struct {
 	Log            *zap.Logger
 	MaxBody        int64         // bytes; larger bodies get 413
 	PublishTimeout time.Duration // how long to wait for the JetStream ack before 503
-	Observe        func(outcome string)
+	// Observe, when set, counts every answer by the route's provider
+	// ("unknown" for a route of none) and outcome.
+	Observe func(provider, outcome string)
 	// AuthLimit, when set, answers 429 instead of 401 to a client address
 	// that failed to authenticate for an instance too often (see
 	// AuthLimiter). It never refuses a correct token.
@@ -90,9 +92,13 @@ const (
 // secret: "sha256=<hex>".
 const HeaderSignature = "X-Hub-Signature-256"
 
-func (h *Handler) observe(outcome string) {
+func (h *Handler) observe(rq request, outcome string) {
 	if h.Observe != nil {
-		h.Observe(outcome)
+		p := string(rq.provider)
+		if p == "" {
+			p = "unknown"
+		}
+		h.Observe(p, outcome)
 	}
 }
 
@@ -196,11 +202,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	if ack.Duplicate {
-		h.observe(OutcomeDuplicate)
+		h.observe(rq, OutcomeDuplicate)
 		_, _ = io.WriteString(w, `{"accepted":true,"duplicate":true}`)
 		return
 	}
-	h.observe(OutcomeAccepted)
+	h.observe(rq, OutcomeAccepted)
 	_, _ = io.WriteString(w, `{"accepted":true}`)
 }
 
@@ -288,7 +294,7 @@ func (h *Handler) handshake(rq request, r *http.Request) {
 		h.refuse(rq, r, OutcomeUnauthorized, "hub.verify_token is no Meta instance's verify token")
 		return
 	}
-	h.observe(OutcomeVerified)
+	h.observe(rq, OutcomeVerified)
 	rq.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	rq.w.Header().Set("X-Content-Type-Options", "nosniff")
 	rq.w.WriteHeader(http.StatusOK)
@@ -391,7 +397,7 @@ func loggedInstance(id string) zap.Field {
 // are rate-limited per reason (authlimit.Sampler), so a flood of refusals
 // cannot flood the log; the metric (Observe) counts every one.
 func (h *Handler) fail(rq request, code int, reason, msg string, extra ...zap.Field) {
-	h.observe(reason)
+	h.observe(rq, reason)
 	h.once.Do(func() { h.rejects = &authlimit.Sampler{Log: h.Log} })
 	fields := append([]zap.Field{zap.Int("status", code), zap.String("client_addr", rq.addr),
 		zap.String("provider", string(rq.provider)), loggedInstance(rq.instance), zap.String("error", msg)}, extra...)

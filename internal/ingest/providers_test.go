@@ -9,12 +9,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/ingest"
@@ -291,4 +293,20 @@ func TestProviderMsgIDs(t *testing.T) {
 	}
 	h.Provider = webhook.WAPI
 	require.Len(t, ingest.ProviderMsgID(h), 32)
+}
+
+// TestObserveByProvider: every answer is counted under its route's provider,
+// and a route of no provider under "unknown" (not the path: the label stays
+// bounded).
+func TestObserveByProvider(t *testing.T) {
+	t.Parallel()
+	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) { return nil, nil }, zap.NewNop())
+	require.NoError(t, cache.Refresh(context.Background()))
+	var seen []string
+	h := &ingest.Handler{Secrets: cache, Log: zap.NewNop(), MaxBody: 64 << 10,
+		Observe: func(p, outcome string) { seen = append(seen, p+" "+outcome) }}
+	for _, route := range []string{"meta", "zapi", "anything-at-all"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/webhooks/"+route+"?token=x", bytes.NewReader(sample(t, "image.json"))))
+	}
+	require.Equal(t, []string{"meta missing_instance_id", "zapi unauthorized", "unknown unknown_provider"}, seen)
 }

@@ -45,8 +45,8 @@ func New() *Metrics {
 	m := &Metrics{
 		Registry: r,
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediapipe_webhooks_total", Help: "Webhooks answered by the ingest, by outcome (accepted, duplicate, or the rejection reason).",
-		}, []string{"outcome"}),
+			Name: "mediapipe_webhooks_total", Help: "Webhooks answered by the ingest, by provider (the route's; \"unknown\" for a route of none) and outcome (accepted, duplicate, or the rejection reason).",
+		}, []string{"provider", "outcome"}),
 		AnalyzedWebhooks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mediapipe_analyzer_webhooks_total", Help: "Webhooks the analyzer processed.",
 		}),
@@ -112,8 +112,10 @@ func (m *Metrics) ObserveReadiness(check string, ok bool) {
 	m.Readiness.WithLabelValues(check).Set(boolValue(ok))
 }
 
-// ObserveWebhook counts one ingest answer.
-func (m *Metrics) ObserveWebhook(outcome string) { m.Webhooks.WithLabelValues(outcome).Inc() }
+// ObserveWebhook counts one ingest answer on a provider's route.
+func (m *Metrics) ObserveWebhook(provider, outcome string) {
+	m.Webhooks.WithLabelValues(provider, outcome).Inc()
+}
 
 // ObserveAnalyzed counts one analyzer batch.
 func (m *Metrics) ObserveAnalyzed(webhooks, media int) {

@@ -54,10 +54,10 @@ func TestMetrics(t *testing.T) {
 	m := metrics.New()
 
 	// Ingest answers, through the HTTP middleware too.
-	m.ObserveWebhook("accepted")
-	m.ObserveWebhook("accepted")
-	m.ObserveWebhook("unauthorized")
-	m.ObserveWebhook("body_too_large")
+	m.ObserveWebhook("wapi", "accepted")
+	m.ObserveWebhook("wapi", "accepted")
+	m.ObserveWebhook("meta", "unauthorized")
+	m.ObserveWebhook("wapi", "body_too_large")
 	ingest := m.HTTP("webhooks", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
@@ -116,9 +116,9 @@ func TestMetrics(t *testing.T) {
 		require.Equal(t, typ, families[name], "family %s", name)
 	}
 	for sample, want := range map[string]string{
-		`mediapipe_webhooks_total{outcome="accepted"}`:                                   "2",
-		`mediapipe_webhooks_total{outcome="unauthorized"}`:                               "1",
-		`mediapipe_webhooks_total{outcome="body_too_large"}`:                             "1",
+		`mediapipe_webhooks_total{outcome="accepted",provider="wapi"}`:                   "2",
+		`mediapipe_webhooks_total{outcome="unauthorized",provider="meta"}`:               "1",
+		`mediapipe_webhooks_total{outcome="body_too_large",provider="wapi"}`:             "1",
 		`mediapipe_analyzer_webhooks_total`:                                              "3",
 		`mediapipe_analyzer_media_total`:                                                 "1",
 		`mediapipe_downloads_total{outcome="success"}`:                                   "1",

@@ -176,8 +176,8 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 	for _, p := range dls[:2] { // the running ones agree with their metrics
 		require.EqualValues(t, len(stored(p)), p.Metric("mediapipe_downloads_total", `outcome="success"`), p.Name)
 	}
-	require.EqualValues(t, len(items), ingest.Metric("mediapipe_webhooks_total", `outcome="accepted"`))
-	require.EqualValues(t, dups, ingest.Metric("mediapipe_webhooks_total", `outcome="duplicate"`))
+	require.EqualValues(t, len(items), ingest.Metric("mediapipe_webhooks_total", `outcome="accepted",provider="wapi"`))
+	require.EqualValues(t, dups, ingest.Metric("mediapipe_webhooks_total", `outcome="duplicate",provider="wapi"`))
 
 	for _, p := range append([]*proctest.Proc{ingest}, dls[:2]...) {
 		require.Equal(t, 0, p.Stop(syscall.SIGTERM, 60*time.Second), "%s stops cleanly", p.Name)
