@@ -48,7 +48,7 @@ func benchmarkIngest(b *testing.B, clients int, httpOnly bool) {
 	ctx := context.Background()
 	natsURL, _ := natstest.Start(b)
 	_, js := natstest.Connect(b, natsURL)
-	require.NoError(b, bus.Setup(ctx, js, bus.Topology{MaxBytes: 16 << 30}))
+	require.NoError(b, bus.Setup(ctx, js, bus.Topology{MaxBytes: 4 << 30}))
 	secrets := map[string]string{instance: secret, "LITE-8NDQT1-UWX43P": "mpw_lite-secret"}
 	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
 		m := map[string]ingest.Instance{}
@@ -154,7 +154,7 @@ func BenchmarkIngestHandler(b *testing.B) {
 	ctx := context.Background()
 	natsURL, _ := natstest.Start(b)
 	_, js := natstest.Connect(b, natsURL)
-	require.NoError(b, bus.Setup(ctx, js, bus.Topology{MaxBytes: 16 << 30}))
+	require.NoError(b, bus.Setup(ctx, js, bus.Topology{MaxBytes: 4 << 30}))
 	secrets := map[string]string{instance: secret, "LITE-8NDQT1-UWX43P": "mpw_lite-secret"}
 	cache := ingest.NewSecretCache(func(context.Context) (map[string]ingest.Instance, error) {
 		m := map[string]ingest.Instance{}
