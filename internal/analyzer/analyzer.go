@@ -26,7 +26,27 @@ import (
 const (
 	ReasonMalformed       = string(reason.MalformedWebhook)
 	ReasonUnknownInstance = string(reason.UnknownInstance)
+	// ReasonUnsupportedProvider: the ingest accepts every provider's
+	// webhooks, but the analyzer records W-API's only so far. The others are
+	// dead-lettered, never read as W-API bodies (which would find no media
+	// and drop them), and `deadletter replay --reason unsupported_provider`
+	// brings them back once their media can be recorded.
+	ReasonUnsupportedProvider = string(reason.UnsupportedProvider)
 )
+
+// recordedProviders are the providers whose webhooks the analyzer records.
+var recordedProviders = map[string]bool{"wapi": true}
+
+// subjectProvider returns the provider token of a webhook's subject
+// (webhooks.<provider>.<instance>).
+func subjectProvider(subject string) string {
+	rest, ok := strings.CutPrefix(subject, "webhooks.")
+	if !ok {
+		return ""
+	}
+	p, _, _ := strings.Cut(rest, ".")
+	return p
+}
 
 // Recorder is what the analyzer needs of the catalogue: record the media
 // of a batch of messages, and tell an outage (Ping) from a refused batch.
@@ -53,6 +73,10 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		origin []int // origin[i] is the index in msgs of batch[i]
 	)
 	for i, m := range msgs {
+		if p := subjectProvider(m.Subject()); !recordedProviders[p] {
+			errs[i] = bus.Permanent(ReasonUnsupportedProvider, fmt.Errorf("webhooks of provider %q are not recorded yet", p))
+			continue
+		}
 		ev, err := wapi.Decode(m.Data())
 		if err != nil {
 			// Undecodable input is poison: retrying cannot help.

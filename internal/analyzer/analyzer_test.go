@@ -647,6 +647,32 @@ func TestAnalyzerDeadLettersMalformedWebhooks(t *testing.T) {
 	require.Zero(t, b.countRows(t))
 }
 
+// TestAnalyzerDeadLettersProvidersItDoesNotRecordYet: a webhook the ingest
+// accepted for another provider is kept as a dead letter to replay, never
+// read as a W-API body (which would find no media and drop it silently).
+func TestAnalyzerDeadLettersProvidersItDoesNotRecordYet(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testTopology())
+	evolution := []byte(`{"event":"messages.upsert","instance":"evo-1","data":{"key":{"id":"3EB0"},"message":{"imageMessage":{}}}}`)
+	subj, err := bus.ProviderWebhookSubject("evolution", "evo-1")
+	require.NoError(t, err)
+	ack, err := b.js.Publish(b.ctx, subj, evolution, jetstream.WithMsgID("evolution-1"))
+	require.NoError(t, err)
+	good := sample(t, "video.json")
+	b.publish(t, pro, good, "good") // in the same batch: unaffected
+
+	w := b.runWorker(t, nil)
+	rec := b.deadLetter(t, ack.Sequence)
+	require.Equal(t, analyzer.ReasonUnsupportedProvider, rec.Reason)
+	require.Equal(t, subj, rec.Subject)
+	require.Contains(t, rec.Error, "evolution")
+	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond)
+	require.Equal(t, 1, w.delivered(ack.Sequence))
+	rows := b.rows(t)
+	require.Len(t, rows, 1)
+	require.Contains(t, rows, messageKey(t, good))
+}
+
 // hooks returns n webhooks made from the samples with unique message ids,
 // media on every mediaEvery-th one (0: cycle through every sample), with the
 // "instance/messageId" keys of those that carry media.

@@ -43,6 +43,9 @@ const (
 
 	// Reasons of dead-lettered messages that are not media items.
 	MalformedWebhook Reason = "malformed_webhook"
+	// UnsupportedProvider is a webhook of a provider whose media the
+	// analyzer does not record yet: kept as a dead letter to replay.
+	UnsupportedProvider Reason = "unsupported_provider"
 	MalformedJob     Reason = "malformed_job"
 	UnknownMedia     Reason = "unknown_media"
 	Panic            Reason = "panic"
