@@ -19,7 +19,10 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/reason"
+	"github.com/multichat/mediapipe/pkg/provider"
+	"github.com/multichat/mediapipe/pkg/wamedia"
 	"github.com/multichat/mediapipe/pkg/wapi"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // Reasons the analyzer gives up on a webhook for good.
@@ -27,15 +30,18 @@ const (
 	ReasonMalformed       = string(reason.MalformedWebhook)
 	ReasonUnknownInstance = string(reason.UnknownInstance)
 	// ReasonUnsupportedProvider: the ingest accepts every provider's
-	// webhooks, but the analyzer records W-API's only so far. The others are
+	// webhooks, but the analyzer records W-API's and Evolution's only so far. The others are
 	// dead-lettered, never read as W-API bodies (which would find no media
 	// and drop them), and `deadletter replay --reason unsupported_provider`
 	// brings them back once their media can be recorded.
 	ReasonUnsupportedProvider = string(reason.UnsupportedProvider)
 )
 
-// recordedProviders are the providers whose webhooks the analyzer records.
-var recordedProviders = map[string]bool{"wapi": true}
+// recordedProviders are the providers whose webhooks the analyzer records:
+// W-API through its own decoder, the others through pkg/provider (those
+// whose media the downloader can fetch so far: Evolution's are WhatsApp's
+// encrypted CDN blobs, like W-API's).
+var recordedProviders = map[string]bool{"wapi": true, string(webhook.Evolution): true}
 
 // subjectProvider returns the provider token of a webhook's subject
 // (webhooks.<provider>.<instance>).
@@ -73,8 +79,20 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		origin []int // origin[i] is the index in msgs of batch[i]
 	)
 	for i, m := range msgs {
-		if p := subjectProvider(m.Subject()); !recordedProviders[p] {
+		p := subjectProvider(m.Subject())
+		if !recordedProviders[p] {
 			errs[i] = bus.Permanent(ReasonUnsupportedProvider, fmt.Errorf("webhooks of provider %q are not recorded yet", p))
+			continue
+		}
+		if p != "wapi" {
+			msg, ok, err := neutralMessage(webhook.Provider(p), m.Data())
+			switch {
+			case err != nil:
+				errs[i] = err
+			case ok:
+				batch = append(batch, msg)
+				origin = append(origin, i)
+			}
 			continue
 		}
 		ev, err := wapi.Decode(m.Data())
@@ -94,7 +112,8 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 				zap.String("instance_id", ev.InstanceID))
 			continue
 		}
-		batch = append(batch, toMessage(ev))
+		n := ev.Neutral()
+		batch = append(batch, toMessage(&n, ev.Media))
 		origin = append(origin, i)
 	}
 	// Only what is settled counts: a batch that fails and comes back later
@@ -191,7 +210,45 @@ func (a *Analyzer) recordEach(ctx context.Context, batch []catalog.Message, orig
 	return out
 }
 
-func toMessage(ev *wapi.Event) catalog.Message {
+// neutralMessage decodes a webhook of provider p (pkg/provider) into the
+// message to record; ok is false when it carries no media to record. Only
+// media whose bytes are WhatsApp's CDN blob are taken: the downloader has
+// no other way to them yet.
+func neutralMessage(p webhook.Provider, body []byte) (msg catalog.Message, ok bool, err error) {
+	events, err := provider.Decode(p, body)
+	if err != nil {
+		return catalog.Message{}, false, bus.Permanent(ReasonMalformed, err)
+	}
+	var ev *webhook.Event
+	for k := range events {
+		if events[k].Message && len(events[k].Media) > 0 {
+			if ev != nil {
+				return catalog.Message{}, false, bus.Permanent(ReasonUnsupportedProvider,
+					fmt.Errorf("a %s webhook with media in several messages is not recorded yet", p))
+			}
+			ev = &events[k]
+		}
+	}
+	if ev == nil {
+		return catalog.Message{}, false, nil
+	}
+	if strings.Trim(ev.MessageID, "\x00") == "" {
+		return catalog.Message{}, false, bus.WithFields(bus.Permanent(ReasonMalformed, errors.New("a message with media has no message id")),
+			zap.String("instance_id", ev.InstanceID))
+	}
+	media := make([]wamedia.Descriptor, 0, len(ev.Media))
+	for _, it := range ev.Media {
+		if it.Source != webhook.SourceCDN {
+			return catalog.Message{}, false, bus.Permanent(ReasonUnsupportedProvider,
+				fmt.Errorf("%s media from source %q is not downloaded yet", p, it.Source))
+		}
+		media = append(media, it.Descriptor)
+	}
+	return toMessage(ev, media), true, nil
+}
+
+// toMessage is the catalogue's message of a decoded event with its media.
+func toMessage(ev *webhook.Event, media []wamedia.Descriptor) catalog.Message {
 	return catalog.Message{
 		InstanceID:   ev.InstanceID,
 		MessageID:    ev.MessageID,
@@ -204,7 +261,7 @@ func toMessage(ev *wapi.Event) catalog.Message {
 		SenderID:     ev.Sender.ID,
 		SenderName:   ev.Sender.Name,
 		Moment:       ev.Moment,
-		Media:        ev.Media,
+		Media:        media,
 	}
 }
 

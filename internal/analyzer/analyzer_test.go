@@ -24,6 +24,7 @@ import (
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/natstest"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // The two instances of the samples in pkg/wapi/testdata.
@@ -648,15 +649,16 @@ func TestAnalyzerDeadLettersMalformedWebhooks(t *testing.T) {
 }
 
 // TestAnalyzerDeadLettersProvidersItDoesNotRecordYet: a webhook the ingest
-// accepted for another provider is kept as a dead letter to replay, never
-// read as a W-API body (which would find no media and drop it silently).
+// accepted for a provider whose media cannot be fetched yet is kept as a
+// dead letter to replay, never read as a W-API body (which would find no
+// media and drop it silently).
 func TestAnalyzerDeadLettersProvidersItDoesNotRecordYet(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testTopology())
-	evolution := []byte(`{"event":"messages.upsert","instance":"evo-1","data":{"key":{"id":"3EB0"},"message":{"imageMessage":{}}}}`)
-	subj, err := bus.ProviderWebhookSubject("evolution", "evo-1")
+	waha := []byte(`{"event":"message","session":"waha-1","payload":{"id":"false_551191111@c.us_3EB0","from":"551191111@c.us","hasMedia":true,"media":{"url":"http://waha:3000/api/files/waha-1/3EB0.jpeg","mimetype":"image/jpeg"}}}`)
+	subj, err := bus.ProviderWebhookSubject("waha", "waha-1")
 	require.NoError(t, err)
-	ack, err := b.js.Publish(b.ctx, subj, evolution, jetstream.WithMsgID("evolution-1"))
+	ack, err := b.js.Publish(b.ctx, subj, waha, jetstream.WithMsgID("waha-1"))
 	require.NoError(t, err)
 	good := sample(t, "video.json")
 	b.publish(t, pro, good, "good") // in the same batch: unaffected
@@ -665,12 +667,43 @@ func TestAnalyzerDeadLettersProvidersItDoesNotRecordYet(t *testing.T) {
 	rec := b.deadLetter(t, ack.Sequence)
 	require.Equal(t, analyzer.ReasonUnsupportedProvider, rec.Reason)
 	require.Equal(t, subj, rec.Subject)
-	require.Contains(t, rec.Error, "evolution")
+	require.Contains(t, rec.Error, "waha")
 	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, w.delivered(ack.Sequence))
 	rows := b.rows(t)
 	require.Len(t, rows, 1)
 	require.Contains(t, rows, messageKey(t, good))
+}
+
+// TestAnalyzerRecordsEvolutionMedia: an Evolution API webhook (index-keyed
+// bytes, Long lengths, JSONB key order) records its media item like a W-API
+// one, under the Evolution instance, and queues its download.
+func TestAnalyzerRecordsEvolutionMedia(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testTopology())
+	_, err := operator.New(b.store).RegisterInstance(b.ctx, "evo cliente", catalog.Instance{ID: "loja-centro", Provider: webhook.Evolution,
+		Credentials: catalog.Credentials{BaseURL: "https://evo.example.com", APIKey: "evo-key"}})
+	require.NoError(t, err)
+	body, err := os.ReadFile("../../pkg/evolution/testdata/document_jsonb.json")
+	require.NoError(t, err)
+	subj, err := bus.ProviderWebhookSubject("evolution", "loja-centro")
+	require.NoError(t, err)
+	_, err = b.js.Publish(b.ctx, subj, body, jetstream.WithMsgID("evo-doc"))
+	require.NoError(t, err)
+
+	b.runWorker(t, nil)
+	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond)
+	var status, mediaType, mimetype, fileName string
+	var length int64
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx, `
+		SELECT download_status, media_type, mimetype, file_name, file_length FROM media_files
+		WHERE instance_id = 'loja-centro' AND message_id = '3EB0C3D4E5F607182930'`).Scan(&status, &mediaType, &mimetype, &fileName, &length))
+	require.Equal(t, "pending", status)
+	require.Equal(t, "document", mediaType)
+	require.Equal(t, "application/pdf", mimetype)
+	require.Equal(t, "boleto-dezembro.pdf", fileName)
+	require.EqualValues(t, 48213, length)
+	require.Len(t, b.jobs(t), 1)
 }
 
 // hooks returns n webhooks made from the samples with unique message ids,

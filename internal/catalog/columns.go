@@ -286,7 +286,8 @@ func scanMedia(row pgx.Row) (Media, error) {
 
 // loadDownloadSQL reads a DownloadRow (see scanDownload) of media row $1.
 var loadDownloadSQL = func() string {
-	reads := []string{"i.wapi_token"}
+	reads := []string{"i.wapi_token", "i.provider", "COALESCE(i.base_url, '')", "COALESCE(i.api_key, '')",
+		"COALESCE((SELECT c.jid FROM chats c WHERE c.id = m.chat_id), '')", "m.from_me"}
 	for i := range mediaTable {
 		if c := &mediaTable[i]; c.job != nil {
 			reads = append(reads, c.readExpr())
@@ -297,7 +298,7 @@ var loadDownloadSQL = func() string {
 
 func scanDownload(row pgx.Row, j *DownloadRow) error {
 	r := &downloadScan{DownloadRow: j}
-	targets := []any{&j.WAPIToken}
+	targets := []any{&j.WAPIToken, &j.Provider, &j.ProviderBase, &j.ProviderKey, &j.ChatJID, &j.FromMe}
 	for i := range mediaTable {
 		if c := &mediaTable[i]; c.job != nil {
 			targets = append(targets, c.job(r))

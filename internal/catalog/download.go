@@ -18,6 +18,16 @@ type DownloadRow struct {
 	InstanceID string
 	MessageID  string // the WhatsApp message the media came in, for logs
 	WAPIToken  string // secret: for W-API's download-media fallback only
+	// Provider is the instance's provider ("wapi", "evolution", ...); its
+	// fallback to the bytes depends on it.
+	Provider string
+	// ProviderBase and ProviderKey are the instance's own server and its key
+	// (secret): Evolution's getBase64FromMediaMessage.
+	ProviderBase, ProviderKey string
+	// ChatJID and FromMe complete the message key (with MessageID) that
+	// Evolution finds the message by.
+	ChatJID string
+	FromMe  bool
 	Status     string
 	Attempts   int
 	// FirstAttempt is when the first attempt started (zero before it): a

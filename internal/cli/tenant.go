@@ -248,8 +248,8 @@ func printWebhookSetup(w io.Writer, p webhook.Provider, instanceID, base, secret
 	}[p]
 	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; %s)%s:\n  %s?token=%s\n",
 		instanceID, where, notice, hookURL, url.QueryEscape(secret))
-	if p != webhook.WAPI {
-		fmt.Fprintf(w, "Not yet processed: the ingest accepts and authenticates %s webhooks, but only W-API's media are recorded so far.\n"+
+	if p != webhook.WAPI && p != webhook.Evolution {
+		fmt.Fprintf(w, "Not yet processed: the ingest accepts and authenticates %s webhooks, but only W-API's and Evolution API's media are recorded so far.\n"+
 			"Until %s's are, its webhooks are kept as dead letters (reason unsupported_provider, for STREAM_MAX_AGE);\n"+
 			"'mediapipe deadletter replay --reason unsupported_provider' brings them back once they can be recorded.\n", providerTitle[p], providerTitle[p])
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/reason"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // Statuses the downloader writes.
@@ -241,10 +242,10 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	var body io.ReadCloser
 	fallback := false
 	if cdnDown != nil {
-		log.Info("CDN unreachable for long, fetching through the W-API fallback", zap.Error(cdnDown))
-		body, _, err = d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
+		log.Info("CDN unreachable for long, fetching through the provider's fallback", zap.Error(cdnDown))
+		body, _, err = d.fallbackOpen(ctx, row, &desc)
 		if err != nil {
-			log.Info("W-API fallback failed; waiting for the CDN", zap.Error(err))
+			log.Info("provider fallback failed; waiting for the CDN", zap.Error(err))
 			return a.failed(ctx, cdnDown)
 		}
 		fallback = true
@@ -254,8 +255,8 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	switch {
 	case fallback:
 	case errors.Is(err, fetch.ErrExpired):
-		log.Info("media gone from the CDN, trying the W-API fallback")
-		body, _, err = d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
+		log.Info("media gone from the CDN, trying the provider's fallback")
+		body, _, err = d.fallbackOpen(ctx, row, &desc)
 		if err != nil {
 			log.Warn("fallback download failed", zap.String("reason", string(reason.Expired)), zap.Error(err))
 			return a.fail(ctx, StatusExpired, reason.Expired, err)
@@ -265,10 +266,10 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		ra, _ := fetch.RetryAfter(err)
 		return a.wait(ctx, d.circuitWait(ra, d.Fetcher.CDNDown(&desc)), "", err)
 	case err != nil && fetch.Outage(err) && ctx.Err() == nil && a.tryFallback(&desc):
-		log.Info("CDN unreachable, trying the W-API fallback", zap.Error(err))
-		fb, _, ferr := d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, &desc)
+		log.Info("CDN unreachable, trying the provider's fallback", zap.Error(err))
+		fb, _, ferr := d.fallbackOpen(ctx, row, &desc)
 		if ferr != nil {
-			log.Info("W-API fallback failed too; the CDN will be retried", zap.Error(ferr))
+			log.Info("provider fallback failed too; the CDN will be retried", zap.Error(ferr))
 		} else {
 			body, err, fallback = fb, nil, true
 		}
@@ -496,6 +497,19 @@ func (d *Downloader) claim(ctx context.Context, cliente int64, typ wamedia.Media
 			return nil, fmt.Errorf("waiting for a download of the same content: %w", ctx.Err())
 		}
 	}
+}
+
+// fallbackOpen opens the already-decrypted file of a media item through its
+// provider when the CDN cannot serve the blob: W-API's download-media, or
+// Evolution API's getBase64FromMediaMessage (which can have the phone
+// re-upload expired media). Either way the caller verifies the bytes as
+// plain, against fileSha256.
+func (d *Downloader) fallbackOpen(ctx context.Context, row *catalog.DownloadRow, desc *wamedia.Descriptor) (io.ReadCloser, fetch.Info, error) {
+	if row.Provider == string(webhook.Evolution) {
+		return d.Fetcher.EvolutionOpen(ctx, fetch.Server{Base: row.ProviderBase, APIKey: row.ProviderKey}, row.InstanceID,
+			fetch.EvolutionKey{RemoteJID: row.ChatJID, FromMe: row.FromMe, ID: row.MessageID})
+	}
+	return d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, desc)
 }
 
 // expectWriter passes the plain file to the store and, as soon as its
