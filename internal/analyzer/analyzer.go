@@ -81,7 +81,9 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 	for i, m := range msgs {
 		p := subjectProvider(m.Subject())
 		if !recordedProviders[p] {
-			errs[i] = bus.Permanent(ReasonUnsupportedProvider, fmt.Errorf("webhooks of provider %q are not recorded yet", p))
+			instance := strings.TrimPrefix(m.Subject(), "webhooks."+p+".")
+			errs[i] = bus.WithFields(bus.Permanent(ReasonUnsupportedProvider, fmt.Errorf("webhooks of provider %q are not recorded yet", p)),
+				zap.String("instance_id", instance))
 			continue
 		}
 		if p != "wapi" {

@@ -668,6 +668,7 @@ func TestAnalyzerDeadLettersProvidersItDoesNotRecordYet(t *testing.T) {
 	require.Equal(t, analyzer.ReasonUnsupportedProvider, rec.Reason)
 	require.Equal(t, subj, rec.Subject)
 	require.Contains(t, rec.Error, "waha")
+	require.Equal(t, "waha-1", rec.About["instance_id"], "the record names the instance")
 	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, w.delivered(ack.Sequence))
 	rows := b.rows(t)
