@@ -26,10 +26,10 @@ type DownloadRow struct {
 	ProviderBase, ProviderKey string
 	// ChatJID and FromMe complete the message key (with MessageID) that
 	// Evolution finds the message by.
-	ChatJID string
-	FromMe  bool
-	Status     string
-	Attempts   int
+	ChatJID  string
+	FromMe   bool
+	Status   string
+	Attempts int
 	// FirstAttempt is when the first attempt started (zero before it): a
 	// retry horizon counts from it.
 	FirstAttempt time.Time

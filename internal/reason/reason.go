@@ -46,9 +46,9 @@ const (
 	// UnsupportedProvider is a webhook of a provider whose media the
 	// analyzer does not record yet: kept as a dead letter to replay.
 	UnsupportedProvider Reason = "unsupported_provider"
-	MalformedJob     Reason = "malformed_job"
-	UnknownMedia     Reason = "unknown_media"
-	Panic            Reason = "panic"
+	MalformedJob        Reason = "malformed_job"
+	UnknownMedia        Reason = "unknown_media"
+	Panic               Reason = "panic"
 )
 
 // String returns the reason's stable string.

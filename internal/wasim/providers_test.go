@@ -174,7 +174,6 @@ func TestEvolutionEncodings(t *testing.T) {
 	require.Equal(t, float64(it.FileLength), media(EvoBuffer)["fileLength"])
 }
 
-
 // TestProviderFilesFollowFaults checks that the plain files honour the
 // item's faults like the CDN does.
 func TestProviderFilesFollowFaults(t *testing.T) {
