@@ -37,26 +37,13 @@ Run 'mediapipe tenant callback <subcommand> --help' for its flags.
 `
 
 func runTenantCallback(ctx context.Context, io IO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(io.Stderr, callbackUsage)
-		return exitError{ExitUsage}
-	}
-	switch args[0] {
-	case "set":
-		return runCallbackSet(ctx, io, args[1:])
-	case "list":
-		return runCallbackList(ctx, io, args[1:])
-	case "rotate-secret":
-		return runCallbackRotate(ctx, io, args[1:])
-	case "disable":
-		return runCallbackDisable(ctx, io, args[1:])
-	case "test":
-		return runCallbackTest(ctx, io, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(io.Stderr, callbackUsage)
-		return flag.ErrHelp
-	}
-	return usagef("unknown subcommand %q (want set, list, rotate-secret, disable or test)", args[0])
+	return dispatch(ctx, io, args, callbackUsage,
+		subcommand{"set", runCallbackSet},
+		subcommand{"list", runCallbackList},
+		subcommand{"rotate-secret", runCallbackRotate},
+		subcommand{"disable", runCallbackDisable},
+		subcommand{"test", runCallbackTest},
+	)
 }
 
 // clienteFlag parses args with a required --cliente and returns its value.
@@ -314,18 +301,9 @@ func runCallback(ctx context.Context, io IO, args []string) error {
 Subcommands:
   replay           send a cliente's events again (same webhook-id)
 `
-	if len(args) == 0 {
-		fmt.Fprint(io.Stderr, usage)
-		return exitError{ExitUsage}
-	}
-	switch args[0] {
-	case "replay":
-		return runCallbackReplay(ctx, io, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(io.Stderr, usage)
-		return flag.ErrHelp
-	}
-	return usagef("unknown subcommand %q (want replay)", args[0])
+	return dispatch(ctx, io, args, usage,
+		subcommand{"replay", runCallbackReplay},
+	)
 }
 
 func runCallbackReplay(ctx context.Context, io IO, args []string) error {

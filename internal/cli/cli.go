@@ -165,3 +165,37 @@ func parseNoArgs(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// subcommand is one verb of a command that has several (tenant, deadletter,
+// store, ...).
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, io IO, args []string) error
+}
+
+// dispatch runs the subcommand args[0] names with the rest of args. No
+// argument prints usage (exit 2), a help flag prints it too, and an unknown
+// name is a usage error listing the known ones.
+func dispatch(ctx context.Context, io IO, args []string, usage string, subs ...subcommand) error {
+	if len(args) == 0 {
+		fmt.Fprint(io.Stderr, usage)
+		return exitError{ExitUsage}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(io.Stderr, usage)
+		return flag.ErrHelp
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, io, args[1:])
+		}
+		names[i] = s.name
+	}
+	want := names[len(names)-1]
+	if len(names) > 1 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + want
+	}
+	return usagef("unknown subcommand %q (want %s)", args[0], want)
+}

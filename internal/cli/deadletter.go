@@ -32,20 +32,10 @@ Run 'mediapipe deadletter <subcommand> --help' for its flags.
 `
 
 func runDeadletter(ctx context.Context, io IO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(io.Stderr, deadletterUsage)
-		return exitError{ExitUsage}
-	}
-	switch args[0] {
-	case "list":
-		return runDeadletterList(ctx, io, args[1:])
-	case "replay":
-		return runDeadletterReplay(ctx, io, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(io.Stderr, deadletterUsage)
-		return flag.ErrHelp
-	}
-	return usagef("unknown subcommand %q (want list or replay)", args[0])
+	return dispatch(ctx, io, args, deadletterUsage,
+		subcommand{"list", runDeadletterList},
+		subcommand{"replay", runDeadletterReplay},
+	)
 }
 
 // filterFlags are the selection flags list and replay share.

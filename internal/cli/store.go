@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -68,18 +67,9 @@ Run 'mediapipe store migrate --help' for its flags.
 `
 
 func runStore(ctx context.Context, io IO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(io.Stderr, storeUsage)
-		return exitError{ExitUsage}
-	}
-	switch args[0] {
-	case "migrate":
-		return runStoreMigrate(ctx, io, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(io.Stderr, storeUsage)
-		return flag.ErrHelp
-	}
-	return usagef("unknown subcommand %q (want migrate)", args[0])
+	return dispatch(ctx, io, args, storeUsage,
+		subcommand{"migrate", runStoreMigrate},
+	)
 }
 
 func runStoreMigrate(ctx context.Context, io IO, args []string) error {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -40,32 +39,20 @@ Run 'mediapipe tenant <subcommand> --help' for its flags.
 `
 
 func runTenant(ctx context.Context, io IO, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(io.Stderr, tenantUsage)
-		return exitError{ExitUsage}
-	}
-	switch args[0] {
-	case "add":
-		return runTenantAdd(ctx, io, args[1:])
-	case "list":
-		return runTenantList(ctx, io, args[1:])
-	case "rotate-token":
-		return runTenantRotateToken(ctx, io, args[1:])
-	case "rotate-secret":
-		return runTenantRotateSecret(ctx, io, args[1:])
-	case "disable":
-		return runTenantSetDisabled(ctx, io, args[1:], true)
-	case "enable":
-		return runTenantSetDisabled(ctx, io, args[1:], false)
-	case "remove":
-		return runTenantRemove(ctx, io, args[1:])
-	case "callback":
-		return runTenantCallback(ctx, io, args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(io.Stderr, tenantUsage)
-		return flag.ErrHelp
-	}
-	return usagef("unknown subcommand %q (want add, list, rotate-token, rotate-secret, disable, enable, remove or callback)", args[0])
+	return dispatch(ctx, io, args, tenantUsage,
+		subcommand{"add", runTenantAdd},
+		subcommand{"list", runTenantList},
+		subcommand{"rotate-token", runTenantRotateToken},
+		subcommand{"rotate-secret", runTenantRotateSecret},
+		subcommand{"disable", func(ctx context.Context, io IO, args []string) error {
+			return runTenantSetDisabled(ctx, io, args, true)
+		}},
+		subcommand{"enable", func(ctx context.Context, io IO, args []string) error {
+			return runTenantSetDisabled(ctx, io, args, false)
+		}},
+		subcommand{"remove", runTenantRemove},
+		subcommand{"callback", runTenantCallback},
+	)
 }
 
 func runTenantAdd(ctx context.Context, io IO, args []string) error {
