@@ -141,11 +141,15 @@ func checkContract(t testing.TB, req *http.Request, resp *http.Response, body []
 	contract.covered.Store(fmt.Sprintf("GET %s %d", route, resp.StatusCode), true)
 }
 
-// requireErrorSchema checks body against components.schemas.Error.
+// requireErrorSchema checks body against components.schemas.Error. Under
+// contract.mu like the validator: rendering a schema writes into the shared
+// model (libopenapi), so parallel tests must not do it at once.
 func requireErrorSchema(t testing.TB, model *v3.Document, body []byte) {
 	t.Helper()
+	contract.mu.Lock()
 	schema := model.Components.Schemas.GetOrZero("Error").Schema()
 	ok, errs := schema_validation.NewSchemaValidator().ValidateSchemaString(schema, string(body))
+	contract.mu.Unlock()
 	require.True(t, ok, "%v: %s", errs, body)
 }
 
