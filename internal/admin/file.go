@@ -95,11 +95,9 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, _ session) {
 // sniffed mimetype when well formed, else application/octet-stream) and
 // whether a browser may show it inline.
 func fileType(mimetype string) (string, bool) {
-	base, params, err := mime.ParseMediaType(mimetype)
-	if mimetype == "" || err != nil {
-		return "application/octet-stream", false
-	}
-	return mime.FormatMediaType(base, params), inlineTypes[base]
+	ctype := blob.ContentType(mimetype)
+	base, _, _ := mime.ParseMediaType(ctype)
+	return ctype, inlineTypes[base]
 }
 
 // inlineType reports whether a file of this mimetype is shown in place.

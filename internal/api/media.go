@@ -329,7 +329,7 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 
 	hd := w.Header()
-	hd.Set("Content-Type", contentType(m.Mimetype))
+	hd.Set("Content-Type", blob.ContentType(m.Mimetype))
 	hd.Set("Content-Disposition", contentDisposition("attachment", downloadName(m)))
 	hd.Set("Content-Security-Policy", contentCSP)
 	hd.Set("Cache-Control", contentCacheControl)
@@ -377,19 +377,6 @@ func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, m *catalog.Me
 	// The URL expires: no cache keeps the redirect.
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u, http.StatusTemporaryRedirect)
-}
-
-// contentType returns the stored (sniffed) mimetype when it is a well-formed
-// media type, else application/octet-stream.
-func contentType(mt string) string {
-	if mt == "" {
-		return "application/octet-stream"
-	}
-	base, params, err := mime.ParseMediaType(mt)
-	if err != nil {
-		return "application/octet-stream"
-	}
-	return mime.FormatMediaType(base, params)
 }
 
 func (h *Handler) thumbnail(w http.ResponseWriter, r *http.Request) {
