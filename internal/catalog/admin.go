@@ -49,6 +49,9 @@ type AdminMediaFilter struct {
 	Type   wamedia.MediaType
 	Status string
 	Reason string // failure reason
+	// Provider keeps the rows of instances of that provider (wapi,
+	// evolution, waha, zapi, meta).
+	Provider string
 	// Since <= created_at < Until.
 	Since, Until time.Time
 	// Before is the Next of the previous page: only rows with a smaller id.

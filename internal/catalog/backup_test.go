@@ -273,7 +273,8 @@ func TestExport_EveryColumn(t *testing.T) {
 			file_name = 'f', caption = 'c', title = 't', page_count = 1, width = 1, height = 1, duration_seconds = 1,
 			failure_reason = 'timeout', file_path = '1/aa/bb/x.bin', file_size = 1, download_timestamp = now(),
 			file_deleted_at = now(), event = 'e', message_kind = 'k',
-			first_attempt_at = now(), next_attempt_at = now(), last_reason = 'timeout', best_reason = 'timeout', verify_failures = 1
+			first_attempt_at = now(), next_attempt_at = now(), last_reason = 'timeout', best_reason = 'timeout', verify_failures = 1,
+			provider_media_id = '1003'
 		WHERE id = $1`, id)
 	require.NoError(t, err)
 	var buf bytes.Buffer

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // The columns of media_files are declared once, in mediaTable: every
@@ -201,8 +202,14 @@ var mediaTable = []mediaColumn{
 	{name: "jpeg_thumbnail", read: "COALESCE(octet_length(m.jpeg_thumbnail) > 0, false)",
 		media: func(r *mediaRow) any { return &r.HasThumbnail },
 		write: bytesOf(func(it *item) []byte { return it.d.Thumbnail })},
+	// url: the CDN blob's URL, or the provider's file URL (source file).
 	{name: "url", read: "COALESCE(m.url, '')", job: func(r *downloadScan) any { return &r.Descriptor.URL },
-		write: text(func(it *item) string { return it.d.URL })},
+		write: text(func(it *item) string {
+			if o := it.origin(); o.Source == webhook.SourceFile {
+				return o.FileURL
+			}
+			return it.d.URL
+		})},
 	{name: "direct_path", read: "COALESCE(m.direct_path, '')", job: func(r *downloadScan) any { return &r.Descriptor.DirectPath },
 		write: text(func(it *item) string { return it.d.DirectPath })},
 	{name: "media_key", backup: backupSecret, job: func(r *downloadScan) any { return &r.Descriptor.MediaKey },
@@ -235,7 +242,16 @@ var mediaTable = []mediaColumn{
 	{name: "verify_failures", def: "0", job: func(r *downloadScan) any { return &r.VerifyFailures }},
 	// How the file is verified (migration 00008); a backup older than the
 	// providers holds only W-API rows.
-	{name: "integrity", def: "'sha256+hmac'"},
+	{name: "integrity", def: "'sha256+hmac'", read: "COALESCE(m.integrity, '')",
+		media: func(r *mediaRow) any { return &r.Integrity }, job: func(r *downloadScan) any { return &r.Integrity },
+		write: from("text", "%s", func(it *item) string { return string(it.origin().Integrity) })},
+	// Where the bytes are (migration 00009); a backup older than that holds
+	// only CDN items.
+	{name: "source", def: "'cdn'",
+		media: func(r *mediaRow) any { return &r.Source }, job: func(r *downloadScan) any { return &r.Source },
+		write: from("text", "%s", func(it *item) string { return string(it.origin().Source) })},
+	{name: "provider_media_id", read: "COALESCE(m.provider_media_id, '')", job: func(r *downloadScan) any { return &r.ProviderMediaID },
+		write: text(func(it *item) string { return it.origin().MediaID })},
 	{name: "created_at", def: "now()", media: func(r *mediaRow) any { return &r.CreatedAt }},
 	{name: "updated_at", def: "now()", media: func(r *mediaRow) any { return &r.UpdatedAt }},
 	// The id of the transaction that last wrote the row (migration 00007):
@@ -260,20 +276,21 @@ var mediaSelectSQL = func() string {
 			reads = append(reads, c.readExpr())
 		}
 	}
-	reads = append(reads, "COALESCE(c.remote_id, '')", "COALESCE(c.jid, '')", "COALESCE(c.name, '')")
+	reads = append(reads, "COALESCE(c.remote_id, '')", "COALESCE(c.jid, '')", "COALESCE(c.name, '')",
+		"COALESCE((SELECT i.provider FROM instances i WHERE i.id = m.instance_id), '')")
 	return "\nSELECT " + strings.Join(reads, ", ") + "\nFROM media_files m\nLEFT JOIN chats c ON c.id = m.chat_id"
 }()
 
 func scanMedia(row pgx.Row) (Media, error) {
 	var m Media
 	r := &mediaRow{Media: &m}
-	targets := make([]any, 0, len(mediaTable)+3)
+	targets := make([]any, 0, len(mediaTable)+4)
 	for i := range mediaTable {
 		if c := &mediaTable[i]; c.media != nil {
 			targets = append(targets, c.media(r))
 		}
 	}
-	targets = append(targets, &r.chat.RemoteID, &r.chat.JID, &r.chat.Name)
+	targets = append(targets, &r.chat.RemoteID, &r.chat.JID, &r.chat.Name, &m.Provider)
 	if err := row.Scan(targets...); err != nil {
 		return Media{}, err
 	}

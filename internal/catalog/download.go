@@ -26,10 +26,17 @@ type DownloadRow struct {
 	ProviderBase, ProviderKey string
 	// ChatJID and FromMe complete the message key (with MessageID) that
 	// Evolution finds the message by.
-	ChatJID  string
-	FromMe   bool
-	Status   string
-	Attempts int
+	ChatJID string
+	FromMe  bool
+	// Source is where the bytes are (cdn, file, graph: pkg/webhook); a
+	// file's URL is Descriptor.URL, a graph item's id ProviderMediaID.
+	// Integrity is how the item is verified as recorded (a CDN item fetched
+	// through a fallback is verified by its sha256 only).
+	Source          string
+	ProviderMediaID string
+	Integrity       string
+	Status          string
+	Attempts        int
 	// FirstAttempt is when the first attempt started (zero before it): a
 	// retry horizon counts from it.
 	FirstAttempt time.Time
@@ -89,6 +96,9 @@ type Stored struct {
 	Size     int64
 	Mimetype string // sniffed from the content
 	SHA256   []byte // of the plain content
+	// Integrity is how the file was verified (sha256+hmac, sha256,
+	// content_only); empty keeps the row's.
+	Integrity string
 }
 
 // FindStored returns a file of cliente clienteID whose plain content has the
@@ -121,9 +131,9 @@ func (s *Store) Succeed(ctx context.Context, id int64, st Stored) error {
 		UPDATE media_files
 		SET download_status = 'success', file_path = $2, file_size = $3, mimetype = COALESCE(NULLIF($4, ''), mimetype),
 			file_sha256 = COALESCE($5, file_sha256), download_timestamp = now(), failure_reason = NULL,
-			next_attempt_at = NULL, updated_at = now()
+			next_attempt_at = NULL, integrity = COALESCE(NULLIF($6, ''), integrity), updated_at = now()
 		WHERE id = $1 AND download_status <> 'success'`,
-		id, st.Path, st.Size, st.Mimetype, st.SHA256)
+		id, st.Path, st.Size, st.Mimetype, st.SHA256, st.Integrity)
 }
 
 // Fail records that row id's download failed for good: status is failed or

@@ -30,10 +30,11 @@ type mediaFilter struct {
 	instanceID string
 	// chat matches a chat by remote id or normalized JID and, when it is all
 	// digits, by the chat's id too.
-	chat   string
-	typ    wamedia.MediaType
-	status string
-	reason string
+	chat     string
+	typ      wamedia.MediaType
+	status   string
+	reason   string
+	provider string // the instance's provider
 	// since <= created_at < until.
 	since, until time.Time
 	// Pages: after is a position in ListMedia's order, (created_at, id);
@@ -61,7 +62,7 @@ func clienteMediaFilter(clienteID int64, f MediaFilter) (mediaFilter, error) {
 	}
 	return mediaFilter{
 		clienteID:  clienteID,
-		instanceID: f.InstanceID, chat: f.Chat, typ: f.Type, status: f.Status,
+		instanceID: f.InstanceID, chat: f.Chat, typ: f.Type, status: f.Status, provider: f.Provider,
 		since: f.Since, until: f.Until, after: f.After,
 	}, nil
 }
@@ -71,7 +72,7 @@ func clienteMediaFilter(clienteID int64, f MediaFilter) (mediaFilter, error) {
 func adminMediaFilter(f AdminMediaFilter) mediaFilter {
 	return mediaFilter{
 		clienteID: f.ClienteID, everyCliente: f.ClienteID == 0,
-		instanceID: f.InstanceID, chat: f.Chat, typ: f.Type, status: f.Status, reason: f.Reason,
+		instanceID: f.InstanceID, chat: f.Chat, typ: f.Type, status: f.Status, reason: f.Reason, provider: f.Provider,
 		since: f.Since, until: f.Until, before: f.Before,
 	}
 }
@@ -129,6 +130,14 @@ func (f mediaFilter) where() (string, []any, error) {
 	}
 	if f.reason != "" {
 		where = append(where, "m.failure_reason = "+arg(f.reason))
+	}
+	if f.provider != "" {
+		// Instances are few: their ids, then the rows' own index on instance_id.
+		in := "SELECT i.id FROM instances i WHERE i.provider = " + arg(f.provider)
+		if cliente != "" {
+			in += " AND i.cliente_id = " + cliente
+		}
+		where = append(where, "m.instance_id IN ("+in+")")
 	}
 	if !f.since.IsZero() {
 		where = append(where, "m.created_at >= "+arg(f.since))

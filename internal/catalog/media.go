@@ -61,11 +61,18 @@ type Media struct {
 	ID         int64
 	ClienteID  int64
 	InstanceID string
-	Chat       *MediaChat // nil: the message named no chat
-	MessageID  string
-	ItemIndex  int
-	Event      string
-	Kind       string // the message key, e.g. ptvMessage
+	// Provider is the instance's provider (wapi, evolution, waha, zapi,
+	// meta); Source where the bytes were fetched from (cdn, file, graph);
+	// Integrity how the stored file is verified (sha256+hmac, sha256,
+	// content_only). See pkg/webhook.
+	Provider  string
+	Source    string
+	Integrity string
+	Chat      *MediaChat // nil: the message named no chat
+	MessageID string
+	ItemIndex int
+	Event     string
+	Kind      string // the message key, e.g. ptvMessage
 
 	SenderID, SenderName string
 	IsGroup, FromMe      bool
@@ -170,6 +177,9 @@ type MediaFilter struct {
 	Chat   string
 	Type   wamedia.MediaType
 	Status string
+	// Provider keeps the rows of instances of that provider (wapi,
+	// evolution, waha, zapi, meta).
+	Provider string
 	// Since and Until bound created_at (when the row was recorded):
 	// Since <= created_at < Until.
 	Since, Until time.Time

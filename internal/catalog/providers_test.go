@@ -8,6 +8,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/pgtest"
+	"github.com/multichat/mediapipe/pkg/wamedia"
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
@@ -160,4 +161,72 @@ func TestExportImportProviders(t *testing.T) {
 	var key string
 	require.NoError(t, pgtest.DB(t, target).QueryRow(b.ctx, `SELECT api_key FROM instances WHERE id = 'loja-centro'`).Scan(&key))
 	require.Equal(t, "evo-secret-key", key)
+}
+
+// TestRecordProviderOrigins: items of WAHA (a plain file at a URL), Meta (a
+// Graph API media id) and W-API (a CDN blob) are recorded with where their
+// bytes are and how they will be verified; the download job reads it back,
+// the rows show their provider and can be listed by it, and the statistics
+// count them by provider and, once stored, by integrity.
+func TestRecordProviderOrigins(t *testing.T) {
+	b := setup(t)
+	for _, inst := range []catalog.Instance{
+		{ID: "default", Provider: webhook.WAHA, Credentials: catalog.Credentials{BaseURL: "http://waha:3000", APIKey: "k"}},
+		{ID: "106540352242922", Provider: webhook.Meta, Credentials: catalog.Credentials{APIKey: "EAAG-token", VerifyToken: "v"}},
+	} {
+		_, err := b.op.RegisterInstance(b.ctx, "acme", inst)
+		require.NoError(t, err)
+	}
+	plain := wamedia.Descriptor{Type: wamedia.Audio, Class: wamedia.ClassAudio, Mimetype: "audio/ogg"}
+	waha := b.message(plain)
+	waha.InstanceID = "default"
+	waha.Origins = []catalog.Origin{{Source: webhook.SourceFile, FileURL: "http://waha:3000/api/files/default/a.oga", Integrity: webhook.IntegrityContentOnly}}
+	meta := b.message(wamedia.Descriptor{Type: wamedia.Image, Class: wamedia.ClassImage, FileSHA256: make([]byte, 32)})
+	meta.InstanceID = "106540352242922"
+	meta.Origins = []catalog.Origin{{Source: webhook.SourceGraph, MediaID: "1003", Integrity: webhook.IntegritySHA256}}
+	for _, m := range []*catalog.Message{&waha, &meta} {
+		for i := range m.Media {
+			m.Media[i].Downloadable, m.Media[i].Problems = true, []string{}
+		}
+	}
+	wapi := b.message(descriptor(wamedia.Video))
+	rec := b.record(t, waha, meta, wapi)
+	require.Len(t, rec, 3)
+
+	job, err := b.store.LoadDownload(b.ctx, rec[0].MediaID)
+	require.NoError(t, err)
+	require.Equal(t, catalog.StatusPending, job.Status)
+	require.Equal(t, "file", job.Source)
+	require.Equal(t, "http://waha:3000/api/files/default/a.oga", job.Descriptor.URL)
+	require.Equal(t, "content_only", job.Integrity)
+	require.Equal(t, "waha", job.Provider)
+	job, err = b.store.LoadDownload(b.ctx, rec[1].MediaID)
+	require.NoError(t, err)
+	require.Equal(t, "graph", job.Source)
+	require.Equal(t, "1003", job.ProviderMediaID)
+	require.Equal(t, "sha256", job.Integrity)
+	require.Equal(t, "EAAG-token", job.ProviderKey)
+	job, err = b.store.LoadDownload(b.ctx, rec[2].MediaID)
+	require.NoError(t, err)
+	require.Equal(t, "cdn", job.Source)
+	require.Equal(t, "sha256+hmac", job.Integrity)
+
+	require.NoError(t, b.store.Succeed(b.ctx, rec[0].MediaID, catalog.Stored{Path: "1/aa/bb/a.oga", Size: 10, SHA256: make([]byte, 32)}))
+	require.NoError(t, b.store.Succeed(b.ctx, rec[2].MediaID, catalog.Stored{Path: "1/aa/bb/v.mp4", Size: 20, SHA256: make([]byte, 32), Integrity: "sha256"}))
+	page, err := b.store.ListMedia(b.ctx, rec[0].ClienteID, catalog.MediaFilter{Provider: "waha"})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1)
+	require.Equal(t, "waha", page.Items[0].Provider)
+	require.Equal(t, "file", page.Items[0].Source)
+	require.Equal(t, "content_only", page.Items[0].Integrity)
+	page, err = b.store.ListMedia(b.ctx, rec[0].ClienteID, catalog.MediaFilter{Provider: "wapi"})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1)
+	require.Equal(t, "sha256", page.Items[0].Integrity, "a CDN item verified through a fallback keeps its sha256 only")
+
+	st, err := b.op.Stats(b.ctx, rec[0].ClienteID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"waha": 1, "meta": 1, "wapi": 1}, st.ByProvider)
+	require.Equal(t, map[string]int64{"content_only": 1, "sha256": 1}, st.ByIntegrity)
+	requireExact(t, b.ctx, b.store, "providers")
 }

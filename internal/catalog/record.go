@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // Message is what the analyzer records of one message event.
@@ -30,6 +31,32 @@ type Message struct {
 	Moment       time.Time // zero: unknown
 
 	Media []wamedia.Descriptor // after Check: Downloadable decides the status
+	// Origins, when set, has one entry per Media item: where a provider
+	// keeps that item's bytes and how they can be verified. nil: every item
+	// is WhatsApp's encrypted CDN blob (W-API, Evolution).
+	Origins []Origin
+}
+
+// Origin is where a media item's bytes are, beyond WhatsApp's CDN blob,
+// and how they are verified (pkg/webhook.Media says the same of a decoded
+// item).
+type Origin struct {
+	Source    webhook.Source // cdn, file (FileURL) or graph (MediaID)
+	FileURL   string
+	MediaID   string
+	Integrity webhook.Integrity
+}
+
+// origin is item it's Origin: the message's, or a CDN blob's.
+func (it *item) origin() Origin {
+	if j := it.key.item; j < len(it.m.Origins) {
+		return it.m.Origins[j]
+	}
+	o := Origin{Source: webhook.SourceCDN, Integrity: webhook.IntegrityHMAC}
+	if !it.d.Encrypted() {
+		o.Integrity = webhook.IntegritySHA256 // newsletter media: plain, with its sha256
+	}
+	return o
 }
 
 // Recorded is the outcome for one media item of a RecordMessages batch.
@@ -84,6 +111,9 @@ func (s *Store) RecordMessages(ctx context.Context, msgs []Message) ([]Recorded,
 		inst[i], msgID[i] = cleanText(m.InstanceID), cleanText(m.MessageID)
 		if msgID[i] == "" {
 			return nil, fmt.Errorf("message %d (instance %s) has media but no message id", i, inst[i])
+		}
+		if m.Origins != nil && len(m.Origins) != len(m.Media) {
+			return nil, fmt.Errorf("message %s has %d media items and %d origins", msgID[i], len(m.Media), len(m.Origins))
 		}
 		if len(m.Media) > 1<<15 {
 			return nil, fmt.Errorf("message %s has %d media items", msgID[i], len(m.Media))

@@ -16,6 +16,11 @@ type Stats struct {
 	ByStatus   map[string]int64 // download_status → rows
 	ByInstance map[string]int64 // instance id → rows
 	ByReason   map[string]int64 // failure_reason → rows (rows with a reason only)
+	// ByProvider counts rows by their instance's provider (wapi, evolution,
+	// waha, zapi, meta); ByIntegrity the success rows by how their file was
+	// verified (sha256+hmac, sha256, content_only).
+	ByProvider  map[string]int64
+	ByIntegrity map[string]int64
 	// BytesStored is the size of every success row's file, counting a file
 	// once per row that refers to it; DiskBytes counts each stored file once
 	// (the store keeps one copy of a file per cliente).
@@ -33,6 +38,9 @@ func (s *Store) stats(ctx context.Context, clienteID int64) (Stats, error) {
 		ByStatus:   map[string]int64{},
 		ByInstance: map[string]int64{},
 		ByReason:   map[string]int64{},
+
+		ByProvider:  map[string]int64{},
+		ByIntegrity: map[string]int64{},
 	}
 	where, and, args := "", "", []any{}
 	if clienteID != 0 {
@@ -42,21 +50,27 @@ func (s *Store) stats(ctx context.Context, clienteID int64) (Stats, error) {
 	// use and (status "retrying") the rows waiting for a retry, counted on
 	// the partial index of migration 00004.
 	rows, _ := s.pool.Query(ctx, `
-		SELECT instance_id, media_type, download_status, failure_reason, sum(items)::bigint, sum(bytes)::bigint, count(*)
-		FROM media_stats `+where+`
-		GROUP BY 1, 2, 3, 4
+		SELECT s.instance_id, s.media_type, s.download_status, s.failure_reason, s.integrity, COALESCE(i.provider, ''),
+			s.items, s.bytes, s.shards
+		FROM (
+			SELECT instance_id, media_type, download_status, failure_reason, integrity,
+				sum(items)::bigint AS items, sum(bytes)::bigint AS bytes, count(*) AS shards
+			FROM media_stats `+where+`
+			GROUP BY 1, 2, 3, 4, 5
+		) s LEFT JOIN instances i ON i.id = s.instance_id
 		UNION ALL
-		SELECT NULL, NULL, NULL, NULL, 0, COALESCE(sum(bytes), 0)::bigint, count(*)
+		SELECT NULL, NULL, NULL, NULL, NULL, NULL, 0, COALESCE(sum(bytes), 0)::bigint, count(*)
 		FROM stored_bytes `+where+`
 		UNION ALL
-		SELECT NULL, NULL, 'retrying', NULL, count(*), 0, 0
+		SELECT NULL, NULL, 'retrying', NULL, NULL, NULL, count(*), 0, 0
 		FROM media_files WHERE next_attempt_at IS NOT NULL AND download_status IN ('pending', 'downloading') `+and, args...)
 	var (
 		instance, typ, status, reason *string
+		integrity, provider           *string
 		n, bytes, shards              int64
 		keys, rowsRead                int64
 	)
-	_, err := pgx.ForEachRow(rows, []any{&instance, &typ, &status, &reason, &n, &bytes, &shards}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&instance, &typ, &status, &reason, &integrity, &provider, &n, &bytes, &shards}, func() error {
 		keys++
 		rowsRead += shards
 		if instance == nil {
@@ -79,6 +93,12 @@ func (s *Store) stats(ctx context.Context, clienteID int64) (Stats, error) {
 		st.ByInstance[*instance] += n
 		if *reason != "" { // rows without a failure reason are not a reason
 			st.ByReason[*reason] += n
+		}
+		if *provider != "" { // an instance removed since: its rows are gone too
+			st.ByProvider[*provider] += n
+		}
+		if *status == StatusSuccess && *integrity != "" {
+			st.ByIntegrity[*integrity] += n
 		}
 		return nil
 	})
@@ -108,7 +128,7 @@ func (s *Store) compactStats(ctx context.Context, clienteID int64) error {
 		where, args = "AND cliente_id = $1", []any{clienteID}
 	}
 	for _, t := range []struct{ table, key, count string }{
-		{"media_stats", "cliente_id, instance_id, media_type, download_status, failure_reason", "items"},
+		{"media_stats", "cliente_id, instance_id, media_type, download_status, failure_reason, integrity", "items"},
 		{"stored_bytes", "cliente_id", "files"},
 	} {
 		// The first statement locks the rows worth folding; the second,

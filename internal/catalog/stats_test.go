@@ -59,6 +59,8 @@ func TestStats(t *testing.T) {
 		ByStatus:    map[string]int64{"success": 2, "failed": 2},
 		ByInstance:  map[string]int64{b.instance: 4},
 		ByReason:    map[string]int64{"mac_mismatch": 1, "missing_fields": 1},
+		ByProvider:  map[string]int64{"wapi": 4},
+		ByIntegrity: map[string]int64{"sha256+hmac": 2},
 		BytesStored: 2000,
 		DiskBytes:   1000,
 	}, acme)
@@ -86,6 +88,8 @@ func scanStats(t testing.TB, ctx context.Context, store *catalog.Store, cliente 
 		FROM media_files WHERE $1::bigint IN (0, cliente_id)`, cliente).Scan(&st.Total, &st.BytesStored, &st.DiskBytes))
 	for col, m := range map[string]*map[string]int64{
 		"media_type": &st.ByType, "download_status": &st.ByStatus, "instance_id": &st.ByInstance, "failure_reason": &st.ByReason,
+		"(SELECT provider FROM instances i WHERE i.id = instance_id)": &st.ByProvider,
+		"CASE WHEN download_status = 'success' THEN integrity END":    &st.ByIntegrity,
 	} {
 		rows, _ := pgtest.DB(t, store).Query(ctx, `SELECT `+col+`, count(*) FROM media_files
 			WHERE `+col+` IS NOT NULL AND $1::bigint IN (0, cliente_id) GROUP BY 1`, cliente)
@@ -124,10 +128,10 @@ func requireTablesExact(t testing.TB, ctx context.Context, store *catalog.Store,
 	t.Helper()
 	for table, pair := range map[string][2]string{
 		"media_stats": {`
-			SELECT cliente_id, instance_id, media_type, download_status, failure_reason, sum(items), sum(bytes)
-			FROM media_stats GROUP BY 1, 2, 3, 4, 5 HAVING sum(items) <> 0 OR sum(bytes) <> 0`, `
-			SELECT cliente_id, instance_id, media_type, download_status, COALESCE(failure_reason, ''), count(*), COALESCE(sum(file_size), 0)
-			FROM media_files GROUP BY 1, 2, 3, 4, 5`},
+			SELECT cliente_id, instance_id, media_type, download_status, failure_reason, integrity, sum(items), sum(bytes)
+			FROM media_stats GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(items) <> 0 OR sum(bytes) <> 0`, `
+			SELECT cliente_id, instance_id, media_type, download_status, COALESCE(failure_reason, ''), COALESCE(integrity, ''), count(*), COALESCE(sum(file_size), 0)
+			FROM media_files GROUP BY 1, 2, 3, 4, 5, 6`},
 		"stored_files": {`
 			SELECT cliente_id, file_path, size, refs FROM stored_files`, `
 			SELECT cliente_id, file_path, COALESCE(max(file_size), 0), count(*)
@@ -389,19 +393,22 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	_, err = pgtest.DB(t, store).Exec(ctx, `INSERT INTO instances (id, cliente_id, wapi_token, webhook_secret_hash) VALUES ($1, $2, 't', $3)`,
 		b.instance, b.clienteID, make([]byte, 32))
 	require.NoError(t, err)
-	var msgs []catalog.Message
-	for range 30 {
-		msgs = append(msgs, b.message(descriptor(wamedia.Image), descriptor(wamedia.Video)))
-	}
-	rec := b.record(t, msgs...)
-	// Outcomes by hand too: Fail and Succeed write the latest schema's columns.
-	for i, r := range rec[:40] {
+	// Rows and outcomes by hand too: RecordMessages, Fail and Succeed write
+	// the latest schema's columns.
+	rows, _ := pgtest.DB(t, store).Query(ctx, `
+		INSERT INTO media_files (cliente_id, instance_id, message_id, item_index, media_type, download_status)
+		SELECT $1, $2, 'M' || n / 2, n % 2, CASE n % 2 WHEN 0 THEN 'image' ELSE 'video' END, 'pending'
+		FROM generate_series(0, 59) AS n
+		RETURNING id`, b.clienteID, b.instance)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	for i, id := range ids[:40] {
 		var err error
 		if i%3 == 0 {
-			_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired' WHERE id = $1`, r.MediaID)
+			_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE media_files SET download_status = 'expired', failure_reason = 'expired' WHERE id = $1`, id)
 		} else {
 			_, err = pgtest.DB(t, store).Exec(ctx, `UPDATE media_files SET download_status = 'success', file_path = $2, file_size = $3, download_timestamp = now() WHERE id = $1`,
-				r.MediaID, storedPath(r.ClienteID, i%6), 10*(i%6))
+				id, storedPath(b.clienteID, i%6), 10*(i%6))
 		}
 		require.NoError(t, err)
 	}
@@ -415,7 +422,7 @@ func TestStatsMigrationBackfill(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(60), st.Total)
 	require.Equal(t, int64(10+20+40+50), st.DiskBytes) // files 1, 2, 4 and 5: the others expired
-	require.NoError(t, store.Fail(ctx, rec[50].MediaID, catalog.StatusFailed, "timeout"))
+	require.NoError(t, store.Fail(ctx, ids[50], catalog.StatusFailed, "timeout"))
 	requireExact(t, ctx, store, "maintained after the backfill")
 }
 
