@@ -29,19 +29,12 @@ import (
 const (
 	ReasonMalformed       = string(reason.MalformedWebhook)
 	ReasonUnknownInstance = string(reason.UnknownInstance)
-	// ReasonUnsupportedProvider: the ingest accepts every provider's
-	// webhooks, but the analyzer records W-API's and Evolution's only so far. The others are
-	// dead-lettered, never read as W-API bodies (which would find no media
-	// and drop them), and `deadletter replay --reason unsupported_provider`
-	// brings them back once their media can be recorded.
+	// ReasonUnsupportedProvider: a webhook on a subject naming no provider
+	// the analyzer knows (the ingest accepts only known ones: a message
+	// published by something else). It is kept as a dead letter, never read
+	// as a W-API body.
 	ReasonUnsupportedProvider = string(reason.UnsupportedProvider)
 )
-
-// recordedProviders are the providers whose webhooks the analyzer records:
-// W-API through its own decoder, the others through pkg/provider (those
-// whose media the downloader can fetch so far: Evolution's are WhatsApp's
-// encrypted CDN blobs, like W-API's).
-var recordedProviders = map[string]bool{"wapi": true, string(webhook.Evolution): true}
 
 // subjectProvider returns the provider token of a webhook's subject
 // (webhooks.<provider>.<instance>).
@@ -80,18 +73,13 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 	)
 	for i, m := range msgs {
 		p := subjectProvider(m.Subject())
-		if !recordedProviders[p] {
-			instance := strings.TrimPrefix(m.Subject(), "webhooks."+p+".")
-			errs[i] = bus.WithFields(bus.Permanent(ReasonUnsupportedProvider, fmt.Errorf("webhooks of provider %q are not recorded yet", p)),
-				zap.String("instance_id", instance))
-			continue
-		}
-		if p != "wapi" {
-			msg, ok, err := neutralMessage(webhook.Provider(p), m.Data())
-			switch {
-			case err != nil:
+		if p != string(webhook.WAPI) {
+			found, err := neutralMessages(p, m.Subject(), m.Data())
+			if err != nil {
 				errs[i] = err
-			case ok:
+				continue
+			}
+			for _, msg := range found {
 				batch = append(batch, msg)
 				origin = append(origin, i)
 			}
@@ -212,41 +200,44 @@ func (a *Analyzer) recordEach(ctx context.Context, batch []catalog.Message, orig
 	return out
 }
 
-// neutralMessage decodes a webhook of provider p (pkg/provider) into the
-// message to record; ok is false when it carries no media to record. Only
-// media whose bytes are WhatsApp's CDN blob are taken: the downloader has
-// no other way to them yet.
-func neutralMessage(p webhook.Provider, body []byte) (msg catalog.Message, ok bool, err error) {
-	events, err := provider.Decode(p, body)
+// neutralMessages decodes a webhook of provider p (pkg/provider) into the
+// messages to record: one per message event with media (a Meta delivery
+// can carry several, of several instances of one app: the ingest checked
+// they share its signature). Each item keeps where its bytes are and how
+// they can be verified.
+func neutralMessages(p, subject string, body []byte) ([]catalog.Message, error) {
+	prov, err := webhook.ParseProvider(p)
 	if err != nil {
-		return catalog.Message{}, false, bus.Permanent(ReasonMalformed, err)
+		instance := strings.TrimPrefix(subject, "webhooks."+p+".")
+		return nil, bus.WithFields(bus.Permanent(ReasonUnsupportedProvider, fmt.Errorf("webhooks of provider %q are not recorded", p)),
+			zap.String("instance_id", instance))
 	}
-	var ev *webhook.Event
+	events, err := provider.Decode(prov, body)
+	if err != nil {
+		return nil, bus.Permanent(ReasonMalformed, err)
+	}
+	var out []catalog.Message
 	for k := range events {
-		if events[k].Message && len(events[k].Media) > 0 {
-			if ev != nil {
-				return catalog.Message{}, false, bus.Permanent(ReasonUnsupportedProvider,
-					fmt.Errorf("a %s webhook with media in several messages is not recorded yet", p))
-			}
-			ev = &events[k]
+		ev := &events[k]
+		if !ev.Message || len(ev.Media) == 0 {
+			continue // statuses, connection events, text: nothing to record
 		}
-	}
-	if ev == nil {
-		return catalog.Message{}, false, nil
-	}
-	if strings.Trim(ev.MessageID, "\x00") == "" {
-		return catalog.Message{}, false, bus.WithFields(bus.Permanent(ReasonMalformed, errors.New("a message with media has no message id")),
-			zap.String("instance_id", ev.InstanceID))
-	}
-	media := make([]wamedia.Descriptor, 0, len(ev.Media))
-	for _, it := range ev.Media {
-		if it.Source != webhook.SourceCDN {
-			return catalog.Message{}, false, bus.Permanent(ReasonUnsupportedProvider,
-				fmt.Errorf("%s media from source %q is not downloaded yet", p, it.Source))
+		if strings.Trim(ev.MessageID, "\x00") == "" {
+			return nil, bus.WithFields(bus.Permanent(ReasonMalformed, errors.New("a message with media has no message id")),
+				zap.String("instance_id", ev.InstanceID))
 		}
-		media = append(media, it.Descriptor)
+		media := make([]wamedia.Descriptor, len(ev.Media))
+		origins := make([]catalog.Origin, len(ev.Media))
+		for j := range ev.Media {
+			it := &ev.Media[j]
+			media[j] = it.Descriptor
+			origins[j] = catalog.Origin{Source: it.Source, FileURL: it.FileURL, MediaID: it.MediaID, Integrity: it.Integrity}
+		}
+		msg := toMessage(ev, media)
+		msg.Origins = origins
+		out = append(out, msg)
 	}
-	return toMessage(ev, media), true, nil
+	return out, nil
 }
 
 // toMessage is the catalogue's message of a decoded event with its media.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -648,17 +649,15 @@ func TestAnalyzerDeadLettersMalformedWebhooks(t *testing.T) {
 	require.Zero(t, b.countRows(t))
 }
 
-// TestAnalyzerDeadLettersProvidersItDoesNotRecordYet: a webhook the ingest
-// accepted for a provider whose media cannot be fetched yet is kept as a
-// dead letter to replay, never read as a W-API body (which would find no
-// media and drop it silently).
-func TestAnalyzerDeadLettersProvidersItDoesNotRecordYet(t *testing.T) {
+// TestAnalyzerDeadLettersUnknownProviders: a webhook on a subject naming
+// no known provider (only something other than the ingest publishes one) is
+// kept as a dead letter, never read as a W-API body.
+func TestAnalyzerDeadLettersUnknownProviders(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testTopology())
-	waha := []byte(`{"event":"message","session":"waha-1","payload":{"id":"false_551191111@c.us_3EB0","from":"551191111@c.us","hasMedia":true,"media":{"url":"http://waha:3000/api/files/waha-1/3EB0.jpeg","mimetype":"image/jpeg"}}}`)
-	subj, err := bus.ProviderWebhookSubject("waha", "waha-1")
+	subj, err := bus.ProviderWebhookSubject("telegram", "bot-1")
 	require.NoError(t, err)
-	ack, err := b.js.Publish(b.ctx, subj, waha, jetstream.WithMsgID("waha-1"))
+	ack, err := b.js.Publish(b.ctx, subj, []byte(`{"update_id":1}`), jetstream.WithMsgID("tg-1"))
 	require.NoError(t, err)
 	good := sample(t, "video.json")
 	b.publish(t, pro, good, "good") // in the same batch: unaffected
@@ -667,13 +666,58 @@ func TestAnalyzerDeadLettersProvidersItDoesNotRecordYet(t *testing.T) {
 	rec := b.deadLetter(t, ack.Sequence)
 	require.Equal(t, analyzer.ReasonUnsupportedProvider, rec.Reason)
 	require.Equal(t, subj, rec.Subject)
-	require.Contains(t, rec.Error, "waha")
-	require.Equal(t, "waha-1", rec.About["instance_id"], "the record names the instance")
+	require.Contains(t, rec.Error, "telegram")
+	require.Equal(t, "bot-1", rec.About["instance_id"], "the record names the instance")
 	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, 1, w.delivered(ack.Sequence))
 	rows := b.rows(t)
 	require.Len(t, rows, 1)
 	require.Contains(t, rows, messageKey(t, good))
+}
+
+// TestAnalyzerRecordsEveryProvider: WAHA's and Z-API's webhooks record a
+// plain file at its URL, checked by content only; a Meta delivery naming
+// two phone numbers records every media item of every message under the
+// instance its entry names, each a Graph API media id with its sha256.
+func TestAnalyzerRecordsEveryProvider(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testTopology())
+	for _, in := range []catalog.Instance{
+		{ID: "default", Provider: webhook.WAHA, Credentials: catalog.Credentials{BaseURL: "http://waha:3000", APIKey: "k"}},
+		{ID: "3C01A9E5F1B2C3D4E5F6A7B8C9D0E1F2", Provider: webhook.ZAPI},
+		{ID: "106540352242922", Provider: webhook.Meta, Credentials: catalog.Credentials{APIKey: "t", AppSecret: "s", VerifyToken: "v"}},
+		{ID: "106540352242999", Provider: webhook.Meta, Credentials: catalog.Credentials{APIKey: "t", AppSecret: "s", VerifyToken: "v2"}},
+	} {
+		_, err := operator.New(b.store).RegisterInstance(b.ctx, "providers", in)
+		require.NoError(t, err)
+	}
+	for _, f := range []struct{ provider, instance, file string }{
+		{"waha", "default", "../../pkg/waha/testdata/image_gows.json"},
+		{"zapi", "3C01A9E5F1B2C3D4E5F6A7B8C9D0E1F2", "../../pkg/zapi/testdata/image.json"},
+		{"meta", "106540352242922", "../../pkg/meta/testdata/batch_two_numbers.json"},
+	} {
+		body, err := os.ReadFile(f.file)
+		require.NoError(t, err)
+		subj, err := bus.ProviderWebhookSubject(f.provider, f.instance)
+		require.NoError(t, err)
+		_, err = b.js.Publish(b.ctx, subj, body, jetstream.WithMsgID(f.provider))
+		require.NoError(t, err)
+	}
+	b.runWorker(t, nil)
+	require.Eventually(t, b.settled(t), 10*time.Second, 20*time.Millisecond)
+	rows, _ := pgtest.DB(t, b.store).Query(b.ctx, `
+		SELECT instance_id || '/' || message_id || ' ' || source || ' ' || integrity || ' ' || download_status || ' ' ||
+			COALESCE(provider_media_id, url, '')
+		FROM media_files ORDER BY 1`)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, got, 5, "%q", got)
+	require.Contains(t, got[0], "106540352242922/wamid.B1 graph sha256 pending 2001")
+	require.Contains(t, got[1], "106540352242922/wamid.B3 graph sha256 pending 2003")
+	require.Contains(t, got[2], "106540352242999/wamid.B4 graph sha256 pending 2004")
+	require.Contains(t, got[3], "3C01A9E5F1B2C3D4E5F6A7B8C9D0E1F2/3EB0A1B2C3D4E5F60718 file content_only pending https://")
+	require.Contains(t, got[4], "default/false_5511911112222@c.us_3EB0A1B2C3D4E5F60718 file content_only pending http://")
+	require.Len(t, b.jobs(t), 5)
 }
 
 // TestAnalyzerRecordsEvolutionMedia: an Evolution API webhook (index-keyed
