@@ -1,45 +1,17 @@
 package metrics
 
 import (
-	"runtime"
-	"runtime/debug"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/multichat/mediapipe/internal/buildinfo"
 )
 
-// BuildInfo says which build of mediapipe runs: the module version, the VCS
-// revision and commit time (empty when built without VCS stamping, e.g.
-// -buildvcs=false) and the Go release.
-type BuildInfo struct {
-	Version      string // module version; "(devel)" for a build from a work tree
-	Revision     string // VCS revision (commit hash)
-	RevisionTime string // commit time, RFC 3339
-	Modified     bool   // the work tree had uncommitted changes
-	GoVersion    string
-}
+// BuildInfo says which build of mediapipe runs (see internal/buildinfo,
+// which `mediapipe version` and the start-up log line read too).
+type BuildInfo = buildinfo.Info
 
 // ReadBuildInfo reads the running binary's build information.
-func ReadBuildInfo() BuildInfo {
-	b := BuildInfo{Version: "unknown", GoVersion: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return b
-	}
-	if bi.Main.Version != "" {
-		b.Version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Revision = s.Value
-		case "vcs.time":
-			b.RevisionTime = s.Value
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
-		}
-	}
-	return b
-}
+func ReadBuildInfo() BuildInfo { return buildinfo.Read() }
 
 // buildInfoGauge is mediapipe_build_info: always 1, the build in its labels,
 // so that `mediapipe_build_info * on(instance) group_left ...` or a table
