@@ -20,7 +20,6 @@ import (
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/reason"
 	"github.com/multichat/mediapipe/pkg/provider"
-	"github.com/multichat/mediapipe/pkg/wamedia"
 	"github.com/multichat/mediapipe/pkg/wapi"
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
@@ -103,7 +102,7 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 			continue
 		}
 		n := ev.Neutral()
-		batch = append(batch, toMessage(&n, ev.Media))
+		batch = append(batch, catalog.MessageOf(&n))
 		origin = append(origin, i)
 	}
 	// Only what is settled counts: a batch that fails and comes back later
@@ -226,36 +225,9 @@ func neutralMessages(p, subject string, body []byte) ([]catalog.Message, error) 
 			return nil, bus.WithFields(bus.Permanent(ReasonMalformed, errors.New("a message with media has no message id")),
 				zap.String("instance_id", ev.InstanceID))
 		}
-		media := make([]wamedia.Descriptor, len(ev.Media))
-		origins := make([]catalog.Origin, len(ev.Media))
-		for j := range ev.Media {
-			it := &ev.Media[j]
-			media[j] = it.Descriptor
-			origins[j] = catalog.Origin{Source: it.Source, FileURL: it.FileURL, MediaID: it.MediaID, Integrity: it.Integrity}
-		}
-		msg := toMessage(ev, media)
-		msg.Origins = origins
-		out = append(out, msg)
+		out = append(out, catalog.MessageOf(ev))
 	}
 	return out, nil
-}
-
-// toMessage is the catalogue's message of a decoded event with its media.
-func toMessage(ev *webhook.Event, media []wamedia.Descriptor) catalog.Message {
-	return catalog.Message{
-		InstanceID:   ev.InstanceID,
-		MessageID:    ev.MessageID,
-		Event:        ev.Kind,
-		ChatRemoteID: ev.Chat.ID,
-		ChatJID:      ev.Chat.JID,
-		ChatName:     ev.Chat.Name,
-		IsGroup:      ev.IsGroup,
-		FromMe:       ev.FromMe,
-		SenderID:     ev.Sender.ID,
-		SenderName:   ev.Sender.Name,
-		Moment:       ev.Moment,
-		Media:        media,
-	}
 }
 
 // publishAckWait bounds the wait for each download job's ack.

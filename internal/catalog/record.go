@@ -47,6 +47,32 @@ type Origin struct {
 	Integrity webhook.Integrity
 }
 
+// MessageOf is the message to record of a decoded message event (pkg/webhook,
+// of any provider): its media items with their origins.
+func MessageOf(ev *webhook.Event) Message {
+	m := Message{
+		InstanceID:   ev.InstanceID,
+		MessageID:    ev.MessageID,
+		Event:        ev.Kind,
+		ChatRemoteID: ev.Chat.ID,
+		ChatJID:      ev.Chat.JID,
+		ChatName:     ev.Chat.Name,
+		IsGroup:      ev.IsGroup,
+		FromMe:       ev.FromMe,
+		SenderID:     ev.Sender.ID,
+		SenderName:   ev.Sender.Name,
+		Moment:       ev.Moment,
+		Media:        make([]wamedia.Descriptor, len(ev.Media)),
+		Origins:      make([]Origin, len(ev.Media)),
+	}
+	for j := range ev.Media {
+		it := &ev.Media[j]
+		m.Media[j] = it.Descriptor
+		m.Origins[j] = Origin{Source: it.Source, FileURL: it.FileURL, MediaID: it.MediaID, Integrity: it.Integrity}
+	}
+	return m
+}
+
 // origin is item it's Origin: the message's, or a CDN blob's.
 func (it *item) origin() Origin {
 	if j := it.key.item; j < len(it.m.Origins) {

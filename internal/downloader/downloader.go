@@ -202,8 +202,9 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	if err := d.storeUp(); err != nil {
 		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, err)
 	}
+	cdn := row.Source == "" || row.Source == string(webhook.SourceCDN)
 	var cdnDown error // the CDN stays unreachable: this attempt goes to W-API
-	if wait, down, host, blocked := d.Fetcher.CDNBlocked(&desc); blocked {
+	if wait, down, host, blocked := d.Fetcher.CDNBlocked(&desc); cdn && blocked {
 		cause := &fetch.Error{Kind: fetch.ErrCircuitOpen, URL: host, Err: fmt.Errorf("CDN host %s down for %s", host, down.Round(time.Second))}
 		if !row.FirstAttempt.IsZero() && !time.Now().Before(d.deadline(row, time.Now())) {
 			return a.exhaust(ctx, reason.HTTPError, cause)
@@ -221,27 +222,47 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	}
 	a.started = true
 
-	// One download per content at a time: a forward of the same media in
-	// several messages waits for the first and then finds it stored.
-	release, err := d.claim(ctx, row.ClienteID, desc.Type, desc.FileSHA256)
-	if err != nil {
-		return a.wait(ctx, 0, "", err)
-	}
-	defer release()
-
-	// Content already stored and verified for this cliente: point at it.
-	if st, ok, err := d.Store.FindStored(ctx, row.ClienteID, desc.Type, desc.FileSHA256); err != nil {
-		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("looking up stored content: %w", err))
-	} else if ok && d.Blobs.Exists(st.Path) {
-		if err := d.Store.Succeed(ctx, id, st); err != nil {
-			return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("recording deduplicated media %d: %w", id, err))
+	if len(desc.FileSHA256) == 32 {
+		// One download per content at a time: a forward of the same media in
+		// several messages waits for the first and then finds it stored.
+		release, err := d.claim(ctx, row.ClienteID, desc.Type, desc.FileSHA256)
+		if err != nil {
+			return a.wait(ctx, 0, "", err)
 		}
-		return "deduplicated", 0, nil
-	}
+		defer release()
 
-	var body io.ReadCloser
-	fallback := false
-	if cdnDown != nil {
+		// Content already stored and verified for this cliente: point at it.
+		if st, ok, err := d.Store.FindStored(ctx, row.ClienteID, desc.Type, desc.FileSHA256); err != nil {
+			return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("looking up stored content: %w", err))
+		} else if ok && d.Blobs.Exists(st.Path) {
+			st.Integrity = row.Integrity
+			if err := d.Store.Succeed(ctx, id, st); err != nil {
+				return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("recording deduplicated media %d: %w", id, err))
+			}
+			return "deduplicated", 0, nil
+		}
+	}
+	// Without a hash before the download (WAHA, Z-API), the content address
+	// is known only once the bytes are: the store's commit deduplicates.
+
+	var (
+		body     io.ReadCloser
+		err      error
+		fallback bool
+	)
+	if !cdn {
+		// A provider's plain file (WAHA, Z-API) or a Graph API media id
+		// (Meta): no CDN, no fallback.
+		body, err = a.openProvider(ctx, &desc)
+		switch {
+		case errors.Is(err, fetch.ErrExpired):
+			log.Warn("media gone from the provider", zap.String("reason", string(reason.Expired)), zap.Error(err))
+			return a.fail(ctx, StatusExpired, reason.Expired, err)
+		case errors.Is(err, fetch.ErrCircuitOpen):
+			ra, _ := fetch.RetryAfter(err)
+			return a.wait(ctx, ra+jitter(min(ra, 5*time.Second)), "", err)
+		}
+	} else if cdnDown != nil {
 		log.Info("CDN unreachable for long, fetching through the provider's fallback", zap.Error(cdnDown))
 		body, _, err = d.fallbackOpen(ctx, row, &desc)
 		if err != nil {
@@ -265,7 +286,7 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	case errors.Is(err, fetch.ErrCircuitOpen):
 		ra, _ := fetch.RetryAfter(err)
 		return a.wait(ctx, d.circuitWait(ra, d.Fetcher.CDNDown(&desc)), "", err)
-	case err != nil && fetch.Outage(err) && ctx.Err() == nil && a.tryFallback(&desc):
+	case cdn && err != nil && fetch.Outage(err) && ctx.Err() == nil && a.tryFallback(&desc):
 		log.Info("CDN unreachable, trying the provider's fallback", zap.Error(err))
 		fb, _, ferr := d.fallbackOpen(ctx, row, &desc)
 		if ferr != nil {
@@ -278,9 +299,16 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		return a.failed(ctx, err)
 	}
 	defer body.Close()
-	if fallback {
-		// The fallback serves the file already decrypted: verify it as plain.
+	integrity := row.Integrity
+	if fallback || !cdn {
+		// The fallback and the providers serve the file already decrypted:
+		// verify it as plain, by its SHA-256 when one is known, else by its
+		// content alone.
 		desc.MediaKey, desc.FileEncSHA256 = nil, nil
+		integrity = string(webhook.IntegrityContentOnly)
+		if len(desc.FileSHA256) > 0 {
+			integrity = string(webhook.IntegritySHA256)
+		}
 	}
 
 	pending, err := d.Blobs.Create(row.ClienteID)
@@ -312,6 +340,9 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		DeclaredMimetype: desc.Mimetype,
 		AllowExecutables: d.AllowExec,
 		Parallel:         large,
+		// Only a file no one gave a hash for (WAHA, Z-API) goes without:
+		// its content is still checked against its type.
+		OptionalHashes: integrity == string(webhook.IntegrityContentOnly),
 	})
 	if async != nil {
 		if cerr := async.Close(); err == nil {
@@ -346,7 +377,7 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("storing media %d: %w", id, err))
 	}
 	if err := d.Store.Succeed(ctx, id, catalog.Stored{
-		Path: stored.Path, Size: stored.Size, Mimetype: res.Mimetype, SHA256: res.PlainSHA256,
+		Path: stored.Path, Size: stored.Size, Mimetype: res.Mimetype, SHA256: res.PlainSHA256, Integrity: integrity,
 	}); err != nil {
 		// The file is stored: the next attempt finds it (FindStored).
 		return a.wait(ctx, jitter(d.storeRetry()), reason.Internal, fmt.Errorf("recording media %d: %w", id, err))
@@ -510,6 +541,36 @@ func (d *Downloader) fallbackOpen(ctx context.Context, row *catalog.DownloadRow,
 			fetch.EvolutionKey{RemoteJID: row.ChatJID, FromMe: row.FromMe, ID: row.MessageID})
 	}
 	return d.Fetcher.FallbackOpen(ctx, row.InstanceID, row.WAPIToken, desc)
+}
+
+// openProvider opens the plain file of a media item that is not WhatsApp's
+// CDN blob: WAHA's file at its URL (on the instance's own server only),
+// Z-API's (on its storage hosts only), or Meta's media id through the Graph
+// API, whose answer gives the file's SHA-256 when the webhook did not and
+// its mimetype when the webhook had none.
+func (a *attempt) openProvider(ctx context.Context, desc *wamedia.Descriptor) (io.ReadCloser, error) {
+	d, row := a.d, a.row
+	switch {
+	case row.Source == string(webhook.SourceGraph):
+		body, m, _, err := d.Fetcher.MetaOpen(ctx, row.ProviderKey, row.ProviderMediaID, desc.FileLength)
+		if err != nil {
+			return nil, err
+		}
+		if len(desc.FileSHA256) == 0 {
+			desc.FileSHA256 = m.SHA256
+		}
+		if desc.Mimetype == "" {
+			desc.Mimetype = m.Mimetype
+		}
+		return body, nil
+	case row.Provider == string(webhook.WAHA):
+		body, _, err := d.Fetcher.WAHAOpen(ctx, fetch.Server{Base: row.ProviderBase, APIKey: row.ProviderKey}, desc.URL, desc.FileLength)
+		return body, err
+	case row.Provider == string(webhook.ZAPI):
+		body, _, err := d.Fetcher.ZAPIOpen(ctx, desc.URL, desc.FileLength)
+		return body, err
+	}
+	return nil, &fetch.Error{Kind: fetch.ErrNoLocation, Err: fmt.Errorf("a %s item of a %s instance has no way to its bytes", row.Source, row.Provider)}
 }
 
 // expectWriter passes the plain file to the store and, as soon as its
