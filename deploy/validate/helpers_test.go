@@ -41,25 +41,24 @@ var runtimeEnv = map[string]bool{"GOMEMLIMIT": true, "GOMAXPROCS": true, "GOGC":
 	"SSL_CERT_DIR": true, "SSL_CERT_FILE": true}
 
 // knownEnv returns every environment variable mediapipe reads, from the
-// source of its configuration (internal/config/config.go), so that a
+// table of its configuration (internal/config/vars.go), so that a
 // manifest setting a misspelled or retired name fails here.
 func knownEnv(t *testing.T) map[string]bool {
 	t.Helper()
 	envOnce.Do(func() {
-		b, err := os.ReadFile(repoPath("internal", "config", "config.go"))
+		b, err := os.ReadFile(repoPath("internal", "config", "vars.go"))
 		if err != nil {
 			envErr = err
 			return
 		}
 		envNames = map[string]bool{}
-		// The name passed to one of config.go's own readers (get, getenv,
-		// intVar, sizeVar, ...) or to os.Getenv/LookupEnv.
-		for _, m := range regexp.MustCompile(`(?:\b[a-z]\w*|Getenv|LookupEnv)\("([A-Z][A-Z0-9_]*)"`).FindAllStringSubmatch(string(b), -1) {
+		// The Name of each row of the table.
+		for _, m := range regexp.MustCompile(`\bName:\s*"([A-Z][A-Z0-9_]*)"`).FindAllStringSubmatch(string(b), -1) {
 			envNames[m[1]] = true
 		}
 		for _, must := range []string{"DATABASE_URL", "NATS_URL", "HTTP_ADDR", "MEDIA_DIR", "MEDIA_STORE", "STREAM_REPLICAS", "DOWNLOAD_WORKERS"} {
 			if !envNames[must] {
-				envErr = fmt.Errorf("internal/config/config.go no longer reads %s the way this check expects: update knownEnv", must)
+				envErr = fmt.Errorf("internal/config/vars.go no longer lists %s the way this check expects: update knownEnv", must)
 			}
 		}
 	})
@@ -79,7 +78,7 @@ func checkEnvName(t *testing.T, where, name string) error {
 		known = append(known, k)
 	}
 	sort.Strings(known)
-	return fmt.Errorf("%s: environment variable %s is not read by mediapipe (internal/config/config.go reads %s)", where, name, strings.Join(known, ", "))
+	return fmt.Errorf("%s: environment variable %s is not read by mediapipe (internal/config/vars.go lists %s)", where, name, strings.Join(known, ", "))
 }
 
 var (

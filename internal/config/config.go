@@ -1,6 +1,9 @@
-// Package config reads mediapipe's configuration from the environment (the
-// names are a contract: see the README) into one struct, with defaults and a
-// Validate that reports every problem at once, each naming its variable.
+// Package config reads mediapipe's configuration from the environment into
+// one struct, with defaults and a Validate that reports every problem at
+// once, each naming its variable. Every variable is a row of one table
+// (vars.go): Load reads through it, and WriteHelp and Markdown print it for
+// the commands' help, the README and docs/OPERATIONS.md (the names are a
+// contract).
 package config
 
 import (
@@ -11,7 +14,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -113,126 +115,51 @@ type Config struct {
 	APIPublicURL string
 }
 
-// Load reads the configuration from getenv, applying defaults. The errors
-// are values that cannot be read at all (each naming its variable); Validate
-// checks the rest.
-func Load(getenv func(string) string) (Config, []error) {
+// Load reads the configuration from getenv through the table (Vars),
+// applying defaults. The errors are values that cannot be read at all, one
+// per problem, each naming its variable (and repeating the value unless the
+// variable is secret); Validate checks the rest.
+func Load(getenv func(string) string) (Config, []error) { return load(vars, getenv) }
+
+func load(table []Var, getenv func(string) string) (Config, []error) {
+	var c Config
 	var errs []error
-	get := func(name, def string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
+	for _, v := range table {
+		if v.set == nil {
+			continue // read by other code
 		}
-		return def
-	}
-	bad := func(name, value string, err error) {
-		errs = append(errs, fmt.Errorf("%s=%q: %w", name, value, err))
-	}
-	c := Config{
-		DatabaseURL:      get("DATABASE_URL", "postgres://127.0.0.1:5432/mediapipe?sslmode=disable"),
-		NATSURL:          get("NATS_URL", ""),
-		HTTPAddr:         get("HTTP_ADDR", ":8080"),
-		DataDir:          get("DATA_DIR", "./data"),
-		CDNBaseURL:       get("WHATSAPP_CDN_BASE_URL", "https://mmg.whatsapp.net"),
-		WAPIBase:         get("WAPI_BASE_URL", "https://api.w-api.app"),
-		MetaGraphBase:    get("META_GRAPH_BASE_URL", DefaultMetaGraphBase),
-		MetaGraphVersion: get("META_GRAPH_VERSION", DefaultMetaGraphVersion),
-		LogLevel:         get("LOG_LEVEL", "info"),
-		LogFormat:        get("LOG_FORMAT", "json"),
-		AdminToken:       get("ADMIN_TOKEN", ""),
-		NATSUser:         get("NATS_USER", ""),
-		NATSPassword:     getenv("NATS_PASSWORD"), // a password may have spaces
-		NATSCreds:        get("NATS_CREDS", ""),
-	}
-	c.MediaDir = get("MEDIA_DIR", filepath.Join(c.DataDir, "media"))
-	c.MediaHosts = hostList(get("WHATSAPP_MEDIA_HOSTS", ""), DefaultMediaHosts)
-	c.ZAPIMediaHosts = hostList(get("ZAPI_MEDIA_HOSTS", ""), DefaultZAPIMediaHosts)
-	c.MetaMediaHosts = hostList(get("META_MEDIA_HOSTS", ""), DefaultMetaMediaHosts)
-	if s := get("TRUSTED_PROXIES", ""); s != "" {
-		for _, p := range strings.Split(s, ",") {
-			pfx, err := parsePrefix(strings.TrimSpace(p))
-			if err != nil {
-				bad("TRUSTED_PROXIES", s, err)
-				continue
+		def := v.Default
+		if v.derive != nil {
+			def = v.derive(&c)
+		}
+		if def != "" {
+			if err := v.set(&c, def); err != nil {
+				errs = append(errs, fmt.Errorf("%s: the built-in default %q does not read: %w", v.Name, def, err))
 			}
-			c.TrustedProxies = append(c.TrustedProxies, pfx)
+		}
+		val := getenv(v.Name)
+		if !v.keepSpaces {
+			val = strings.TrimSpace(val)
+		}
+		if val == "" {
+			continue
+		}
+		err := v.set(&c, val)
+		if err == nil {
+			continue
+		}
+		each := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			each = j.Unwrap()
+		}
+		for _, e := range each {
+			if v.Secret {
+				errs = append(errs, fmt.Errorf("%s: %w", v.Name, e))
+			} else {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", v.Name, val, e))
+			}
 		}
 	}
-	sizeVar := func(name string, def int64) int64 {
-		s := get(name, "")
-		if s == "" {
-			return def
-		}
-		n, err := ParseSize(s)
-		if err != nil {
-			bad(name, s, err)
-			return def
-		}
-		return n
-	}
-	intVar := func(name string, def int) int {
-		s := get(name, "")
-		if s == "" {
-			return def
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			bad(name, s, errors.New("not a whole number"))
-			return def
-		}
-		return n
-	}
-	durVar := func(name string, def time.Duration) time.Duration {
-		s := get(name, "")
-		if s == "" {
-			return def
-		}
-		d, err := ParseDuration(s)
-		if err != nil {
-			bad(name, s, err)
-			return def
-		}
-		if d <= 0 {
-			bad(name, s, errors.New("must be a positive duration (e.g. 30d, 12h, 90m)"))
-			return def
-		}
-		return d
-	}
-	boolVar := func(name string) bool {
-		s := get(name, "")
-		if s == "" {
-			return false
-		}
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			bad(name, s, errors.New("not a boolean (true, false, 1, 0)"))
-		}
-		return v
-	}
-	c.MaxMedia = sizeVar("MAX_MEDIA_BYTES", 2<<30)
-	c.MaxBodyBytes = sizeVar("WEBHOOK_MAX_BYTES", 1<<20)
-	c.StreamReplicas = intVar("STREAM_REPLICAS", 1)
-	c.StreamMaxBytes = sizeVar("STREAM_MAX_BYTES", 1<<30)
-	c.StreamMaxAge = durVar("STREAM_MAX_AGE", 7*24*time.Hour)
-	c.Workers = intVar("DOWNLOAD_WORKERS", 8)
-	c.AllowExec = boolVar("ALLOW_EXECUTABLE_DOCUMENTS")
-	c.MediaStore = get("MEDIA_STORE", "")
-	if c.MediaStore == "" {
-		if abs, err := filepath.Abs(c.MediaDir); err == nil {
-			c.MediaStore = "file://" + filepath.ToSlash(abs)
-		} else {
-			c.MediaStore = "file://" + filepath.ToSlash(c.MediaDir)
-		}
-	}
-	c.MediaPresign = boolVar("MEDIA_PRESIGN")
-	c.WebhookAuthFailures = intVar("WEBHOOK_AUTH_FAILURES", 20)
-	c.APIAuthFailures = intVar("API_AUTH_FAILURES", 20)
-	c.RetryHorizon = durVar("DOWNLOAD_RETRY_HORIZON", 24*time.Hour)
-	c.BackoffMax = durVar("DOWNLOAD_BACKOFF_MAX", 15*time.Minute)
-	c.CallbackAllowPrivate = boolVar("CALLBACK_ALLOW_PRIVATE")
-	c.CallbackTimeout = durVar("CALLBACK_TIMEOUT", 10*time.Second)
-	c.CallbackRetryHorizon = durVar("CALLBACK_RETRY_HORIZON", 25*time.Hour)
-	c.CallbackBackoffMax = durVar("CALLBACK_BACKOFF_MAX", time.Hour)
-	c.APIPublicURL = strings.TrimRight(get("API_PUBLIC_URL", ""), "/")
 	return c, errs
 }
 
@@ -406,12 +333,9 @@ var (
 
 var graphVersion = regexp.MustCompile(`^v[0-9]{1,3}\.[0-9]{1,3}$`)
 
-// hostList splits a comma separated host list, lower-cased, or returns a
-// copy of def when s is empty. A stray comma is harmless.
-func hostList(s string, def []string) []string {
-	if s == "" {
-		return append([]string(nil), def...)
-	}
+// hostList splits a comma separated host list, lower-cased. A stray comma
+// is harmless.
+func hostList(s string) []string {
 	var hosts []string
 	for _, h := range strings.Split(s, ",") {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {

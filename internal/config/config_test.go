@@ -246,3 +246,118 @@ func TestParseSize(t *testing.T) {
 		require.Error(t, err, in)
 	}
 }
+
+// TestDefaultsAreTheDocumentedOnes sets each variable to the default the
+// table shows (what the help and the docs print) and expects the same
+// configuration as when it is unset; the derived defaults are checked by
+// what they derive from.
+func TestDefaultsAreTheDocumentedOnes(t *testing.T) {
+	t.Parallel()
+	base, problems := load(nil)
+	require.Empty(t, problems)
+	for _, v := range config.Vars() {
+		if v.ReadBy != "" || v.Default == "" || strings.Contains(v.Default, "$") {
+			continue
+		}
+		cfg, problems := load(map[string]string{v.Name: v.Default})
+		require.Empty(t, problems, v.Name)
+		require.Equal(t, base, cfg, "%s=%s is not what an unset %s gives", v.Name, v.Default, v.Name)
+	}
+	require.Equal(t, filepath.Join("./data", "media"), base.MediaDir)
+	cfg, problems := load(map[string]string{"DATA_DIR": "/srv/mp"})
+	require.Empty(t, problems)
+	require.Equal(t, "/srv/mp/media", cfg.MediaDir, "MEDIA_DIR is $DATA_DIR/media")
+	require.Equal(t, "file:///srv/mp/media", cfg.MediaStore, "MEDIA_STORE is file://$MEDIA_DIR")
+	abs, err := filepath.Abs(filepath.Join("data", "media"))
+	require.NoError(t, err)
+	require.Equal(t, "file://"+filepath.ToSlash(abs), base.MediaStore, "a relative MEDIA_DIR is made absolute")
+}
+
+// TestEveryKindNamesItsVariable sets each variable Load reads, of a kind
+// that can be wrong, to a value no kind accepts, and expects a problem
+// that names it.
+func TestEveryKindNamesItsVariable(t *testing.T) {
+	t.Parallel()
+	const bad = "!not valid"
+	for _, v := range config.Vars() {
+		if v.ReadBy != "" || v.Kind == config.KindString || v.Kind == config.KindSecret {
+			continue
+		}
+		_, problems := load(map[string]string{v.Name: bad})
+		require.NotEmpty(t, problems, v.Name)
+		named := false
+		for _, p := range problems {
+			named = named || strings.HasPrefix(p, v.Name)
+		}
+		require.True(t, named, "%s (%s): no problem names it: %q", v.Name, v.Kind, problems)
+	}
+	// Load's own messages, one per kind.
+	for name, want := range map[string]string{
+		"MAX_MEDIA_BYTES":  `MAX_MEDIA_BYTES="!not valid": not a byte count (e.g. 1048576, 512MiB, 2GiB)`,
+		"STREAM_MAX_AGE":   `STREAM_MAX_AGE="!not valid": bad duration "!not valid" (e.g. 30d, 12h, 90m)`,
+		"MEDIA_PRESIGN":    `MEDIA_PRESIGN="!not valid": not a boolean (true, false, 1, 0)`,
+		"DOWNLOAD_WORKERS": `DOWNLOAD_WORKERS="!not valid": not a whole number`,
+		"TRUSTED_PROXIES":  `TRUSTED_PROXIES="!not valid": "!not valid" is not an address or CIDR (e.g. 10.0.0.0/8)`,
+	} {
+		_, errs := config.Load(func(k string) string {
+			if k == name {
+				return bad
+			}
+			return ""
+		})
+		require.Len(t, errs, 1, name)
+		require.Equal(t, want, errs[0].Error())
+	}
+}
+
+// TestSecretsAreNeverRepeated sets every secret Load reads to a value
+// carrying a marker, in a way that makes a problem, and expects no problem
+// to repeat the marker; the help and the docs print no value at all.
+func TestSecretsAreNeverRepeated(t *testing.T) {
+	t.Parallel()
+	const marker = "s3cr3t-marker"
+	env := map[string]string{}
+	for _, v := range config.Vars() {
+		if !v.Secret || v.ReadBy != "" {
+			continue
+		}
+		switch v.Kind {
+		case config.KindURL:
+			env[v.Name] = "http://user:" + marker + "@host:1/%zz"
+		default:
+			env[v.Name] = marker[:8] // short: ADMIN_TOKEN is refused
+		}
+	}
+	_, problems := load(env)
+	all := strings.Join(problems, "\n")
+	require.NotEmpty(t, problems)
+	require.NotContains(t, all, marker)
+	require.NotContains(t, all, marker[:8])
+	for _, name := range []string{"DATABASE_URL", "NATS_URL", "NATS_PASSWORD", "ADMIN_TOKEN"} {
+		require.Contains(t, all, name)
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	config.WriteHelp(&b)
+	help := b.String()
+	md := config.Markdown()
+	for _, v := range config.Vars() {
+		require.Contains(t, help, "\n  "+v.Name+" (", v.Name)
+		require.Contains(t, md, "| `"+v.Name+"` |", v.Name)
+	}
+	for _, s := range []string{"Core", "Storage", "NATS", "Downloader", "Providers", "Callbacks", "Security and limits", "Logging"} {
+		require.Contains(t, help, "\n"+s+":\n")
+		require.Contains(t, md, "**"+s+"**\n")
+	}
+	require.Contains(t, help, "  STREAM_MAX_AGE (duration; all roles) default: 7d\n")
+	require.Contains(t, help, "  NATS_URL (url, secret; all roles) unset: embedded server\n")
+	require.NotContains(t, help, "`", "no markdown in the terminal")
+	for _, line := range strings.Split(help, "\n") {
+		if strings.HasPrefix(line, "      ") {
+			require.LessOrEqual(t, len(line), 80, line)
+		}
+	}
+}
