@@ -250,6 +250,8 @@ func TestList(t *testing.T) {
 		"chat=5511933334444&type=video":                  {video},
 		"since=2000-01-01&until=2100-01-01&type=sticker": {sticker},
 		"until=2000-01-01":                               nil,
+		"provider=wapi&type=sticker":                     {sticker},
+		"provider=waha":                                  nil,
 	} {
 		resp := c.get("/admin/media?" + query)
 		require.Equal(t, http.StatusOK, resp.StatusCode, query)
@@ -270,7 +272,7 @@ func TestList(t *testing.T) {
 	resp = c.get("/admin/media?reason=timeout")
 	require.Contains(t, resp.body, `<option value="timeout" selected>timeout (0)</option>`, "the chosen one stays")
 
-	for _, query := range []string{"type=gif", "status=done", "cliente=x", "since=yesterday", "before=-3", "reason=%27%3Bdrop"} {
+	for _, query := range []string{"type=gif", "status=done", "cliente=x", "since=yesterday", "before=-3", "reason=%27%3Bdrop", "provider=telegram"} {
 		resp := c.get("/admin/media?" + query)
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode, query)
 		require.Contains(t, resp.body, "Bad filter", query)
@@ -346,6 +348,8 @@ func TestDetail(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, resp.body, "1/ab/cd/")
 	require.Contains(t, resp.body, "120.6 KiB")
+	require.Contains(t, resp.body, `<dd id="provider">wapi <span class="muted">(bytes from: cdn)</span></dd>`)
+	require.Contains(t, resp.body, `<dd id="integrity"><code>sha256&#43;hmac</code></dd>`, "html/template escapes the +")
 	require.NotContains(t, resp.body, `id="reprocess"`, "a success cannot be reprocessed")
 
 	// A download waiting for its retry says so, in the detail and the list.
@@ -408,6 +412,7 @@ func TestOverview(t *testing.T) {
 	require.Contains(t, resp.body, `<title>failed: 1</title>`)
 	require.Contains(t, resp.body, `href="/admin/media?type=image"`)
 	require.Contains(t, resp.body, "<code>timeout</code>")
+	require.Contains(t, resp.body, `<a href="/admin/media?provider=wapi">wapi</a></td><td class="num">4</td>`)
 	requireNoSecrets(t, b, resp.body)
 
 	one := c.get("/admin/?cliente=" + id(b.globx.id))

@@ -16,6 +16,7 @@ import (
 	"github.com/multichat/mediapipe/internal/authlimit"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // maxFormBytes bounds every posted form: they hold a token and a few ids.
@@ -129,7 +130,9 @@ type overviewData struct {
 	ByStatus      barChart
 	Reasons       []count
 	Instances     []count
-	Reprocessable int64 // failed and expired rows
+	Providers     []count // rows by the instance's provider
+	Integrity     []count // stored files by how they were verified
+	Reprocessable int64   // failed and expired rows
 	CanReprocess  bool
 	Days          int
 }
@@ -195,6 +198,8 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, sess session)
 	d.ByStatus = newBarChart(statuses, func(k string) string { return "st-" + k }, func(k string) string { return listURL("status", k) })
 	d.Reasons = sortedCounts(d.Stats.ByReason)
 	d.Instances = sortedCounts(d.Stats.ByInstance)
+	d.Providers = sortedCounts(d.Stats.ByProvider)
+	d.Integrity = sortedCounts(d.Stats.ByIntegrity)
 	d.Reprocessable = d.Stats.ByStatus[catalog.StatusFailed] + d.Stats.ByStatus[catalog.StatusExpired]
 	p.Data = d
 	h.render(w, r, code, "overview", p)
@@ -207,20 +212,21 @@ var statusOrder = []string{
 
 // listForm is the list's filter form, as submitted.
 type listForm struct {
-	Cliente, Instance, Chat, Type, Status, Reason, Since, Until string
+	Cliente, Instance, Chat, Type, Status, Reason, Provider, Since, Until string
 }
 
 // listData is the media list page.
 type listData struct {
-	Clientes []catalog.Cliente
-	Form     listForm
-	Types    []wamedia.MediaType
-	Statuses []string
-	Reasons  []count // the failure reasons recorded, for the reason menu
-	Items    []mediaRow
-	Next     string // URL of the next (older) page, if any
-	First    string // URL of the first page, when this is not it
-	Filtered bool
+	Clientes  []catalog.Cliente
+	Form      listForm
+	Types     []wamedia.MediaType
+	Statuses  []string
+	Providers []webhook.Provider
+	Reasons   []count // the failure reasons recorded, for the reason menu
+	Items     []mediaRow
+	Next      string // URL of the next (older) page, if any
+	First     string // URL of the first page, when this is not it
+	Filtered  bool
 }
 
 // mediaRow is a media row with its cliente's name.
@@ -235,13 +241,20 @@ func parseListFilter(q url.Values) (listForm, catalog.AdminMediaFilter, error) {
 	form := listForm{
 		Cliente: q.Get("cliente"), Instance: strings.TrimSpace(q.Get("instance")), Chat: strings.TrimSpace(q.Get("chat")),
 		Type: q.Get("type"), Status: q.Get("status"), Reason: strings.TrimSpace(q.Get("reason")),
-		Since: q.Get("since"), Until: q.Get("until"),
+		Provider: q.Get("provider"), Since: q.Get("since"), Until: q.Get("until"),
 	}
 	f := catalog.AdminMediaFilter{
 		InstanceID: form.Instance, Chat: form.Chat, Type: wamedia.MediaType(form.Type),
 		Status: form.Status, Reason: form.Reason,
 	}
 	var problems []string
+	if form.Provider != "" {
+		p, err := webhook.ParseProvider(form.Provider)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("provider %q: want wapi, evolution, waha, zapi or meta", form.Provider))
+		}
+		f.Provider = string(p)
+	}
 	if form.Cliente != "" {
 		id, err := strconv.ParseInt(form.Cliente, 10, 64)
 		if err != nil || id <= 0 {
@@ -301,7 +314,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, sess session) {
 		return
 	}
 	form, f, err := parseListFilter(q)
-	d := listData{Clientes: clientes, Form: form, Types: wamedia.MediaTypes, Statuses: statusOrder, Filtered: form != listForm{}}
+	d := listData{Clientes: clientes, Form: form, Types: wamedia.MediaTypes, Statuses: statusOrder, Providers: webhook.Providers, Filtered: form != listForm{}}
 	p.Data = &d
 	var menuErr error
 	if d.Reasons, menuErr = h.reasonMenu(r, f.ClienteID, form.Reason); menuErr != nil {

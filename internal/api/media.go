@@ -19,6 +19,7 @@ import (
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/pkg/wamedia"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // Catalog is what the API needs of the catalogue: a cliente by its token,
@@ -38,6 +39,9 @@ type Catalog interface {
 type mediaItem struct {
 	ID                int64      `json:"id"`
 	InstanceID        string     `json:"instance_id"`
+	Provider          string     `json:"provider"`  // the instance's provider: wapi, evolution, waha, zapi, meta
+	Source            string     `json:"source"`    // where the bytes come from: cdn, file, graph
+	Integrity         string     `json:"integrity"` // how the file is verified: sha256+hmac, sha256, content_only
 	Chat              *chatJSON  `json:"chat"`
 	MessageID         string     `json:"message_id"`
 	ItemIndex         int        `json:"item_index"`
@@ -94,6 +98,7 @@ type listJSON struct {
 func itemOf(m *catalog.Media) mediaItem {
 	it := mediaItem{
 		ID: m.ID, InstanceID: m.InstanceID, MessageID: m.MessageID, ItemIndex: m.ItemIndex,
+		Provider: m.Provider, Source: m.Source, Integrity: m.Integrity,
 		MessageKind: str(m.Kind), MediaType: string(m.Type), Mimetype: str(m.Mimetype),
 		DeclaredMimetype: str(m.DeclaredMimetype), FileName: str(m.FileName), FileSize: m.FileSize,
 		FileLength: positive(m.FileLength), Caption: str(m.Caption), Title: str(m.Title),
@@ -150,7 +155,7 @@ func utc(t *time.Time) *time.Time {
 
 // listParams are the query parameters GET /v1/media accepts.
 var listParams = map[string]bool{
-	"instance": true, "chat": true, "type": true, "status": true,
+	"instance": true, "chat": true, "type": true, "status": true, "provider": true,
 	"since": true, "until": true, "updated_since": true, "limit": true, "cursor": true,
 }
 
@@ -170,7 +175,7 @@ func parseList(q url.Values) (listQuery, error) {
 	f := &lq.MediaFilter
 	for k, v := range q {
 		if !listParams[k] {
-			return lq, &paramError{k, fmt.Sprintf("unknown parameter %q (want instance, chat, type, status, since, until, updated_since, limit or cursor)", k)}
+			return lq, &paramError{k, fmt.Sprintf("unknown parameter %q (want instance, chat, type, status, provider, since, until, updated_since, limit or cursor)", k)}
 		}
 		if len(v) > 1 {
 			return lq, &paramError{k, fmt.Sprintf("parameter %q given %d times", k, len(v))}
@@ -178,6 +183,13 @@ func parseList(q url.Values) (listQuery, error) {
 	}
 	f.InstanceID, f.Chat = q.Get("instance"), q.Get("chat")
 	f.Type, f.Status = wamedia.MediaType(q.Get("type")), q.Get("status")
+	if s := q.Get("provider"); s != "" {
+		p, err := webhook.ParseProvider(s)
+		if err != nil {
+			return lq, &paramError{"provider", fmt.Sprintf("provider %q: want wapi, evolution, waha, zapi or meta", s)}
+		}
+		f.Provider = string(p)
+	}
 	var err error
 	for _, p := range []struct {
 		name string

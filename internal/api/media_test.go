@@ -289,7 +289,7 @@ func TestGetMedia(t *testing.T) {
 	// location, the file path nor the W-API token.
 	raw := string(body)
 	for _, secret := range []string{
-		"media_key", "direct_path", "file_enc_sha256", "file_path", "wapi",
+		"media_key", "direct_path", "file_enc_sha256", "file_path", "wapi_token",
 		hex.EncodeToString(f.imageDesc.MediaKey), hex.EncodeToString(f.imageDesc.FileEncSHA256), f.imageDesc.DirectPath,
 	} {
 		require.NotContains(t, raw, secret)
@@ -297,6 +297,8 @@ func TestGetMedia(t *testing.T) {
 	var fields map[string]any
 	require.NoError(t, json.Unmarshal(body, &fields))
 	require.NotContains(t, fields, "url")
+	require.Equal(t, "wapi", fields["provider"])
+	require.Equal(t, "sha256+hmac", fields["integrity"])
 
 	// A failed audio: no content, no thumbnail, a reason.
 	_, body = f.get(t, f.a.token, fmt.Sprintf("/v1/media/%d", f.audio))

@@ -13,6 +13,8 @@ type statsJSON struct {
 	ByStatus    map[string]int64 `json:"by_status"`
 	ByReason    map[string]int64 `json:"by_reason"`
 	ByInstance  map[string]int64 `json:"by_instance"`
+	ByProvider  map[string]int64 `json:"by_provider"`
+	ByIntegrity map[string]int64 `json:"by_integrity"` // stored files by how they were verified
 	BytesStored int64            `json:"bytes_stored"`
 	DiskBytes   int64            `json:"disk_bytes"`
 	Retrying    int64            `json:"retrying"`
@@ -31,6 +33,6 @@ func (h *Handler) stats(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, statsJSON{
 		ClienteID: cliente, Total: st.Total, ByType: st.ByType, ByStatus: st.ByStatus, ByReason: st.ByReason,
-		ByInstance: st.ByInstance, BytesStored: st.BytesStored, DiskBytes: st.DiskBytes, Retrying: st.Retrying,
+		ByInstance: st.ByInstance, ByProvider: st.ByProvider, ByIntegrity: st.ByIntegrity, BytesStored: st.BytesStored, DiskBytes: st.DiskBytes, Retrying: st.Retrying,
 	})
 }

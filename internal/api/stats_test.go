@@ -22,6 +22,8 @@ func TestStats(t *testing.T) {
 	require.Equal(t, map[string]any{
 		"cliente_id":   float64(f.a.id),
 		"total":        float64(6),
+		"by_provider":  map[string]any{"wapi": 6.0},
+		"by_integrity": map[string]any{"sha256+hmac": 2.0},
 		"by_type":      map[string]any{"image": 2.0, "video": 1.0, "audio": 1.0, "document": 1.0, "sticker": 1.0},
 		"by_status":    map[string]any{"success": 2.0, "pending": 2.0, "failed": 1.0, "expired": 1.0},
 		"by_reason":    map[string]any{"mac_mismatch": 1.0, "expired": 1.0},
