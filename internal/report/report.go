@@ -1,6 +1,8 @@
-// Package report renders a decoded W-API webhook for people: the account
-// `mediapipe analyze` prints. Parsing stays in pkg/wapi; this package only
-// presents what it found, and never shows a secret whole.
+// Package report renders a decoded webhook for people: the account
+// `mediapipe analyze` prints, for W-API (Webhook) and for the other
+// providers' neutral events (Event). Parsing stays in pkg/wapi and
+// pkg/provider; this package only presents what they found, and never shows
+// a secret whole.
 package report
 
 import (
@@ -27,11 +29,7 @@ func Webhook(w io.Writer, ev *wapi.Event) error {
 	r.line("Instance", orNone(ev.InstanceID))
 	r.opt("Connected phone", ev.ConnectedPhone)
 	r.opt("Message ID", ev.MessageID)
-	if ev.Moment.IsZero() {
-		r.line("Time", "(none)")
-	} else {
-		r.line("Time", ev.Moment.Format(time.RFC3339Nano))
-	}
+	r.moment(ev.Moment)
 	r.opt("Status", ev.Status)
 	if ev.Chat.ID != "" {
 		r.line("Group", yesNo(ev.IsGroup))
@@ -66,19 +64,33 @@ func Webhook(w io.Writer, ev *wapi.Event) error {
 	r.opt("Replying to", ev.QuotedID)
 	r.opt("Flags", eventFlags(ev))
 	if ev.IsMessage() || len(ev.Media) > 0 {
-		n := fmt.Sprintf("%d item", len(ev.Media))
-		if len(ev.Media) != 1 {
-			n += "s"
-		}
-		if ev.MediaDropped > 0 {
-			n += fmt.Sprintf(" (%d more not extracted: over %d)", ev.MediaDropped, wapi.MaxMedia)
-		}
-		r.line("Media", n)
+		r.mediaCount(len(ev.Media), ev.MediaDropped)
 	}
 	for i := range ev.Media {
 		r.media(i+1, &ev.Media[i])
 	}
 	return r.err
+}
+
+// mediaCount writes how many media items a message has.
+func (r *reporter) mediaCount(n, dropped int) {
+	s := fmt.Sprintf("%d item", n)
+	if n != 1 {
+		s += "s"
+	}
+	if dropped > 0 {
+		s += fmt.Sprintf(" (%d more not extracted: over %d)", dropped, wapi.MaxMedia)
+	}
+	r.line("Media", s)
+}
+
+// moment writes when an event happened.
+func (r *reporter) moment(t time.Time) {
+	if t.IsZero() {
+		r.line("Time", "(none)")
+	} else {
+		r.line("Time", t.Format(time.RFC3339Nano))
+	}
 }
 
 type reporter struct {
@@ -103,15 +115,23 @@ func (r *reporter) item(indent, label, value string) {
 }
 
 func (r *reporter) media(n int, m *wamedia.Descriptor) {
+	r.describe(n, m)
+	r.downloadable(m)
+	if m.MediaKey == nil && m.FileEncSHA256 == nil {
+		r.item(mediaIndent, "Encrypted", "no (newsletter media)")
+	}
+	r.blob(m)
+}
+
+// mediaIndent indents a media item's lines.
+const mediaIndent = "     "
+
+// describe writes a media item's heading and what its message says of it.
+func (r *reporter) describe(n int, m *wamedia.Descriptor) {
 	if r.err == nil {
 		_, r.err = fmt.Fprintf(r.w, "  #%d %s (%s)\n", n, m.Type, m.Kind)
 	}
-	const in = "     "
-	opt := func(label, value string) {
-		if value != "" {
-			r.item(in, label, value)
-		}
-	}
+	const in = mediaIndent
 	r.item(in, "Mimetype", orNone(m.Mimetype))
 	r.item(in, "Extension", orNone(wamedia.Extension(m.Mimetype)))
 	if m.FileLength > 0 {
@@ -146,18 +166,26 @@ func (r *reporter) media(n int, m *wamedia.Descriptor) {
 	if m.GIF {
 		r.item(in, "GIF playback", "yes")
 	}
-	opt("Flags", mediaFlags(m))
+	if f := mediaFlags(m); f != "" {
+		r.item(in, "Flags", f)
+	}
 	if len(m.Thumbnail) > 0 {
 		r.item(in, "Thumbnail", fmt.Sprintf("%d bytes", len(m.Thumbnail)))
 	}
+}
+
+func (r *reporter) downloadable(m *wamedia.Descriptor) {
 	if m.Downloadable {
-		r.item(in, "Downloadable", "yes")
+		r.item(mediaIndent, "Downloadable", "yes")
 	} else {
-		r.item(in, "Downloadable", "no: "+strings.Join(m.Problems, "; "))
+		r.item(mediaIndent, "Downloadable", "no: "+strings.Join(m.Problems, "; "))
 	}
-	if m.MediaKey == nil && m.FileEncSHA256 == nil {
-		r.item(in, "Encrypted", "no (newsletter media)")
-	}
+}
+
+// blob writes the keys and the location of WhatsApp's encrypted blob,
+// shortened and without the CDN's signed query.
+func (r *reporter) blob(m *wamedia.Descriptor) {
+	const in = mediaIndent
 	r.item(in, "mediaKey", Shorten(m.MediaKey))
 	r.item(in, "fileSha256", Shorten(m.FileSHA256))
 	r.item(in, "fileEncSha256", Shorten(m.FileEncSHA256))
