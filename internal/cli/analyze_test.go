@@ -196,7 +196,7 @@ func TestAnalyzeUsage(t *testing.T) {
 	t.Parallel()
 	code, _, errOut := analyze(t, "", "--help")
 	require.Equal(t, cli.ExitOK, code)
-	require.Contains(t, errOut, "Usage: mediapipe analyze [--json] [FILE|-]")
+	require.Contains(t, errOut, "Usage: mediapipe analyze [--json] [--provider P] [FILE|-]")
 	require.Contains(t, errOut, "JSON Lines")
 
 	code, _, errOut = analyze(t, "", "a.json", "b.json")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
@@ -24,8 +26,11 @@ const backupProgressMin = 20000
 // maxBadLinesShown bounds the bad lines import prints; it counts them all.
 const maxBadLinesShown = 100
 
-func runExport(ctx context.Context, sio IO, args []string) error {
-	fs := newFlags(sio, "export", "[--cliente ID] [--include-secrets] [--out FILE|-]", `
+func newExportCmd(sio IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "export [--cliente ID|NAME] [--include-secrets] [--out FILE|-]", Args: noArgs,
+		Short: "back up the catalogue as JSON Lines",
+		Long: `
 Writes the catalogue as JSON Lines: one object per line with a "kind" of
 cliente, instance, chat or media, in that order, from one consistent snapshot,
 streamed. Lines refer to each other by natural keys (cliente name, instance
@@ -40,17 +45,19 @@ refuse webhooks until 'mediapipe tenant add' sets their W-API token (which
 issues a new webhook URL), and media rows cannot be downloaded again
 (reprocess needs the media key). A file with secrets is as sensitive as the
 database itself. --out FILE is written with mode 0600 through a temporary
-file, so it is never left half written.`)
-	cliente := fs.Int64("cliente", 0, "only this cliente (id) with its instances, chats and media; 0 for all")
-	secrets := fs.Bool("include-secrets", false, "include tokens, secret hashes and media keys")
-	out := fs.String("out", "-", "the `file` to write; - for standard output")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+file, so it is never left half written.`,
 	}
-	if *cliente < 0 {
-		return usagef("--cliente must be a positive id")
+	cliente := clienteFlag(cmd, "only this cliente, with its instances, chats and media")
+	secrets := cmd.Flags().Bool("include-secrets", false, "include tokens, secret hashes and media keys")
+	out := cmd.Flags().String("out", "-", "the `file` to write; - for standard output")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runExport(cmd.Context(), sio, *cliente, *secrets, *out)
 	}
-	if *out == "" {
+	return cmd
+}
+
+func runExport(ctx context.Context, sio IO, cliente string, secrets bool, out string) error {
+	if out == "" {
 		return usagef("--out needs a file name, or - for standard output")
 	}
 	store, _, err := openStore(ctx, sio)
@@ -58,9 +65,13 @@ file, so it is never left half written.`)
 		return err
 	}
 	defer store.Close()
+	c, err := clienteScope(ctx, store, cliente)
+	if err != nil {
+		return err
+	}
 
 	var bar *progress.Bar
-	opts := catalog.ExportOptions{ClienteID: *cliente, Secrets: *secrets, Progress: func(done, total int64) {
+	opts := catalog.ExportOptions{ClienteID: c.ID, Secrets: secrets, Progress: func(done, total int64) {
 		if bar == nil && total > backupProgressMin {
 			bar = progress.New(sio.Stderr, "exporting media", total)
 		}
@@ -69,10 +80,10 @@ file, so it is never left half written.`)
 		}
 	}}
 	var counts map[string]int64
-	if *out == "-" {
+	if out == "-" {
 		counts, err = operator.New(store).Export(ctx, sio.Stdout, opts)
 	} else {
-		counts, err = exportToFile(ctx, store, *out, opts)
+		counts, err = exportToFile(ctx, store, out, opts)
 	}
 	if bar != nil {
 		bar.Finish()
@@ -80,13 +91,13 @@ file, so it is never left half written.`)
 	if err != nil {
 		return err
 	}
-	where := *out
+	where := out
 	if where == "-" {
 		where = "standard output"
 	}
 	fmt.Fprintf(sio.Stderr, "exported %d clientes, %d instances, %d chats and %d media rows to %s\n",
 		counts[catalog.KindCliente], counts[catalog.KindInstance], counts[catalog.KindChat], counts[catalog.KindMedia], where)
-	if *secrets {
+	if secrets {
 		fmt.Fprintln(sio.Stderr, "the export holds secrets (W-API tokens, media keys): keep it as safe as the database")
 	}
 	return nil
@@ -126,8 +137,10 @@ func exportToFile(ctx context.Context, store *catalog.Store, path string, opts c
 	return counts, nil
 }
 
-func runImport(ctx context.Context, sio IO, args []string) error {
-	fs := newFlags(sio, "import", "[FILE|-]", `
+func newImportCmd(sio IO) *cobra.Command {
+	return &cobra.Command{
+		Use: "import [FILE|-]", Short: "restore a catalogue backup from JSON Lines",
+		Long: `
 Restores a backup written by 'mediapipe export' (standard input when FILE is
 - or absent), creating the database and schema when they are missing. It is
 idempotent: rows are matched on natural keys (clientes by name, instances by
@@ -150,15 +163,26 @@ tenant add --cliente NAME --instance ID --wapi-token TOKEN' sets the token and
 prints a new webhook URL. Clientes get no API token.
 
 A line that cannot be imported is reported with its line number and the rest
-is imported; the command then exits 1.`)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+is imported; the command then exits 1.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("unexpected argument %q", args[1])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runImport(cmd.Context(), sio, name)
+		},
 	}
-	if fs.NArg() > 1 {
-		return usagef("unexpected argument %q", fs.Arg(1))
-	}
+}
+
+func runImport(ctx context.Context, sio IO, name string) error {
 	in := io.Reader(sio.Stdin)
-	if name := fs.Arg(0); name != "" && name != "-" {
+	if name != "" && name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net/url"
 	"slices"
@@ -13,7 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/multichat/mediapipe/internal/app"
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
@@ -24,82 +24,70 @@ import (
 // rotationGrace is how long a rotated callback secret keeps signing.
 const rotationGrace = 24 * time.Hour
 
-const callbackUsage = `Usage: mediapipe tenant callback <subcommand> [flags]
-
-Subcommands:
-  set              set a cliente's callback endpoint (prints a new endpoint's signing secret once)
-  list             list the endpoints (never their secrets)
-  rotate-secret    issue a new signing secret; the old one signs too for 24 h
-  disable          stop posting to a cliente's endpoint ('set' enables it again)
-  test             post a signed ping event and print the answer
-
-Run 'mediapipe tenant callback <subcommand> --help' for its flags.
-`
-
-func runTenantCallback(ctx context.Context, io IO, args []string) error {
-	return dispatch(ctx, io, args, callbackUsage,
-		subcommand{"set", runCallbackSet},
-		subcommand{"list", runCallbackList},
-		subcommand{"rotate-secret", runCallbackRotate},
-		subcommand{"disable", runCallbackDisable},
-		subcommand{"test", runCallbackTest},
-	)
+func newTenantCallbackCmd(io IO) *cobra.Command {
+	return group("callback <subcommand> [flags]", "manage a cliente's callback endpoint for media events (set, list, rotate-secret, disable, test)",
+		newCallbackSetCmd(io), newCallbackListCmd(io), newCallbackRotateCmd(io), newCallbackDisableCmd(io), newCallbackTestCmd(io))
 }
 
-// clienteFlag parses args with a required --cliente and returns its value.
-func clienteFlag(fs *flag.FlagSet, args []string) (string, error) {
-	cliente := fs.String("cliente", "", "the cliente's `name` (required)")
-	if err := parseNoArgs(fs, args); err != nil {
-		return "", err
+// clienteCommand is a tenant callback command that acts on the cliente its
+// required --cliente names (by id or name): run gets the open catalogue,
+// the configuration and the cliente.
+func clienteCommand(io IO, use, short, long string, run func(ctx context.Context, store *catalog.Store, cfg config.Config, c catalog.Cliente) error) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs}
+	ref := clienteFlag(cmd, "the cliente (required)")
+	required(cmd, "cliente")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		store, cfg, err := openStore(ctx, io)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		c, err := findCliente(ctx, store, *ref)
+		if err != nil {
+			return err
+		}
+		return run(ctx, store, cfg, c)
 	}
-	name := strings.TrimSpace(*cliente)
-	if name == "" {
-		return "", usagef("--cliente is required")
-	}
-	return name, nil
-}
-
-// clienteCommand parses args with a required --cliente and opens the
-// catalogue; the caller closes the store.
-func clienteCommand(ctx context.Context, io IO, fs *flag.FlagSet, args []string) (string, *catalog.Store, config.Config, error) {
-	name, err := clienteFlag(fs, args)
-	if err != nil {
-		return "", nil, config.Config{}, err
-	}
-	store, cfg, err := openStore(ctx, io)
-	if err != nil {
-		return "", nil, cfg, err
-	}
-	return name, store, cfg, nil
+	return cmd
 }
 
 // noEndpoint explains an ErrNotFound for cliente name.
 func noEndpoint(name string, err error) error {
 	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("cliente %q has no callback endpoint, or no such cliente ('mediapipe tenant callback list', 'mediapipe tenant list'): nothing was changed", name)
+		return fmt.Errorf("cliente %q has no callback endpoint ('mediapipe tenant callback list' lists them): nothing was changed", name)
 	}
 	return err
 }
 
-func runCallbackSet(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant callback set", "--cliente NAME --url URL [--events media.ready,media.failed,media.expired]", `
+func newCallbackSetCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "set --cliente ID|NAME --url URL [--events media.ready,media.failed,media.expired]", Args: noArgs,
+		Short: "set a cliente's callback endpoint (prints a new endpoint's signing secret once)",
+		Long: `
 Sets the endpoint a cliente's media events are posted to, signed per Standard
 Webhooks (webhook-id, webhook-timestamp, webhook-signature). A new endpoint's
 signing secret (whsec_...) is printed now and never again: store it at once.
 Setting an existing endpoint changes its URL and events, keeps its secret and
-enables it again when it was disabled.`)
-	rawURL := fs.String("url", "", "the `URL` events are posted to: https://... (http:// only for tests)")
-	types := fs.String("events", strings.Join(events.MediaTypes, ","), "the event `types` to post, comma separated")
-	name, err := clienteFlag(fs, args)
-	if err != nil {
-		return err
+enables it again when it was disabled.`,
 	}
-	u, err := url.Parse(strings.TrimSpace(*rawURL))
+	cliente := clienteFlag(cmd, "the cliente (required)")
+	rawURL := cmd.Flags().String("url", "", "the `URL` events are posted to: https://... (http:// only for tests) (required)")
+	types := cmd.Flags().String("events", strings.Join(events.MediaTypes, ","), "the event `types` to post, comma separated")
+	required(cmd, "cliente", "url")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runCallbackSet(cmd.Context(), io, *cliente, *rawURL, *types)
+	}
+	return cmd
+}
+
+func runCallbackSet(ctx context.Context, io IO, ref, rawURL, types string) error {
+	u, err := url.Parse(strings.TrimSpace(rawURL))
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
 		return usagef("--url must be an absolute https:// URL without credentials or fragment")
 	}
 	var want []string
-	for _, t := range strings.Split(*types, ",") {
+	for _, t := range strings.Split(types, ",") {
 		if t = strings.TrimSpace(t); t == "" {
 			continue
 		}
@@ -118,10 +106,12 @@ enables it again when it was disabled.`)
 		return err
 	}
 	defer store.Close()
-	res, err := operator.New(store).SetCallback(ctx, name, u.String(), want)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("no cliente is named %q ('mediapipe tenant list' lists them): nothing was changed", name)
+	c, err := findCliente(ctx, store, ref)
+	if err != nil {
+		return err
 	}
+	name := c.Name
+	res, err := operator.New(store).SetCallback(ctx, name, u.String(), want)
 	if err != nil {
 		return err
 	}
@@ -148,15 +138,20 @@ func hideQuery(raw string) string {
 	return u.String()
 }
 
-func runCallbackList(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant callback list", "[--json]", `
+func newCallbackListCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "list [--json]", Short: "list the endpoints (never their secrets)", Args: noArgs,
+		Long: `
 Lists the callback endpoints: cliente, URL (its query hidden), event types,
 state and whether a rotation's previous secret still signs. Secrets are never
-printed.`)
-	asJSON := fs.Bool("json", false, "print one JSON document")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+printed.`,
 	}
+	asJSON := cmd.Flags().Bool("json", false, "print one JSON document")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runCallbackList(cmd.Context(), io, *asJSON) }
+	return cmd
+}
+
+func runCallbackList(ctx context.Context, io IO, asJSON bool) error {
 	store, _, err := openStore(ctx, io)
 	if err != nil {
 		return err
@@ -167,7 +162,7 @@ printed.`)
 		return err
 	}
 	now := time.Now()
-	if *asJSON {
+	if asJSON {
 		type endpointJSON struct {
 			ClienteID      int64      `json:"cliente_id"`
 			Cliente        string     `json:"cliente"`
@@ -211,121 +206,122 @@ printed.`)
 	return tw.Flush()
 }
 
-func runCallbackRotate(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant callback rotate-secret", "--cliente NAME", `
+func newCallbackRotateCmd(io IO) *cobra.Command {
+	return clienteCommand(io, "rotate-secret --cliente ID|NAME", "issue a new signing secret; the old one signs too for 24 h", `
 Issues a new signing secret for a cliente's callback endpoint and prints it
 once. For 24 hours both secrets sign every event (two v1 signatures in
 webhook-signature), so the receiver can switch to the new one without losing
-an event; then only the new one does.`)
-	name, store, _, err := clienteCommand(ctx, io, fs, args)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	secret, ep, err := operator.New(store).RotateCallbackSecret(ctx, name, rotationGrace)
-	if err != nil {
-		return noEndpoint(name, err)
-	}
-	fmt.Fprintf(io.Stdout, "Cliente %q has a new callback signing secret. The previous one signs too until %s.\n", name, listTime(*ep.PreviousUntil))
-	fmt.Fprintf(io.Stdout, "\nSigning secret. Store it now: it is shown only this once.\n  %s\n", secret)
-	return nil
+an event; then only the new one does.`,
+		func(ctx context.Context, store *catalog.Store, _ config.Config, c catalog.Cliente) error {
+			name := c.Name
+			secret, ep, err := operator.New(store).RotateCallbackSecret(ctx, name, rotationGrace)
+			if err != nil {
+				return noEndpoint(name, err)
+			}
+			fmt.Fprintf(io.Stdout, "Cliente %q has a new callback signing secret. The previous one signs too until %s.\n", name, listTime(*ep.PreviousUntil))
+			fmt.Fprintf(io.Stdout, "\nSigning secret. Store it now: it is shown only this once.\n  %s\n", secret)
+			return nil
+		})
 }
 
-func runCallbackDisable(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant callback disable", "--cliente NAME", `
+func newCallbackDisableCmd(io IO) *cobra.Command {
+	return clienteCommand(io, "disable --cliente ID|NAME", "stop posting to a cliente's endpoint ('set' enables it again)", `
 Stops posting a cliente's events to its endpoint; events go on being recorded
 (and published on NATS), so 'mediapipe callback replay' can send them later.
-'mediapipe tenant callback set' enables the endpoint again.`)
-	name, store, _, err := clienteCommand(ctx, io, fs, args)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	was, err := operator.New(store).DisableCallback(ctx, name)
-	if err != nil {
-		return noEndpoint(name, err)
-	}
-	if !was {
-		fmt.Fprintf(io.Stdout, "The callback endpoint of cliente %q was disabled already.\n", name)
-		return nil
-	}
-	fmt.Fprintf(io.Stdout, "The callback endpoint of cliente %q is disabled: running deliverers stop posting to it within %s.\n",
-		name, deliver.DefaultCacheTTL)
-	return nil
+'mediapipe tenant callback set' enables the endpoint again.`,
+		func(ctx context.Context, store *catalog.Store, _ config.Config, c catalog.Cliente) error {
+			name := c.Name
+			was, err := operator.New(store).DisableCallback(ctx, name)
+			if err != nil {
+				return noEndpoint(name, err)
+			}
+			if !was {
+				fmt.Fprintf(io.Stdout, "The callback endpoint of cliente %q was disabled already.\n", name)
+				return nil
+			}
+			fmt.Fprintf(io.Stdout, "The callback endpoint of cliente %q is disabled: running deliverers stop posting to it within %s.\n",
+				name, deliver.DefaultCacheTTL)
+			return nil
+		})
 }
 
 // excerptBytes is how much of a test answer is printed.
 const excerptBytes = 512
 
-func runCallbackTest(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant callback test", "--cliente NAME", `
+func newCallbackTestCmd(io IO) *cobra.Command {
+	return clienteCommand(io, "test --cliente ID|NAME", "post a signed ping event and print the answer", `
 Posts a signed ping event ({"type":"ping",...}) to a cliente's endpoint, as the
 deliverer would (same SSRF guard, timeout and signature), and prints the HTTP
-status and the start of the answer. It posts to a disabled endpoint too.`)
-	name, store, cfg, err := clienteCommand(ctx, io, fs, args)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ep, err := operator.New(store).CallbackEndpointByName(ctx, name)
-	if err != nil {
-		return noEndpoint(name, err)
-	}
-	d := deliver.New(store, deliver.Options{Timeout: cfg.CallbackTimeout, AllowPrivate: cfg.CallbackAllowPrivate})
-	id, body := events.PingBody(ep.ClienteID, time.Now())
-	ans, err := d.Post(ctx, ep, id, body)
-	if err != nil {
-		return fmt.Errorf("posting a ping to %s: %w", hideQuery(ep.URL), err)
-	}
-	excerpt := ans.Body
-	if len(excerpt) > excerptBytes {
-		excerpt = excerpt[:excerptBytes]
-	}
-	text := strings.ToValidUTF8(string(excerpt), "�")
-	if !utf8.Valid(excerpt) || strings.ContainsFunc(text, func(r rune) bool { return r < ' ' && r != '\n' && r != '\t' }) {
-		text = fmt.Sprintf("(%d bytes, not text)", len(ans.Body))
-	}
-	fmt.Fprintf(io.Stdout, "Posted ping %s to %s: HTTP %d in %s.\n", id, hideQuery(ep.URL), ans.Status, ans.Took.Round(time.Millisecond))
-	if text != "" {
-		fmt.Fprintf(io.Stdout, "Answer: %s\n", text)
-	}
-	if ans.Status < 200 || ans.Status > 299 {
-		return fmt.Errorf("the endpoint answered %d: the deliverer would retry (a 410 would disable the endpoint)", ans.Status)
-	}
-	return nil
+status and the start of the answer. It posts to a disabled endpoint too.`,
+		func(ctx context.Context, store *catalog.Store, cfg config.Config, c catalog.Cliente) error {
+			name := c.Name
+			ep, err := operator.New(store).CallbackEndpointByName(ctx, name)
+			if err != nil {
+				return noEndpoint(name, err)
+			}
+			d := deliver.New(store, deliver.Options{Timeout: cfg.CallbackTimeout, AllowPrivate: cfg.CallbackAllowPrivate})
+			id, body := events.PingBody(ep.ClienteID, time.Now())
+			ans, err := d.Post(ctx, ep, id, body)
+			if err != nil {
+				return fmt.Errorf("posting a ping to %s: %w", hideQuery(ep.URL), err)
+			}
+			excerpt := ans.Body
+			if len(excerpt) > excerptBytes {
+				excerpt = excerpt[:excerptBytes]
+			}
+			text := strings.ToValidUTF8(string(excerpt), "�")
+			if !utf8.Valid(excerpt) || strings.ContainsFunc(text, func(r rune) bool { return r < ' ' && r != '\n' && r != '\t' }) {
+				text = fmt.Sprintf("(%d bytes, not text)", len(ans.Body))
+			}
+			fmt.Fprintf(io.Stdout, "Posted ping %s to %s: HTTP %d in %s.\n", id, hideQuery(ep.URL), ans.Status, ans.Took.Round(time.Millisecond))
+			if text != "" {
+				fmt.Fprintf(io.Stdout, "Answer: %s\n", text)
+			}
+			if ans.Status < 200 || ans.Status > 299 {
+				return fmt.Errorf("the endpoint answered %d: the deliverer would retry (a 410 would disable the endpoint)", ans.Status)
+			}
+			return nil
+		})
 }
 
-func runCallback(ctx context.Context, io IO, args []string) error {
-	const usage = `Usage: mediapipe callback replay --cliente NAME --since DATE
-
-Subcommands:
-  replay           send a cliente's events again (same webhook-id)
-`
-	return dispatch(ctx, io, args, usage,
-		subcommand{"replay", runCallbackReplay},
-	)
+func newCallbackCmd(io IO) *cobra.Command {
+	return group("callback <subcommand> [flags]", "send a cliente's media events again (callback replay)", newCallbackReplayCmd(io))
 }
 
-func runCallbackReplay(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "callback replay", "--cliente NAME --since DATE", `
+func newCallbackReplayCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "replay --cliente ID|NAME --since DATE", Args: noArgs,
+		Short: "send a cliente's events again (same webhook-id)",
+		Long: `
 Publishes again every event of a cliente recorded since DATE: the deliverers
 post each once more with its original webhook-id (receivers that deduplicate
 by it ignore what they had), and NATS subscribers see it again with header
-Event-Replay: true. Events are kept 30 days.`)
-	since := fs.String("since", "", "`DATE` (2026-12-01 or RFC 3339) or a duration back from now (24h, 7d) (required)")
-	name, err := clienteFlag(fs, args)
-	if err != nil {
-		return err
+Event-Replay: true. Events are kept 30 days.`,
 	}
-	from, err := parseSince(*since, time.Now())
+	cliente := clienteFlag(cmd, "the cliente (required)")
+	since := cmd.Flags().String("since", "", "`DATE` (2026-12-01 or RFC 3339) or a duration back from now (24h, 7d) (required)")
+	required(cmd, "cliente", "since")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runCallbackReplay(cmd.Context(), io, *cliente, *since)
+	}
+	return cmd
+}
+
+func runCallbackReplay(ctx context.Context, io IO, ref, since string) error {
+	from, err := parseSince(since, time.Now())
 	if err != nil {
 		return usagef("--since: %v", err)
 	}
-	store, js, closeAll, err := openStoreAndBus(ctx, io)
+	var c catalog.Cliente
+	store, js, closeAll, err := openStoreAndBus(ctx, io, func(store *catalog.Store) (err error) {
+		c, err = findCliente(ctx, store, ref)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+	name := c.Name
 	op := operator.New(store)
 	ep, err := op.CallbackEndpointByName(ctx, name)
 	if err != nil {
@@ -362,9 +358,4 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q: want a date (2026-12-01), an RFC 3339 time or a duration such as 24h or 7d", s)
-}
-
-func runDelivererRole(ctx context.Context, io IO, args []string) error {
-	return serve(ctx, io, args, "deliverer", "Runs the deliverer alone: relays committed media events to JetStream and posts them to the clientes' callback endpoints.",
-		app.Roles{Deliverer: true}, false)
 }

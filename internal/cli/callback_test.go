@@ -55,7 +55,7 @@ func TestTenantCallbackCommands(t *testing.T) {
 	require.Contains(t, errOut, `unknown event type "media.done"`)
 	code, _, errOut = runWithEnv(t, env, "", "tenant", "callback", "set", "--cliente", "nobody", "--url", rc.URL)
 	require.Equal(t, cli.ExitFailure, code)
-	require.Contains(t, errOut, `no cliente is named "nobody"`)
+	require.Contains(t, errOut, `cliente "nobody" does not exist`)
 
 	code, out, errOut := runWithEnv(t, env, "", "tenant", "callback", "set", "--cliente", "acme", "--url", rc.URL+"/in?token=abc", "--events", "media.ready,media.failed")
 	require.Equal(t, cli.ExitOK, code, errOut)
@@ -130,7 +130,7 @@ func TestTenantCallbackCommands(t *testing.T) {
 	require.Contains(t, out, `"disabled_at"`)
 	code, _, errOut = runWithEnv(t, env, "", "tenant", "callback", "rotate-secret", "--cliente", "nobody")
 	require.Equal(t, cli.ExitFailure, code)
-	require.Contains(t, errOut, "has no callback endpoint")
+	require.Contains(t, errOut, `cliente "nobody" does not exist`)
 }
 
 func TestCallbackReplayCommand(t *testing.T) {
@@ -155,7 +155,7 @@ func TestCallbackReplayCommand(t *testing.T) {
 
 	code, _, errOut := runWithEnv(t, env, "", "callback", "replay", "--cliente", "acme")
 	require.Equal(t, cli.ExitUsage, code)
-	require.Contains(t, errOut, "--since: required")
+	require.Contains(t, errOut, "--since is required")
 	code, out, errOut := runWithEnv(t, env, "", "callback", "replay", "--cliente", "acme", "--since", "1h")
 	require.Equal(t, cli.ExitOK, code, errOut)
 	require.Contains(t, out, "Replayed 3 events")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/housekeeping"
@@ -14,8 +16,11 @@ import (
 // progress: smaller runs take a moment.
 const cleanupProgressMin = 5000
 
-func runCleanup(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "cleanup", "--older-than DURATION [--dry-run] [--cliente ID]", `
+func newCleanupCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "cleanup --older-than DURATION [--dry-run] [--cliente ID|NAME]", Args: noArgs,
+		Short: "delete stored files older than a duration; sweep aborted uploads",
+		Long: `
 Deletes stored files from the media store (MEDIA_STORE: MEDIA_DIR or an S3
 bucket) whose media rows are all older than
 DURATION (the row's download time, else its creation time), and marks those
@@ -36,36 +41,40 @@ uploads and objects under the prefix's .pending/ (a writer of today is never
 touched), and prints how many.
 
 Works through the catalogue in chunks and may run while the pipeline runs.
-Run it with --dry-run first: it reports the same totals and changes nothing.`)
-	olderThan := fs.String("older-than", "", "delete files whose rows are all older than this, e.g. 90d or 720h (required)")
-	dryRun := fs.Bool("dry-run", false, "report what would be deleted, change nothing")
-	cliente := fs.Int64("cliente", 0, "only this cliente's files (id); 0 for all")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+Run it with --dry-run first: it reports the same totals and changes nothing.`,
 	}
-	if *olderThan == "" {
-		return usagef("--older-than is required")
+	olderThan := cmd.Flags().String("older-than", "", "delete files whose rows are all older than this, e.g. 90d or 720h (required)")
+	dryRun := cmd.Flags().Bool("dry-run", false, "report what would be deleted, change nothing")
+	cliente := clienteFlag(cmd, "only this cliente's files")
+	required(cmd, "older-than")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runCleanup(cmd.Context(), io, *olderThan, *dryRun, *cliente)
 	}
-	age, err := config.ParseDuration(*olderThan)
+	return cmd
+}
+
+func runCleanup(ctx context.Context, io IO, olderThan string, dryRun bool, cliente string) error {
+	age, err := config.ParseDuration(olderThan)
 	if err != nil || age <= 0 {
-		return usagef("--older-than %q: want a positive duration such as 90d or 720h", *olderThan)
-	}
-	if *cliente < 0 {
-		return usagef("--cliente must be a positive id")
+		return usagef("--older-than %q: want a positive duration such as 90d or 720h", olderThan)
 	}
 	store, _, files, err := openStoreAndFiles(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	c, err := clienteScope(ctx, store, cliente)
+	if err != nil {
+		return err
+	}
 
 	label := "cleaning up"
-	if *dryRun {
+	if dryRun {
 		label = "dry run"
 	}
 	var bar *progress.Bar
 	res, err := housekeeping.Cleanup(ctx, operator.New(store), files, housekeeping.CleanupOptions{
-		OlderThan: age, ClienteID: *cliente, DryRun: *dryRun,
+		OlderThan: age, ClienteID: c.ID, DryRun: dryRun,
 		Progress: func(done, total int64) {
 			if bar == nil && total > cleanupProgressMin {
 				bar = progress.New(io.Stderr, label, total)
@@ -78,8 +87,8 @@ Run it with --dry-run first: it reports the same totals and changes nothing.`)
 	if bar != nil {
 		bar.Finish()
 	}
-	printCleanup(io, res, *dryRun, *olderThan)
-	if err != nil || *dryRun {
+	printCleanup(io, res, dryRun, olderThan)
+	if err != nil || dryRun {
 		return err
 	}
 	swept, err := files.CleanTemp(leftoverAge)

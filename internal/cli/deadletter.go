@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/bus"
@@ -22,20 +23,9 @@ import (
 	"github.com/multichat/mediapipe/internal/progress"
 )
 
-const deadletterUsage = `Usage: mediapipe deadletter <subcommand> [flags]
-
-Subcommands:
-  list             list the dead-letter records, newest first
-  replay           replay dead-lettered webhooks and downloads
-
-Run 'mediapipe deadletter <subcommand> --help' for its flags.
-`
-
-func runDeadletter(ctx context.Context, io IO, args []string) error {
-	return dispatch(ctx, io, args, deadletterUsage,
-		subcommand{"list", runDeadletterList},
-		subcommand{"replay", runDeadletterReplay},
-	)
+func newDeadletterCmd(io IO) *cobra.Command {
+	return group("deadletter <subcommand> [flags]", "list and replay dead-lettered webhooks and downloads",
+		newDeadletterListCmd(io), newDeadletterReplayCmd(io))
 }
 
 // filterFlags are the selection flags list and replay share.
@@ -43,7 +33,7 @@ type filterFlags struct {
 	stream, reason, since *string
 }
 
-func addFilterFlags(fs *flag.FlagSet) filterFlags {
+func addFilterFlags(fs *pflag.FlagSet) filterFlags {
 	return filterFlags{
 		stream: fs.String("stream", "", "only records of this `stream` (WEBHOOKS or DOWNLOADS)"),
 		reason: fs.String("reason", "", "only records of this `reason`, e.g. unknown_instance"),
@@ -71,7 +61,15 @@ func (ff filterFlags) filter() (bus.DeadLetterFilter, error) {
 // seqList is a repeatable --seq flag that also takes comma-separated lists.
 type seqList []uint64
 
-func (s *seqList) String() string { return fmt.Sprint([]uint64(*s)) }
+func (s *seqList) String() string {
+	parts := make([]string, len(*s))
+	for i, n := range *s {
+		parts[i] = strconv.FormatUint(n, 10)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (s *seqList) Type() string { return "numbers" }
 
 func (s *seqList) Set(v string) error {
 	for _, part := range strings.Split(v, ",") {
@@ -102,11 +100,19 @@ func connectBusWith(ctx context.Context, cfg config.Config) (jetstream.JetStream
 }
 
 // openStoreAndBus opens the catalogue and connects to JetStream, for the
-// commands that publish download jobs; close closes both.
-func openStoreAndBus(ctx context.Context, io IO) (store *catalog.Store, js jetstream.JetStream, close func(), err error) {
+// commands that publish; close closes both. check, when not nil, runs on the
+// catalogue first (say, to resolve a --cliente): its error is returned
+// before any connection to NATS is made.
+func openStoreAndBus(ctx context.Context, io IO, check func(*catalog.Store) error) (store *catalog.Store, js jetstream.JetStream, close func(), err error) {
 	store, cfg, err := openStore(ctx, io)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if check != nil {
+		if err := check(store); err != nil {
+			store.Close()
+			return nil, nil, nil, err
+		}
 	}
 	js, closeBus, err := connectBusWith(ctx, cfg)
 	if err != nil {
@@ -116,26 +122,34 @@ func openStoreAndBus(ctx context.Context, io IO) (store *catalog.Store, js jetst
 	return store, js, func() { closeBus(); store.Close() }, nil
 }
 
-func runDeadletterList(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "deadletter list", "[--stream NAME] [--reason R] [--since D] [--limit N] [--json]", `
+func newDeadletterListCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "list [--stream NAME] [--reason R] [--since D] [--limit N] [--json]", Args: noArgs,
+		Short: "list the dead-letter records, newest first",
+		Long: `
 Lists the records of the DEADLETTER stream, newest first: the webhooks and
 download jobs given up on, with the reason, the error and what they were about.
 A record already replayed says when and where to. Records age out with the
-streams (STREAM_MAX_AGE).`)
-	ff := addFilterFlags(fs)
-	limit := fs.Int("limit", 100, "at most this many records (0: all)")
-	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+streams (STREAM_MAX_AGE).`,
 	}
+	ff := addFilterFlags(cmd.Flags())
+	limit := cmd.Flags().Int("limit", 100, "at most this many records (0: all)")
+	asJSON := cmd.Flags().Bool("json", false, "one JSON object per line")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runDeadletterList(cmd.Context(), io, ff, *limit, *asJSON)
+	}
+	return cmd
+}
+
+func runDeadletterList(ctx context.Context, io IO, ff filterFlags, limit int, asJSON bool) error {
 	f, err := ff.filter()
 	if err != nil {
 		return err
 	}
-	if *limit < 0 {
-		return usagef("--limit %d: want 0 or more", *limit)
+	if limit < 0 {
+		return usagef("--limit %d: want 0 or more", limit)
 	}
-	f.Limit = *limit
+	f.Limit = limit
 	js, closeBus, err := connectBus(ctx, io)
 	if err != nil {
 		return err
@@ -145,7 +159,7 @@ streams (STREAM_MAX_AGE).`)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(io.Stdout)
 		for _, rec := range recs {
 			if err := enc.Encode(recordJSON(rec)); err != nil {
@@ -211,32 +225,45 @@ func clip(s string, n int) string {
 	return s
 }
 
-func runDeadletterReplay(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "deadletter replay", "(--seq N ... | --reason R | --all) [--stream NAME] [--since D] [--again] [--dry-run]", `
+func newDeadletterReplayCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "replay (--seq N ... | --reason R | --all) [--stream NAME] [--since D] [--again] [--dry-run]", Args: noArgs,
+		Short: "replay dead-lettered webhooks and downloads",
+		Long: `
 Replays dead letters. A webhook is published to WEBHOOKS again as it came, so
-that once its cause is fixed (say, `+"`mediapipe tenant add`"+` for an
+that once its cause is fixed (say, ` + "`mediapipe tenant add`" + ` for an
 unknown_instance) it makes its media rows; a download job is reprocessed: its
 media row goes back to pending and a fresh job is queued. Each record replayed
 is marked, and a replay selecting it again skips it (--again replays it anyway;
-a webhook never makes a second row).`)
-	var seqs seqList
-	fs.Var(&seqs, "seq", "replay the record with this `number` (the SEQ of list; repeat or separate with commas)")
-	ff := addFilterFlags(fs)
-	all := fs.Bool("all", false, "replay every record (narrowed by --stream and --since)")
-	again := fs.Bool("again", false, "replay records already replayed too")
-	dryRun := fs.Bool("dry-run", false, "list what would be replayed and change nothing")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+a webhook never makes a second row).`,
 	}
-	f, err := ff.filter()
+	var o replayOptions
+	cmd.Flags().Var(&o.seqs, "seq", "replay the record with this `number` (the SEQ of list; repeat or separate with commas)")
+	o.filter = addFilterFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&o.all, "all", false, "replay every record (narrowed by --stream and --since)")
+	cmd.Flags().BoolVar(&o.again, "again", false, "replay records already replayed too")
+	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "list what would be replayed and change nothing")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runDeadletterReplay(cmd.Context(), io, o) }
+	return cmd
+}
+
+// replayOptions are deadletter replay's flags.
+type replayOptions struct {
+	seqs               seqList
+	filter             filterFlags
+	all, again, dryRun bool
+}
+
+func runDeadletterReplay(ctx context.Context, io IO, o replayOptions) error {
+	f, err := o.filter.filter()
 	if err != nil {
 		return err
 	}
-	if len(seqs) == 0 && f.Reason == "" && !*all {
+	if len(o.seqs) == 0 && f.Reason == "" && !o.all {
 		return usagef("say which records: --seq N, --reason R or --all")
 	}
-	f.Seqs = seqs
-	store, js, closeAll, err := openStoreAndBus(ctx, io)
+	f.Seqs = o.seqs
+	store, js, closeAll, err := openStoreAndBus(ctx, io, nil)
 	if err != nil {
 		return err
 	}
@@ -244,9 +271,9 @@ a webhook never makes a second row).`)
 
 	var bar *progress.Bar
 	rep, err := job.ReplayDeadLetters(ctx, store, js, job.ReplayOptions{
-		DeadLetterFilter: f, Again: *again, DryRun: *dryRun,
+		DeadLetterFilter: f, Again: o.again, DryRun: o.dryRun,
 		Progress: func(done, total int) {
-			if *dryRun {
+			if o.dryRun {
 				return
 			}
 			if bar == nil {
@@ -272,7 +299,7 @@ a webhook never makes a second row).`)
 			it.Record.Reason, it.Outcome, clip(it.Detail, 100))
 	}
 	tw.Flush()
-	if *dryRun {
+	if o.dryRun {
 		fmt.Fprintf(io.Stdout, "dry run: would replay %d, skip %d\n", rep.Replayed, rep.Skipped+rep.Failed)
 		return nil
 	}

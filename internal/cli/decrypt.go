@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/fetch"
@@ -31,9 +32,12 @@ type decryptResult struct {
 	Out        string `json:"out,omitempty"`
 }
 
-func runDecrypt(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "decrypt",
-		"--type TYPE --media-key B64 [--file-sha256 B64] [--file-enc-sha256 B64] (--in FILE | --url URL) --out FILE\n       mediapipe decrypt --descriptor FILE.json (--in FILE | --url URL) --out FILE", `
+func newDecryptCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "decrypt --type TYPE --media-key B64 [--file-sha256 B64] [--file-enc-sha256 B64] (--in FILE | --url URL) --out FILE\n" +
+			"       mediapipe decrypt --descriptor FILE.json (--in FILE | --url URL) --out FILE",
+		Short: "decrypt and verify one media blob", Args: noArgs,
+		Long: `
 Decrypts and verifies one WhatsApp media blob in one streaming pass: length,
 fileEncSha256, HMAC, padding, fileSha256 and magic numbers (the content must
 belong to the media type). Prints one JSON line:
@@ -45,55 +49,65 @@ unverified file. A hash left out is not checked (the output says so).
 --descriptor takes a media object as found in a webhook (the value of
 imageMessage, or {"imageMessage": {...}}); flags given beside it override it.
 --url fetches from WhatsApp's CDN: a directPath (/v/t62...) resolved against
-WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
-	typ := fs.String("type", "", "media type: image, video, audio, document, sticker (ptv, gif, ptt accepted)")
-	key := fs.String("media-key", "", "mediaKey, base64")
-	plainHash := fs.String("file-sha256", "", "fileSha256, base64 (or hex)")
-	encHash := fs.String("file-enc-sha256", "", "fileEncSha256, base64 (or hex)")
-	descPath := fs.String("descriptor", "", "a media object JSON file (from a webhook) giving type, key and hashes")
-	in := fs.String("in", "", "the encrypted blob file (- for stdin)")
-	fromURL := fs.String("url", "", "fetch the blob: a directPath or an https URL on an allowed host")
-	out := fs.String("out", "", "where to write the decrypted file")
-	maxBytes := fs.Int64("max-bytes", 2<<30, "refuse blobs larger than this")
-	allowExec := fs.Bool("allow-executables", false, "accept executables and scripts as documents")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`,
 	}
-	if *out == "" {
-		return usagef("--out is required")
-	}
-	if (*in == "") == (*fromURL == "") {
+	var o decryptOptions
+	fs := cmd.Flags()
+	fs.StringVar(&o.typ, "type", "", "media type: image, video, audio, document, sticker (ptv, gif, ptt accepted)")
+	fs.StringVar(&o.key, "media-key", "", "mediaKey, base64")
+	fs.StringVar(&o.plainHash, "file-sha256", "", "fileSha256, base64 (or hex)")
+	fs.StringVar(&o.encHash, "file-enc-sha256", "", "fileEncSha256, base64 (or hex)")
+	fs.StringVar(&o.descPath, "descriptor", "", "a media object JSON file (from a webhook) giving type, key and hashes")
+	fs.StringVar(&o.in, "in", "", "the encrypted blob file (- for stdin)")
+	fs.StringVar(&o.fromURL, "url", "", "fetch the blob: a directPath or an https URL on an allowed host")
+	fs.StringVar(&o.out, "out", "", "where to write the decrypted file (required)")
+	fs.Int64Var(&o.maxBytes, "max-bytes", 2<<30, "refuse blobs larger than this")
+	fs.BoolVar(&o.allowExec, "allow-executables", false, "accept executables and scripts as documents")
+	required(cmd, "out")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runDecrypt(cmd.Context(), io, o) }
+	return cmd
+}
+
+// decryptOptions are decrypt's flags.
+type decryptOptions struct {
+	typ, key, plainHash, encHash, descPath, in, fromURL, out string
+	maxBytes                                                 int64
+	allowExec                                                bool
+}
+
+func runDecrypt(ctx context.Context, io IO, o decryptOptions) error {
+	if (o.in == "") == (o.fromURL == "") {
 		return usagef("give exactly one of --in and --url")
 	}
 	d := &wamedia.Descriptor{}
-	if *descPath != "" {
-		data, err := os.ReadFile(*descPath)
+	if o.descPath != "" {
+		data, err := os.ReadFile(o.descPath)
 		if err != nil {
 			return usagef("--descriptor: %v", err)
 		}
 		// The type, when given, tells a bare media object's kind and is
 		// checked against a keyed one.
-		if d, err = wapi.ParseMediaObject(*typ, data); err != nil {
-			return usagef("--descriptor %s: %v", *descPath, err)
+		if d, err = wapi.ParseMediaObject(o.typ, data); err != nil {
+			return usagef("--descriptor %s: %v", o.descPath, err)
 		}
 	}
-	if *typ != "" {
-		t, err := wamedia.ParseMediaType(*typ)
+	if o.typ != "" {
+		t, err := wamedia.ParseMediaType(o.typ)
 		if err != nil {
 			return usagef("--type: %v", err)
 		}
 		d.Type, d.Class = t, wamedia.ClassOf(t)
 	}
 	if d.Type == "" {
-		if *descPath != "" {
-			return usagef("--descriptor %s holds a bare media object: add --type", *descPath)
+		if o.descPath != "" {
+			return usagef("--descriptor %s holds a bare media object: add --type", o.descPath)
 		}
 		return usagef("--type is required (or a --descriptor)")
 	}
 	for _, f := range []struct {
 		name, val string
 		dst       *[]byte
-	}{{"--media-key", *key, &d.MediaKey}, {"--file-sha256", *plainHash, &d.FileSHA256}, {"--file-enc-sha256", *encHash, &d.FileEncSHA256}} {
+	}{{"--media-key", o.key, &d.MediaKey}, {"--file-sha256", o.plainHash, &d.FileSHA256}, {"--file-enc-sha256", o.encHash, &d.FileEncSHA256}} {
 		if f.val == "" {
 			continue
 		}
@@ -115,15 +129,15 @@ WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
 		unverified = append(unverified, "fileSha256")
 	}
 	params := d.Params()
-	params.MaxBytes, params.AllowExecutables, params.OptionalHashes = *maxBytes, *allowExec, len(unverified) > 0
+	params.MaxBytes, params.AllowExecutables, params.OptionalHashes = o.maxBytes, o.allowExec, len(unverified) > 0
 
-	src, err := openBlob(ctx, io, *in, *fromURL, d, *maxBytes)
+	src, err := openBlob(ctx, io, o.in, o.fromURL, d, o.maxBytes)
 	if err != nil {
 		return reportDecrypt(io, decryptResult{Status: "failed", Reason: fetch.Reason(err), Error: err.Error()})
 	}
 	defer src.Close()
 
-	res, err := decryptTo(*out, src, params)
+	res, err := decryptTo(o.out, src, params)
 	r := decryptResult{
 		Bytes: res.PlainBytes, Mimetype: res.Mimetype, Extension: res.Extension, Declared: d.Mimetype,
 		Encrypted: res.Encrypted, Unverified: strings.Join(unverified, ","),
@@ -135,7 +149,7 @@ WHATSAPP_CDN_BASE_URL, or a full URL on a WHATSAPP_MEDIA_HOSTS host.`)
 		}
 		return reportDecrypt(io, r)
 	}
-	r.Status, r.SHA256, r.Out = "success", hex.EncodeToString(res.PlainSHA256), *out
+	r.Status, r.SHA256, r.Out = "success", hex.EncodeToString(res.PlainSHA256), o.out
 	return reportDecrypt(io, r)
 }
 

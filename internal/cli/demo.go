@@ -10,13 +10,17 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/demo"
 	"github.com/multichat/mediapipe/internal/logging"
 	"github.com/multichat/mediapipe/internal/progress"
 )
 
-func runDemo(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "demo", "[flags]", `
+func newDemoCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "demo [flags]", Short: "the whole pipeline against the built-in simulator, with sample media", Args: noArgs,
+		Long: `
 Runs the whole pipeline on this machine against the built-in W-API and CDN
 simulator (127.0.0.1 only): real encrypted media of every type, a realistic mix
 of webhooks posted to the real ingest, an embedded NATS server, and your
@@ -29,16 +33,30 @@ by default; created when missing, on the same server), DATA_DIR/demo for its
 NATS store and DATA_DIR/demo/media for its files (MEDIA_DIR and NATS_URL are
 not used), and instance ids of its own. Each run empties that database and
 folder first, so its figures are its own; the last run's stay for you to
-look at until the next one.`)
-	n := fs.Int("webhooks", 300, "how many webhooks to post")
-	rate := fs.Float64("rate", 0, "webhooks per second (0: as fast as the ingest takes them)")
-	faults := fs.Bool("faults", true, "inject CDN errors, resets, expired media and a hostile file")
-	timeout := fs.Duration("timeout", 3*time.Minute, "how long to wait for the media to be processed")
-	store := fs.String("store", "", "store the files there instead of DATA_DIR/demo/media: s3://BUCKET/PREFIX (credentials and endpoint from AWS_*; not emptied first) or file:///abs/dir")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+look at until the next one.`,
 	}
-	if *n < 1 {
+	var o demoOptions
+	fs := cmd.Flags()
+	fs.IntVar(&o.webhooks, "webhooks", 300, "how many webhooks to post")
+	fs.Float64Var(&o.rate, "rate", 0, "webhooks per second (0: as fast as the ingest takes them)")
+	fs.BoolVar(&o.faults, "faults", true, "inject CDN errors, resets, expired media and a hostile file")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "how long to wait for the media to be processed")
+	fs.StringVar(&o.store, "store", "", "store the files there instead of DATA_DIR/demo/media: s3://BUCKET/PREFIX (credentials and endpoint from AWS_*; not emptied first) or file:///abs/dir")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runDemo(cmd.Context(), io, o) }
+	return cmd
+}
+
+// demoOptions are demo's flags.
+type demoOptions struct {
+	webhooks int
+	rate     float64
+	faults   bool
+	timeout  time.Duration
+	store    string
+}
+
+func runDemo(ctx context.Context, io IO, o demoOptions) error {
+	if o.webhooks < 1 {
 		return usagef("--webhooks must be at least 1")
 	}
 	cfg, err := loadConfig(io)
@@ -48,11 +66,11 @@ look at until the next one.`)
 	if cfg, err = demo.Isolate(cfg); err != nil {
 		return err
 	}
-	if *store != "" {
-		if !strings.HasPrefix(*store, "s3://") && !strings.HasPrefix(*store, "file:///") {
+	if o.store != "" {
+		if !strings.HasPrefix(o.store, "s3://") && !strings.HasPrefix(o.store, "file:///") {
 			return usagef("--store must be s3://BUCKET/PREFIX or file:///abs/dir")
 		}
-		cfg.MediaStore = *store
+		cfg.MediaStore = o.store
 	}
 	level := "error"
 	if v := io.Getenv("LOG_LEVEL"); v != "" {
@@ -65,12 +83,12 @@ look at until the next one.`)
 	defer func() { _ = log.Sync() }()
 
 	out := io.Stdout
-	fmt.Fprintf(out, "mediapipe demo: %d webhooks through ingest → JetStream → analyzer → downloader\n", *n)
+	fmt.Fprintf(out, "mediapipe demo: %d webhooks through ingest → JetStream → analyzer → downloader\n", o.webhooks)
 	data, _ := filepath.Abs(cfg.DataDir)
 	media, _ := filepath.Abs(cfg.MediaDir)
 	fmt.Fprintf(out, "  database  %s (the demo's own, emptied first)\n", redactURL(cfg.DatabaseURL))
-	if *store != "" {
-		fmt.Fprintf(out, "  files     %s\n", redactURL(*store))
+	if o.store != "" {
+		fmt.Fprintf(out, "  files     %s\n", redactURL(o.store))
 	} else {
 		fmt.Fprintf(out, "  files     %s (the demo's own, emptied first)\n", media)
 	}
@@ -78,7 +96,7 @@ look at until the next one.`)
 	fmt.Fprintf(out, "  tenants   %s and %s (demo instances)\n", demo.InstancePro, demo.InstanceLite)
 	bar := progress.New(io.Stderr, "media processed", 0)
 	rep, err := demo.Run(ctx, cfg, log, demo.Options{
-		Webhooks: *n, Rate: *rate, Faults: *faults, Timeout: *timeout, Progress: bar, Reset: true,
+		Webhooks: o.webhooks, Rate: o.rate, Faults: o.faults, Timeout: o.timeout, Progress: bar, Reset: true,
 	})
 	bar.Finish()
 	if err != nil {
@@ -106,8 +124,8 @@ look at until the next one.`)
 	fmt.Fprintf(tw, "bytes stored\t%s\n", humanBytes(s.Bytes))
 	_ = tw.Flush()
 
-	if *store != "" {
-		fmt.Fprintf(out, "\nFiles are in %s (<cliente_id>/<aa>/<bb>/<sha256><ext>)\n", redactURL(*store))
+	if o.store != "" {
+		fmt.Fprintf(out, "\nFiles are in %s (<cliente_id>/<aa>/<bb>/<sha256><ext>)\n", redactURL(o.store))
 	} else {
 		fmt.Fprintf(out, "\nFiles are under %s (<cliente_id>/<aa>/<bb>/<sha256><ext>), e.g.:\n", media)
 		for _, f := range exampleFiles(media, 6) {
@@ -119,7 +137,7 @@ look at until the next one.`)
 		redactURL(cfg.DatabaseURL))
 	fmt.Fprintln(out, "Next: `go run ./cmd/mediapipe run` serves the same pipeline on HTTP_ADDR; `go run ./cmd/mediapipe analyze pkg/wapi/testdata/image.json` explains one webhook.")
 	if rep.Incomplete {
-		fmt.Fprintf(io.Stderr, "\n%d of %d media items were still in progress after %s\n", int64(rep.Media)-s.Final, rep.Media, *timeout)
+		fmt.Fprintf(io.Stderr, "\n%d of %d media items were still in progress after %s\n", int64(rep.Media)-s.Final, rep.Media, o.timeout)
 		return exitError{ExitFailure}
 	}
 	return nil

@@ -6,19 +6,25 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/catalog"
 )
 
-func runMigrate(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "migrate", "", `
+func newMigrateCmd(io IO) *cobra.Command {
+	return &cobra.Command{
+		Use: "migrate", Short: "apply the database migrations", Args: noArgs,
+		Long: `
 Creates the database named by DATABASE_URL when it is missing (and the role
 may create it), then applies the schema migrations that are not applied yet.
 It is safe to run again, and while other processes migrate: they take turns
-on a PostgreSQL advisory lock. `+"`mediapipe run`"+` and `+"`mediapipe demo`"+` do the
-same when they start.`)
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+on a PostgreSQL advisory lock. ` + "`mediapipe run`" + ` and ` + "`mediapipe demo`" + ` do the
+same when they start.`,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runMigrate(cmd.Context(), io) },
 	}
+}
+
+func runMigrate(ctx context.Context, io IO) error {
 	cfg, err := loadConfig(io)
 	if err != nil {
 		return err

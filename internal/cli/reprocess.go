@@ -5,27 +5,37 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/progress"
 )
 
-func runReprocess(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "reprocess", "[--status failed|expired|pending] [--cliente ID] [--since DURATION]", `
+func newReprocessCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "reprocess [--status failed|expired|pending] [--cliente ID|NAME] [--since DURATION]", Args: noArgs,
+		Short: "replay failed, expired or pending downloads through JetStream",
+		Long: `
 Replays downloads through JetStream: the selected rows go back to pending and a
 fresh download job is published for each. Rows that failed with missing_fields
 are left alone (there is nothing to download). The jobs are processed by the
-running downloaders (with the embedded default: by the `+"`mediapipe run`"+` using
-the same DATA_DIR, or at its next start).`)
-	status := fs.String("status", "failed,expired", "statuses to replay, comma separated: failed, expired, pending, downloading")
-	cliente := fs.Int64("cliente", 0, "only this cliente's media (id)")
-	since := fs.String("since", "", "only rows updated within this long, e.g. 24h or 7d")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+running downloaders (with the embedded default: by the ` + "`mediapipe run`" + ` using
+the same DATA_DIR, or at its next start).`,
 	}
-	f := catalog.ReprocessFilter{ClienteID: *cliente}
-	for _, s := range strings.Split(*status, ",") {
+	status := cmd.Flags().String("status", "failed,expired", "statuses to replay, comma separated: failed, expired, pending, downloading")
+	cliente := clienteFlag(cmd, "only this cliente's media")
+	since := cmd.Flags().String("since", "", "only rows updated within this long, e.g. 24h or 7d")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runReprocess(cmd.Context(), io, *status, *cliente, *since)
+	}
+	return cmd
+}
+
+func runReprocess(ctx context.Context, io IO, status, cliente, since string) error {
+	var f catalog.ReprocessFilter
+	for _, s := range strings.Split(status, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			f.Statuses = append(f.Statuses, s)
 		}
@@ -37,14 +47,18 @@ the same DATA_DIR, or at its next start).`)
 			return usagef("--status %q: want failed, expired, pending or downloading", s)
 		}
 	}
-	if *since != "" {
-		d, err := config.ParseDuration(*since)
+	if since != "" {
+		d, err := config.ParseDuration(since)
 		if err != nil || d <= 0 {
-			return usagef("--since %q: want a duration such as 24h or 7d", *since)
+			return usagef("--since %q: want a duration such as 24h or 7d", since)
 		}
 		f.Since = d
 	}
-	store, js, closeAll, err := openStoreAndBus(ctx, io)
+	store, js, closeAll, err := openStoreAndBus(ctx, io, func(store *catalog.Store) error {
+		c, err := clienteScope(ctx, store, cliente)
+		f.ClienteID = c.ID
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/multichat/mediapipe/internal/app"
+	"github.com/multichat/mediapipe/internal/buildinfo"
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/logging"
@@ -57,12 +59,30 @@ MEDIA_STORE (s3://BUCKET/PREFIX with the AWS_* variables), MEDIA_PRESIGN,
 WHATSAPP_MEDIA_HOSTS, WHATSAPP_CDN_BASE_URL, WAPI_BASE_URL, MAX_MEDIA_BYTES,
 LOG_LEVEL, LOG_FORMAT (see README). SIGTERM or Ctrl-C stops it gracefully.`
 
-func serve(ctx context.Context, io IO, args []string, name, synopsis string, roles app.Roles, migrateByDefault bool) error {
-	fs := newFlags(io, name, "[flags]", synopsis+"\n"+serveEnvHelp)
-	migrate := fs.Bool("migrate", migrateByDefault, "create the database when missing and apply migrations before starting")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+// The roles of the serving commands.
+var (
+	allRoles       = app.All
+	ingestRole     = app.Roles{Ingest: true}
+	analyzerRole   = app.Roles{Analyzer: true}
+	downloaderRole = app.Roles{Downloader: true}
+	delivererRole  = app.Roles{Deliverer: true}
+)
+
+// newServeCmd is a long-running command: the whole pipeline (run) or one
+// role of it.
+func newServeCmd(io IO, name, short, long string, roles app.Roles, migrateByDefault bool) *cobra.Command {
+	var migrate bool
+	cmd := &cobra.Command{
+		Use: name + " [flags]", Short: short, Long: long + "\n" + serveEnvHelp, Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), io, cmd.Name(), roles, migrate)
+		},
 	}
+	cmd.Flags().BoolVar(&migrate, "migrate", migrateByDefault, "create the database when missing and apply migrations before starting")
+	return cmd
+}
+
+func serve(ctx context.Context, io IO, name string, roles app.Roles, migrate bool) error {
 	cfg, err := loadConfig(io)
 	if err != nil {
 		return err
@@ -72,8 +92,11 @@ func serve(ctx context.Context, io IO, args []string, name, synopsis string, rol
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	b := buildinfo.Read()
+	log.Info("mediapipe starting", zap.String("command", name), zap.String("version", b.Version),
+		zap.String("revision", b.Revision), zap.Bool("modified", b.Modified), zap.String("go", b.GoVersion))
 	a, err := app.Open(ctx, cfg, log, app.Options{
-		Roles: roles, CreateDB: *migrate, Migrate: *migrate,
+		Roles: roles, CreateDB: migrate, Migrate: migrate,
 		// A single role never starts an embedded server: it joins the
 		// run's on the same DATA_DIR, or refuses.
 		JoinEmbedded: roles != app.All,
@@ -94,20 +117,4 @@ func oneLine(err error) error {
 		return err
 	}
 	return errors.New(strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
-}
-
-func runRun(ctx context.Context, io IO, args []string) error {
-	return serve(ctx, io, args, "run", "Runs the whole pipeline in one process: ingest, analyzer and downloader\n(with an embedded NATS server when NATS_URL is empty). Migrates the schema first.", app.All, true)
-}
-
-func runIngest(ctx context.Context, io IO, args []string) error {
-	return serve(ctx, io, args, "ingest", "Runs the webhook ingest alone: POST /webhooks/wapi, health and metrics.", app.Roles{Ingest: true}, false)
-}
-
-func runAnalyzer(ctx context.Context, io IO, args []string) error {
-	return serve(ctx, io, args, "analyzer", "Runs the analyzer alone: webhooks from JetStream into media_files rows and download jobs.", app.Roles{Analyzer: true}, false)
-}
-
-func runDownloader(ctx context.Context, io IO, args []string) error {
-	return serve(ctx, io, args, "downloader", "Runs the downloader alone: fetch, verify, decrypt and store media.", app.Roles{Downloader: true}, false)
 }

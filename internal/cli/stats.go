@@ -6,43 +6,52 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/humanize"
 )
 
-func runStats(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "stats", "[--cliente ID] [--json]", `
+func newStatsCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "stats [--cliente ID|NAME] [--json]", Short: "media totals by type, status, instance and size", Args: noArgs,
+		Long: `
 Prints media totals from the catalogue: by type, by status, by failure reason,
 by instance, the bytes the rows refer to and what the media store
 (MEDIA_STORE: MEDIA_DIR or an S3 bucket) holds, counted in the store itself:
 its files and their bytes (a file forwarded many times is stored once per
-cliente). On S3 that lists the objects under the prefix.`)
-	cliente := fs.Int64("cliente", 0, "only this cliente's media (id); 0 for all")
-	asJSON := fs.Bool("json", false, "print one JSON object")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+cliente). On S3 that lists the objects under the prefix.`,
 	}
-	if *cliente < 0 {
-		return usagef("--cliente must be a positive id")
-	}
+	cliente := clienteFlag(cmd, "only this cliente's media")
+	asJSON := cmd.Flags().Bool("json", false, "print one JSON object")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runStats(cmd.Context(), io, *cliente, *asJSON) }
+	return cmd
+}
+
+func runStats(ctx context.Context, io IO, ref string, asJSON bool) error {
 	store, _, files, err := openStoreAndFiles(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	st, err := operator.New(store).Stats(ctx, *cliente)
+	c, err := clienteScope(ctx, store, ref)
 	if err != nil {
 		return err
 	}
-	storeFiles, storeBytes, err := blob.Usage(ctx, files, *cliente)
+	cliente := c.ID
+	st, err := operator.New(store).Stats(ctx, cliente)
+	if err != nil {
+		return err
+	}
+	storeFiles, storeBytes, err := blob.Usage(ctx, files, cliente)
 	if err != nil {
 		return fmt.Errorf("reading the media store's use: %w", err)
 	}
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(io.Stdout)
 		return enc.Encode(map[string]any{
-			"cliente": *cliente, "total": st.Total, "byType": st.ByType, "byStatus": st.ByStatus,
+			"cliente": cliente, "total": st.Total, "byType": st.ByType, "byStatus": st.ByStatus,
 			"byReason": st.ByReason, "byInstance": st.ByInstance, "bytesStored": st.BytesStored, "diskBytes": storeBytes,
 			"storeFiles": storeFiles, "referencedBytes": st.DiskBytes,
 			"retrying": st.Retrying,
@@ -50,8 +59,8 @@ cliente). On S3 that lists the objects under the prefix.`)
 	}
 	tw := tabwriter.NewWriter(io.Stdout, 0, 0, 2, ' ', 0)
 	scope := "all clientes"
-	if *cliente != 0 {
-		scope = fmt.Sprintf("cliente %d", *cliente)
+	if cliente != 0 {
+		scope = fmt.Sprintf("cliente %q, id %d", c.Name, c.ID)
 	}
 	fmt.Fprintf(tw, "media (%s)\t%d\n", scope, st.Total)
 	for _, section := range []struct {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/multichat/mediapipe/internal/blob"
 	"github.com/multichat/mediapipe/internal/progress"
 )
@@ -56,24 +58,17 @@ func openFiles(ctx context.Context, io IO, raw, what string) (blob.Store, error)
 	return s, nil
 }
 
-const storeUsage = `Usage: mediapipe store migrate --to URL [--from URL] [--dry-run]
-
-Manages the media store (MEDIA_STORE).
-
-Subcommands:
-  migrate   copy every stored file into another store, verifying each one
-
-Run 'mediapipe store migrate --help' for its flags.
-`
-
-func runStore(ctx context.Context, io IO, args []string) error {
-	return dispatch(ctx, io, args, storeUsage,
-		subcommand{"migrate", runStoreMigrate},
-	)
+func newStoreCmd(io IO) *cobra.Command {
+	c := group("store <subcommand> [flags]", "manage the media store (store migrate: copy every file into another store, verified)", newStoreMigrateCmd(io))
+	c.Long = "Manages the media store (MEDIA_STORE)."
+	return c
 }
 
-func runStoreMigrate(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "store migrate", "--to URL [--from URL] [--dry-run] [--parallel N]", `
+func newStoreMigrateCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "migrate --to URL [--from URL] [--dry-run] [--parallel N]", Args: noArgs,
+		Short: "copy every stored file into another store, verifying each one",
+		Long: `
 Copies every stored file of a media store (--from, default MEDIA_STORE) into
 another (--to, e.g. s3://BUCKET/PREFIX) under the same relative path
 <cliente_id>/<aa>/<bb>/<sha256><ext>. Each file is streamed through a SHA-256
@@ -91,24 +86,27 @@ their paths); exits 1 when any file failed. Then set MEDIA_STORE to the target
 and restart every process; keep the source until the pipeline runs on the
 target. S3 credentials, region and endpoint come from the standard AWS
 variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
-AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
-	to := fs.String("to", "", "the target store `URL`: s3://BUCKET/PREFIX or file:///dir (required)")
-	from := fs.String("from", "", "the source store `URL` (default MEDIA_STORE)")
-	dryRun := fs.Bool("dry-run", false, "report what would be copied, copy nothing")
-	parallel := fs.Int("parallel", 4, "files copied at once")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`,
 	}
-	if *parallel < 1 || *parallel > 64 {
+	to := cmd.Flags().String("to", "", "the target store `URL`: s3://BUCKET/PREFIX or file:///dir (required)")
+	from := cmd.Flags().String("from", "", "the source store `URL` (default MEDIA_STORE)")
+	dryRun := cmd.Flags().Bool("dry-run", false, "report what would be copied, copy nothing")
+	parallel := cmd.Flags().Int("parallel", 4, "files copied at once")
+	required(cmd, "to")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runStoreMigrate(cmd.Context(), io, *to, *from, *dryRun, *parallel)
+	}
+	return cmd
+}
+
+func runStoreMigrate(ctx context.Context, io IO, to, from string, dryRun bool, parallel int) error {
+	if parallel < 1 || parallel > 64 {
 		return usagef("--parallel must be between 1 and 64")
 	}
-	if *to == "" {
-		return usagef("--to is required (s3://BUCKET/PREFIX)")
-	}
-	if !isStoreURL(*to) {
+	if !isStoreURL(to) {
 		return usagef("--to: want s3://BUCKET/PREFIX or file:///dir")
 	}
-	src := *from
+	src := from
 	if src == "" {
 		cfg, err := loadConfig(io)
 		if err != nil {
@@ -118,7 +116,7 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	} else if !isStoreURL(src) {
 		return usagef("--from: want file:///dir or s3://BUCKET/PREFIX")
 	}
-	if strings.TrimRight(src, "/") == strings.TrimRight(*to, "/") {
+	if strings.TrimRight(src, "/") == strings.TrimRight(to, "/") {
 		return usagef("--to names the source store itself")
 	}
 	source, err := openFiles(ctx, io, src, "--from")
@@ -132,12 +130,12 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	// The target's S3 part buffers are shared by the files in flight, so
 	// memory stays flat: two parts each and two to spare.
 	opts := s3Options(io)
-	opts.Buffers = 2*(*parallel) + 2
-	target, err := blob.OpenURL(ctx, *to, opts)
+	opts.Buffers = 2*parallel + 2
+	target, err := blob.OpenURL(ctx, to, opts)
 	if err != nil {
 		return fmt.Errorf("opening the media store (--to): %w", err)
 	}
-	if !*dryRun {
+	if !dryRun {
 		if p, ok := target.(interface{ Probe() error }); ok {
 			if err := p.Probe(); err != nil {
 				return fmt.Errorf("the target store takes no writes: %w", err)
@@ -148,9 +146,9 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	if err != nil {
 		return err
 	}
-	m := &migration{io: io, source: source, target: target, dryRun: *dryRun,
+	m := &migration{io: io, source: source, target: target, dryRun: dryRun,
 		total: files, totalBytes: bytes, terminal: progress.IsTerminal(io.Stderr)}
-	err = m.run(ctx, lister, *parallel)
+	err = m.run(ctx, lister, parallel)
 	m.summary()
 	if err != nil {
 		return err
@@ -158,8 +156,8 @@ AWS_ENDPOINT_URL_S3) and S3_FORCE_PATH_STYLE.`)
 	if len(m.failed) > 0 {
 		return exitError{ExitFailure}
 	}
-	if !*dryRun {
-		fmt.Fprintf(io.Stdout, "Next: set MEDIA_STORE=%s for every process and restart them; the source was not changed (delete it once the pipeline runs on the target).\n", *to)
+	if !dryRun {
+		fmt.Fprintf(io.Stdout, "Next: set MEDIA_STORE=%s for every process and restart them; the source was not changed (delete it once the pipeline runs on the target).\n", to)
 	}
 	return nil
 }

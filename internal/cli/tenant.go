@@ -13,6 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/multichat/mediapipe/internal/api"
 	"github.com/multichat/mediapipe/internal/app"
 	"github.com/multichat/mediapipe/internal/blob"
@@ -23,40 +26,24 @@ import (
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
-const tenantUsage = `Usage: mediapipe tenant <subcommand> [flags]
-
-Subcommands:
-  add              register a cliente and one of its instances (W-API, Evolution, WAHA, Z-API or Meta)
-  list             list the clientes and their instances (never their secrets)
-  rotate-token     issue a new API token for a cliente
-  rotate-secret    issue a new webhook secret (and URL) for an instance
-  disable          refuse an instance's webhooks (its data is kept)
-  enable           accept a disabled instance's webhooks again
-  remove           remove an instance or a whole cliente
-  callback         manage a cliente's callback endpoint for media events (set, list, rotate-secret, disable, test)
-
-Run 'mediapipe tenant <subcommand> --help' for its flags.
-`
-
-func runTenant(ctx context.Context, io IO, args []string) error {
-	return dispatch(ctx, io, args, tenantUsage,
-		subcommand{"add", runTenantAdd},
-		subcommand{"list", runTenantList},
-		subcommand{"rotate-token", runTenantRotateToken},
-		subcommand{"rotate-secret", runTenantRotateSecret},
-		subcommand{"disable", func(ctx context.Context, io IO, args []string) error {
-			return runTenantSetDisabled(ctx, io, args, true)
-		}},
-		subcommand{"enable", func(ctx context.Context, io IO, args []string) error {
-			return runTenantSetDisabled(ctx, io, args, false)
-		}},
-		subcommand{"remove", runTenantRemove},
-		subcommand{"callback", runTenantCallback},
+func newTenantCmd(io IO) *cobra.Command {
+	return group("tenant <subcommand> [flags]", "manage clientes and instances (tenant add, list, rotate-token, rotate-secret, disable, enable, remove, callback)",
+		newTenantAddCmd(io),
+		newTenantListCmd(io),
+		newTenantRotateTokenCmd(io),
+		newTenantRotateSecretCmd(io),
+		newTenantSetDisabledCmd(io, true),
+		newTenantSetDisabledCmd(io, false),
+		newTenantRemoveCmd(io),
+		newTenantCallbackCmd(io),
 	)
 }
 
-func runTenantAdd(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant add", "--cliente NAME [--provider P] --instance ID <credentials> [--public-url URL]", `
+func newTenantAddCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "add --cliente ID|NAME [--provider P] --instance ID <credentials> [--public-url URL]", Args: noArgs,
+		Short: "register a cliente and one of its instances (W-API, Evolution, WAHA, Z-API or Meta)",
+		Long: `
 Registers an instance of a WhatsApp provider for a cliente, creating the
 cliente when it does not exist (and the database and schema when they are
 missing). Prints the instance's webhook URL, which carries its secret, what to
@@ -76,43 +63,60 @@ order above), keeping it out of the shell history.
 
 Adding an instance that exists again rotates its webhook secret (the old URL
 stops working) and replaces its provider and credentials. An instance of
-another cliente is refused.`)
-	cliente := fs.String("cliente", "", "the cliente's `name` (required)")
-	providerName := fs.String("provider", "wapi", "the instance's `provider`: wapi, evolution, waha, zapi or meta")
-	instance := fs.String("instance", "", "the instance `id` as the provider names it, e.g. 3B6XIW-ZTS923-GEAY6V (required)")
-	var creds catalog.Credentials
-	var accessToken, clientToken string
+another cliente is refused.`,
+	}
+	var o tenantAddOptions
+	fs := cmd.Flags()
+	fs.StringVar(&o.cliente, "cliente", "", "the cliente, by `name` (created when new) or id (required)")
+	fs.StringVar(&o.provider, "provider", "wapi", "the instance's `provider`: wapi, evolution, waha, zapi or meta")
+	fs.StringVar(&o.instance, "instance", "", "the instance `id` as the provider names it, e.g. 3B6XIW-ZTS923-GEAY6V (required)")
+	fs.StringVar(&o.creds.WAPIToken, "wapi-token", "", "wapi: the instance's W-API bearer `token` (- reads it from stdin)")
+	fs.StringVar(&o.creds.BaseURL, "base-url", "", "evolution, waha: the `URL` of the provider's server, e.g. https://evo.example.com")
+	fs.StringVar(&o.creds.APIKey, "api-key", "", "evolution: the apikey; waha: the X-Api-Key, if the server has one (`key`; - reads it from stdin)")
+	fs.StringVar(&o.accessToken, "access-token", "", "meta: the system user's access `token` for the Graph API (- reads it from stdin)")
+	fs.StringVar(&o.creds.AppSecret, "app-secret", "", "meta: the app `secret` that signs deliveries; every delivery must then be signed (- reads it from stdin)")
+	fs.StringVar(&o.creds.VerifyToken, "verify-token", "", "meta: the verify `token` entered in the app's webhook settings (- reads it from stdin)")
+	fs.StringVar(&o.clientToken, "client-token", "", "zapi: the account's Client-Token, if it uses one (`token`; - reads it from stdin)")
+	fs.StringVar(&o.publicURL, "public-url", "", "the `URL` the provider reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
+	_ = cmd.RegisterFlagCompletionFunc("provider", completeProviders)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runTenantAdd(cmd.Context(), io, cmd.Flags(), o) }
+	return cmd
+}
+
+// tenantAddOptions are tenant add's flags.
+type tenantAddOptions struct {
+	cliente, provider, instance, publicURL string
+	creds                                  catalog.Credentials
+	accessToken, clientToken               string
+}
+
+func runTenantAdd(ctx context.Context, io IO, fs *pflag.FlagSet, o tenantAddOptions) error {
+	p, err := webhook.ParseProvider(o.provider)
+	if err != nil {
+		return usagef("--provider: %v", err)
+	}
+	creds := o.creds
+	// Every missing flag is named at once: --cliente, --instance and the
+	// provider's credentials.
+	var missingCreds string
+	probe := creds
+	if setProviderKey(p, &probe, o.accessToken, o.clientToken) == nil {
+		if err := probe.Check(p); errors.Is(err, catalog.ErrMissingCredentials) {
+			missingCreds = flagWords(err.Error())
+		}
+	}
+	if err := requiredError(missingFlags(fs, "cliente", "instance"), missingCreds); err != nil {
+		return err
+	}
+	if err := catalog.ValidateInstanceID(o.instance); err != nil {
+		return usagef("--instance: %v", err)
+	}
 	secrets := []struct {
 		name  string
 		value *string
 	}{
-		{"wapi-token", &creds.WAPIToken}, {"api-key", &creds.APIKey}, {"access-token", &accessToken},
-		{"app-secret", &creds.AppSecret}, {"verify-token", &creds.VerifyToken}, {"client-token", &clientToken},
-	}
-	fs.StringVar(&creds.WAPIToken, "wapi-token", "", "wapi: the instance's W-API bearer `token` (- reads it from stdin)")
-	fs.StringVar(&creds.BaseURL, "base-url", "", "evolution, waha: the `URL` of the provider's server, e.g. https://evo.example.com")
-	fs.StringVar(&creds.APIKey, "api-key", "", "evolution: the apikey; waha: the X-Api-Key, if the server has one (`key`; - reads it from stdin)")
-	fs.StringVar(&accessToken, "access-token", "", "meta: the system user's access `token` for the Graph API (- reads it from stdin)")
-	fs.StringVar(&creds.AppSecret, "app-secret", "", "meta: the app `secret` that signs deliveries; every delivery must then be signed (- reads it from stdin)")
-	fs.StringVar(&creds.VerifyToken, "verify-token", "", "meta: the verify `token` entered in the app's webhook settings (- reads it from stdin)")
-	fs.StringVar(&clientToken, "client-token", "", "zapi: the account's Client-Token, if it uses one (`token`; - reads it from stdin)")
-	publicURL := fs.String("public-url", "", "the `URL` the provider reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	p, err := webhook.ParseProvider(*providerName)
-	switch {
-	case fs.NArg() > 0:
-		return usagef("unexpected argument %q", fs.Arg(0))
-	case err != nil:
-		return usagef("--provider: %v", err)
-	case strings.TrimSpace(*cliente) == "":
-		return usagef("--cliente is required")
-	case *instance == "":
-		return usagef("--instance is required")
-	}
-	if err := catalog.ValidateInstanceID(*instance); err != nil {
-		return usagef("--instance: %v", err)
+		{"wapi-token", &creds.WAPIToken}, {"api-key", &creds.APIKey}, {"access-token", &o.accessToken},
+		{"app-secret", &creds.AppSecret}, {"verify-token", &creds.VerifyToken}, {"client-token", &o.clientToken},
 	}
 	stdin := bufio.NewReader(io.Stdin)
 	for _, f := range secrets {
@@ -124,13 +128,13 @@ another cliente is refused.`)
 			return usagef("--%s -: no secret on stdin", f.name)
 		}
 	}
-	if err := setProviderKey(p, &creds, accessToken, clientToken); err != nil {
+	if err := setProviderKey(p, &creds, o.accessToken, o.clientToken); err != nil {
 		return err
 	}
 	if err := creds.Check(p); err != nil {
 		return usagef("%s", flagWords(err.Error()))
 	}
-	cfg, base, err := configAndBase(io, *publicURL)
+	cfg, base, err := configAndBase(io, o.publicURL)
 	if err != nil {
 		return err
 	}
@@ -143,16 +147,19 @@ another cliente is refused.`)
 		return err
 	}
 	defer store.Close()
-	res, err := operator.New(store).RegisterInstance(ctx, *cliente, catalog.Instance{ID: *instance, Provider: p, Credentials: creds})
+	name, err := clienteToAdd(ctx, store, o.cliente)
+	if err != nil {
+		return err
+	}
+	res, err := operator.New(store).RegisterInstance(ctx, name, catalog.Instance{ID: o.instance, Provider: p, Credentials: creds})
 	if errors.Is(err, catalog.ErrInstanceOwned) {
-		return fmt.Errorf("instance %s is registered for another cliente: it was not changed", *instance)
+		return fmt.Errorf("instance %s is registered for another cliente: it was not changed", o.instance)
 	}
 	if err != nil {
 		return err
 	}
 
 	w := io.Stdout
-	name := strings.TrimSpace(*cliente)
 	if res.ClienteCreated {
 		fmt.Fprintf(w, "Cliente %q created (id %d).\n", name, res.ClienteID)
 	} else {
@@ -178,6 +185,22 @@ another cliente is refused.`)
 		fmt.Fprintf(w, "\nAPI token of cliente %q (Authorization: Bearer ...). Store it now: it is shown only this once.\n  %s\n", name, res.APIToken)
 	}
 	return nil
+}
+
+// clienteToAdd is the name of the cliente tenant add's --cliente names: an
+// existing cliente's (by id or name), or a new name. A number that is no
+// cliente's id is refused: it would make a cliente whose name reads as an id.
+func clienteToAdd(ctx context.Context, store *catalog.Store, ref string) (string, error) {
+	c, err := findCliente(ctx, store, ref)
+	switch {
+	case err == nil:
+		return c.Name, nil
+	case !errors.Is(err, catalog.ErrNotFound):
+		return "", err
+	case catalog.IsClienteID(strings.TrimSpace(ref)):
+		return "", fmt.Errorf("%w: a new cliente needs a name that is not a number", err)
+	}
+	return strings.TrimSpace(ref), nil
 }
 
 // providerTitle names each provider in sentences.
@@ -235,11 +258,6 @@ func printWebhookSetup(w io.Writer, p webhook.Provider, instanceID, base, secret
 	}[p]
 	fmt.Fprintf(w, "\nWebhook URL of instance %s (it contains the secret; %s)%s:\n  %s?token=%s\n",
 		instanceID, where, notice, hookURL, url.QueryEscape(secret))
-	if p != webhook.WAPI && p != webhook.Evolution {
-		fmt.Fprintf(w, "Not yet processed: the ingest accepts and authenticates %s webhooks, but only W-API's and Evolution API's media are recorded so far.\n"+
-			"Until %s's are, its webhooks are kept as dead letters (reason unsupported_provider, for STREAM_MAX_AGE);\n"+
-			"'mediapipe deadletter replay --reason unsupported_provider' brings them back once they can be recorded.\n", providerTitle[p], providerTitle[p])
-	}
 	switch p {
 	case webhook.Evolution, webhook.WAHA:
 		fmt.Fprintf(w, "%s can send headers: better, set the URL without ?token=… and the header\n  X-Webhook-Token: %s\n"+
@@ -254,16 +272,21 @@ func printWebhookSetup(w io.Writer, p webhook.Provider, instanceID, base, secret
 	}
 }
 
-func runTenantList(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant list", "[--json]", `
+func newTenantListCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "list [--json]", Short: "list the clientes and their instances (never their secrets)", Args: noArgs,
+		Long: `
 Lists every cliente with its instances: ids, names, each instance's provider,
 whether an instance is disabled, when they were created (and an instance last
 given a new secret or credentials), which secrets and credentials are set (an
-instance's base URL is shown: it is not secret), and media counts. Tokens, secrets and their hashes are never printed.`)
-	asJSON := fs.Bool("json", false, "print one JSON document")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+instance's base URL is shown: it is not secret), and media counts. Tokens, secrets and their hashes are never printed.`,
 	}
+	asJSON := cmd.Flags().Bool("json", false, "print one JSON document")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runTenantList(cmd.Context(), io, *asJSON) }
+	return cmd
+}
+
+func runTenantList(ctx context.Context, io IO, asJSON bool) error {
 	store, _, err := openStore(ctx, io)
 	if err != nil {
 		return err
@@ -273,7 +296,7 @@ instance's base URL is shown: it is not secret), and media counts. Tokens, secre
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(io.Stdout).Encode(tenantsJSON(tenants))
 	}
 	return printTenants(io.Stdout, tenants)
@@ -403,30 +426,34 @@ func listTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 U
 // tokenTTL is how long the API remembers a verified token, in words.
 var tokenTTL = fmt.Sprintf("%d seconds", int(api.DefaultTokenTTL.Seconds()))
 
-func runTenantRotateToken(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant rotate-token", "--cliente NAME", fmt.Sprintf(`
+func newTenantRotateTokenCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "rotate-token --cliente ID|NAME", Short: "issue a new API token for a cliente", Args: noArgs,
+		Long: fmt.Sprintf(`
 Issues a new API token for a cliente and prints it: it is shown only now, so
 store it at once. Use it when the token leaked, or for a cliente restored from
 a backup without secrets (which has none). The catalogue keeps only the new
 token's hash: the previous token stops working within %s (the API
-remembers a verified token for that long).`, tokenTTL))
-	cliente := fs.String("cliente", "", "the cliente's `name` (required)")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+remembers a verified token for that long).`, tokenTTL),
 	}
-	name := strings.TrimSpace(*cliente)
-	if name == "" {
-		return usagef("--cliente is required")
-	}
+	cliente := clienteFlag(cmd, "the cliente (required)")
+	required(cmd, "cliente")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runTenantRotateToken(cmd.Context(), io, *cliente) }
+	return cmd
+}
+
+func runTenantRotateToken(ctx context.Context, io IO, ref string) error {
 	store, _, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	res, err := operator.New(store).RotateAPIToken(ctx, name)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("no cliente is named %q ('mediapipe tenant list' lists them): nothing was changed", name)
+	c, err := findCliente(ctx, store, ref)
+	if err != nil {
+		return err
 	}
+	name := c.Name
+	res, err := operator.New(store).RotateAPIToken(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -461,25 +488,32 @@ func announceSecrets(ctx context.Context, io IO, cfg config.Config) {
 	}
 }
 
-func runTenantRotateSecret(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant rotate-secret", "--instance ID [--public-url URL]", `
+func newTenantRotateSecretCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "rotate-secret --instance ID [--public-url URL]", Short: "issue a new webhook secret (and URL) for an instance", Args: noArgs,
+		Long: `
 Issues a new webhook secret for a registered instance and prints its new
 webhook URL, which carries the secret: it is shown only now, so store it at
 once. The instance's W-API token is kept ('tenant add' replaces both).
 
 The running ingests are told at once (through NATS_URL, or the embedded
 server of a 'mediapipe run' on DATA_DIR): from then on only the new URL works.
-Ingests that cannot be told switch within about `+secretRefresh+`. Set the new
-URL in W-API right away.`)
-	instance := fs.String("instance", "", "the W-API instance `id` (required)")
-	publicURL := fs.String("public-url", "", "the `URL` W-API reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+Ingests that cannot be told switch within about ` + secretRefresh + `. Set the new
+URL in W-API right away.`,
 	}
-	if err := checkInstanceFlag(*instance); err != nil {
-		return err
+	instance := instanceFlag(cmd, "the instance `id` (required)")
+	publicURL := cmd.Flags().String("public-url", "", "the `URL` the provider reaches mediapipe at (default http://localhost:<HTTP_ADDR port>)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runTenantRotateSecret(cmd.Context(), io, *instance, *publicURL)
 	}
-	cfg, base, err := configAndBase(io, *publicURL)
+	return cmd
+}
+
+func runTenantRotateSecret(ctx context.Context, io IO, instance, publicURL string) error {
+	if err := catalog.ValidateInstanceID(instance); err != nil {
+		return usagef("--instance: %v", err)
+	}
+	cfg, base, err := configAndBase(io, publicURL)
 	if err != nil {
 		return err
 	}
@@ -488,9 +522,9 @@ URL in W-API right away.`)
 		return err
 	}
 	defer store.Close()
-	res, err := operator.New(store).RotateWebhookSecret(ctx, *instance)
+	res, err := operator.New(store).RotateWebhookSecret(ctx, instance)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them; 'mediapipe tenant add' registers it)", *instance)
+		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them; 'mediapipe tenant add' registers it)", instance)
 	}
 	if err != nil {
 		return err
@@ -511,34 +545,38 @@ URL in W-API right away.`)
 	return nil
 }
 
-func runTenantSetDisabled(ctx context.Context, io IO, args []string, disable bool) error {
-	name, help := "tenant enable", `
+func newTenantSetDisabledCmd(io IO, disable bool) *cobra.Command {
+	name, short, help := "enable", "accept a disabled instance's webhooks again", `
 Accepts a disabled instance's webhooks again, with the secret it had (the
 running ingests are told at once; others follow within about `+secretRefresh+`).`
 	if disable {
-		name, help = "tenant disable", `
+		name, short, help = "disable", "refuse an instance's webhooks (its data is kept)", `
 Disables an instance: the ingests refuse its webhooks (401, as for an unknown
 instance): the running ingests are told at once, others follow within about
 `+secretRefresh+`. Media
 already accepted are still analysed and downloaded. Its secret, W-API token
 and media are kept: 'mediapipe tenant enable' undoes it.`
 	}
-	fs := newFlags(io, name, "--instance ID", help)
-	instance := fs.String("instance", "", "the W-API instance `id` (required)")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+	cmd := &cobra.Command{Use: name + " --instance ID", Short: short, Long: help, Args: noArgs}
+	instance := instanceFlag(cmd, "the instance `id` (required)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runTenantSetDisabled(cmd.Context(), io, *instance, disable)
 	}
-	if err := checkInstanceFlag(*instance); err != nil {
-		return err
+	return cmd
+}
+
+func runTenantSetDisabled(ctx context.Context, io IO, instance string, disable bool) error {
+	if err := catalog.ValidateInstanceID(instance); err != nil {
+		return usagef("--instance: %v", err)
 	}
 	store, cfg, err := openStore(ctx, io)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	st, err := operator.New(store).SetInstanceDisabled(ctx, *instance, disable)
+	st, err := operator.New(store).SetInstanceDisabled(ctx, instance, disable)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them): nothing was changed", *instance)
+		return fmt.Errorf("instance %s is not registered ('mediapipe tenant list' lists them): nothing was changed", instance)
 	}
 	if err != nil {
 		return err
@@ -560,8 +598,10 @@ and media are kept: 'mediapipe tenant enable' undoes it.`
 	return nil
 }
 
-func runTenantRemove(ctx context.Context, io IO, args []string) error {
-	fs := newFlags(io, "tenant remove", "(--instance ID | --cliente NAME) [--with-media]", `
+func newTenantRemoveCmd(io IO) *cobra.Command {
+	cmd := &cobra.Command{
+		Use: "remove (--instance ID | --cliente ID|NAME) [--with-media]", Short: "remove an instance or a whole cliente", Args: noArgs,
+		Long: `
 Removes an instance (with its chats), or a cliente with all its instances.
 While media rows of what would be removed exist it refuses, unless
 --with-media: then it deletes those rows too, and every stored file no other
@@ -569,21 +609,26 @@ row uses (a file forwarded to another instance of the cliente stays). Nothing
 can be undone: take a backup first ('mediapipe export --include-secrets').
 
 The running ingests are told at once to refuse the removed instances'
-webhooks; others follow within about `+secretRefresh+`. 'mediapipe tenant disable' stops
-new media first, while you decide.`)
-	instance := fs.String("instance", "", "the W-API instance `id` to remove")
-	cliente := fs.String("cliente", "", "the `name` of the cliente to remove, with all its instances")
-	withMedia := fs.Bool("with-media", false, "also delete the media rows and their stored files")
-	if err := parseNoArgs(fs, args); err != nil {
-		return err
+webhooks; others follow within about ` + secretRefresh + `. 'mediapipe tenant disable' stops
+new media first, while you decide.`,
 	}
-	name := strings.TrimSpace(*cliente)
-	if (*instance == "") == (name == "") {
+	instance := cmd.Flags().String("instance", "", "the instance `id` to remove")
+	cliente := clienteFlag(cmd, "the cliente to remove, with all its instances")
+	withMedia := cmd.Flags().Bool("with-media", false, "also delete the media rows and their stored files")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		return runTenantRemove(cmd.Context(), io, *instance, *cliente, *withMedia)
+	}
+	return cmd
+}
+
+func runTenantRemove(ctx context.Context, io IO, instance, cliente string, withMedia bool) error {
+	name := strings.TrimSpace(cliente)
+	if (instance == "") == (name == "") {
 		return usagef("give exactly one of --instance and --cliente")
 	}
-	if *instance != "" {
-		if err := checkInstanceFlag(*instance); err != nil {
-			return err
+	if instance != "" {
+		if err := catalog.ValidateInstanceID(instance); err != nil {
+			return usagef("--instance: %v", err)
 		}
 	}
 	store, cfg, files, err := openStoreAndFiles(ctx, io)
@@ -591,13 +636,20 @@ new media first, while you decide.`)
 		return err
 	}
 	defer store.Close()
-	what := "instance " + *instance
+	if name != "" {
+		c, err := findCliente(ctx, store, name)
+		if err != nil {
+			return err
+		}
+		name = c.Name
+	}
+	what := "instance " + instance
 	var r housekeeping.Removal
-	if *instance != "" {
-		r, err = housekeeping.RemoveInstance(ctx, operator.New(store), files, *instance, *withMedia)
+	if instance != "" {
+		r, err = housekeeping.RemoveInstance(ctx, operator.New(store), files, instance, withMedia)
 	} else {
 		what = fmt.Sprintf("cliente %q", name)
-		r, err = housekeeping.RemoveCliente(ctx, operator.New(store), files, name, *withMedia)
+		r, err = housekeeping.RemoveCliente(ctx, operator.New(store), files, name, withMedia)
 	}
 	switch {
 	case errors.Is(err, catalog.ErrNotFound):
@@ -614,7 +666,7 @@ new media first, while you decide.`)
 			}
 			fmt.Fprintln(w, ".")
 		} else {
-			fmt.Fprintf(w, "Instance %s of cliente %q removed (the cliente stays).\n", *instance, r.ClienteName)
+			fmt.Fprintf(w, "Instance %s of cliente %q removed (the cliente stays).\n", instance, r.ClienteName)
 		}
 		fmt.Fprintf(w, "Media rows deleted: %d; stored files deleted: %d (%s)", r.Media, r.Files, humanBytes(r.Bytes))
 		if r.KeptFiles > 0 {
@@ -644,15 +696,11 @@ new media first, while you decide.`)
 	return err
 }
 
-// checkInstanceFlag checks a required --instance flag.
-func checkInstanceFlag(id string) error {
-	if id == "" {
-		return usagef("--instance is required")
-	}
-	if err := catalog.ValidateInstanceID(id); err != nil {
-		return usagef("--instance: %v", err)
-	}
-	return nil
+// instanceFlag declares a command's required --instance.
+func instanceFlag(cmd *cobra.Command, usage string) *string {
+	p := cmd.Flags().String("instance", "", usage)
+	required(cmd, "instance")
+	return p
 }
 
 // openStoreAndFiles opens the catalogue and the media store (MEDIA_STORE:

@@ -298,7 +298,7 @@ func TestTenantRotateTokenCommand(t *testing.T) {
 	code, out, errOut = runWithEnv(t, env, "", "tenant", "rotate-token", "--cliente", "globex")
 	require.Equal(t, cli.ExitFailure, code)
 	require.Empty(t, out)
-	require.Contains(t, errOut, `no cliente is named "globex"`)
+	require.Contains(t, errOut, `cliente "globex" does not exist`)
 	var n int
 	require.NoError(t, pgtest.DB(t, store).QueryRow(ctx, `SELECT count(*) FROM clientes`).Scan(&n))
 	require.Equal(t, 2, n, "an unknown cliente is not created")
