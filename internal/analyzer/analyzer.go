@@ -59,8 +59,9 @@ type Analyzer struct {
 	Store Recorder
 	JS    jetstream.JetStream
 	Log   *zap.Logger
-	// Observe, when set, is told how many webhooks and media items a batch held.
-	Observe func(webhooks, media int)
+	// Observe, when set, is told how many webhooks and media items of each
+	// provider a batch settled.
+	Observe func(provider string, webhooks, media int)
 }
 
 // HandleBatch is the analyzer's bus.BatchHandler: one error per message.
@@ -112,14 +113,23 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		if a.Observe == nil {
 			return
 		}
-		webhooks, media := 0, 0
+		type counts struct{ webhooks, media int }
+		by := map[string]*counts{}
 		for i, err := range errs {
 			if err == nil {
-				webhooks++
-				media += mediaOf[i]
+				p := subjectProvider(msgs[i].Subject())
+				c := by[p]
+				if c == nil {
+					c = &counts{}
+					by[p] = c
+				}
+				c.webhooks++
+				c.media += mediaOf[i]
 			}
 		}
-		a.Observe(webhooks, media)
+		for p, c := range by {
+			a.Observe(p, c.webhooks, c.media)
+		}
 	}()
 	if len(batch) == 0 {
 		return errs

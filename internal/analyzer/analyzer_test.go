@@ -938,7 +938,7 @@ func TestAnalyzerObservesOnlySettledWork(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testTopology())
 	var webhooks, media int
-	b.an.Observe = func(w, m int) { webhooks += w; media += m }
+	b.an.Observe = func(p string, w, m int) { require.Equal(t, "wapi", p); webhooks += w; media += m }
 	const stranger = "UNKNOWN-INSTANCE-2"
 	b.publish(t, stranger, bytes.ReplaceAll(sample(t, "image.json"), []byte(pro), []byte(stranger)), "stranger")
 	b.publish(t, pro, sample(t, "video.json"), "good")

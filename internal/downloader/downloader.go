@@ -9,6 +9,7 @@
 package downloader
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -80,7 +81,7 @@ type Downloader struct {
 	HeartBeat time.Duration
 	// Observe, when set, is told the outcome of every job ("success",
 	// "deduplicated", or the failure reason) and the bytes stored.
-	Observe func(outcome string, bytes int64, took time.Duration)
+	Observe func(provider, outcome string, bytes int64, took time.Duration)
 
 	// RetryHorizon is how long after its first attempt a media item is
 	// retried through an outage (DOWNLOAD_RETRY_HORIZON); default 24h.
@@ -118,12 +119,12 @@ func (d *Downloader) Handle(ctx context.Context, msg jetstream.Msg) error {
 	stop := bus.KeepAlive(ctx, msg, d.HeartBeat)
 	defer stop()
 	start := time.Now()
-	outcome, size, err := d.download(ctx, j)
+	outcome, provider, size, err := d.download(ctx, j)
 	if d.Observe != nil {
 		if err != nil && outcome == "" {
 			outcome = string(reason.OrInternal(err))
 		}
-		d.Observe(outcome, size, time.Since(start))
+		d.Observe(cmp.Or(provider, "unknown"), outcome, size, time.Since(start))
 	}
 	return err
 }
@@ -174,23 +175,26 @@ func mediaFields(row *catalog.DownloadRow) []zap.Field {
 		zap.String("instance_id", row.InstanceID), zap.String("message_id", row.MessageID)}
 }
 
-func (d *Downloader) download(ctx context.Context, j job.Download) (outcome string, size int64, err error) {
+// download runs one attempt of job j; provider is its instance's, once its
+// row is read.
+func (d *Downloader) download(ctx context.Context, j job.Download) (outcome, provider string, size int64, err error) {
 	id := j.MediaID
 	row, err := d.Store.LoadDownload(ctx, id)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return "gone", 0, bus.Permanent(string(reason.UnknownMedia), fmt.Errorf("media %d no longer exists", id))
+		return "gone", "", 0, bus.Permanent(string(reason.UnknownMedia), fmt.Errorf("media %d no longer exists", id))
 	}
 	if err != nil {
 		// The database, not the media: the bus backs off and retries.
-		return string(reason.Internal), 0, reason.Retry(reason.Internal, fmt.Errorf("loading media %d: %w", id, err))
+		return string(reason.Internal), "", 0, reason.Retry(reason.Internal, fmt.Errorf("loading media %d: %w", id, err))
 	}
 	fields := mediaFields(row)
 	defer func() { err = bus.WithFields(err, fields...) }()
 	if row.Status == catalog.StatusSuccess {
-		return "already_done", 0, nil
+		return "already_done", row.Provider, 0, nil
 	}
 	a := &attempt{d: d, row: row, log: d.Log.With(fields...).With(zap.String("media_type", string(row.Descriptor.Type)))}
-	return a.run(ctx)
+	outcome, size, err = a.run(ctx)
+	return outcome, row.Provider, size, err
 }
 
 func (a *attempt) run(ctx context.Context) (string, int64, error) {

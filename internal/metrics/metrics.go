@@ -23,8 +23,8 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	Webhooks         *prometheus.CounterVec
-	AnalyzedWebhooks prometheus.Counter
-	AnalyzedMedia    prometheus.Counter
+	AnalyzedWebhooks *prometheus.CounterVec
+	AnalyzedMedia    *prometheus.CounterVec
 	Downloads        *prometheus.CounterVec
 	DownloadedBytes  prometheus.Counter
 	DownloadSeconds  *prometheus.HistogramVec
@@ -47,22 +47,22 @@ func New() *Metrics {
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mediapipe_webhooks_total", Help: "Webhooks answered by the ingest, by provider (the route's; \"unknown\" for a route of none) and outcome (accepted, duplicate, or the rejection reason).",
 		}, []string{"provider", "outcome"}),
-		AnalyzedWebhooks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mediapipe_analyzer_webhooks_total", Help: "Webhooks the analyzer processed.",
-		}),
-		AnalyzedMedia: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mediapipe_analyzer_media_total", Help: "Media items the analyzer recorded.",
-		}),
+		AnalyzedWebhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediapipe_analyzer_webhooks_total", Help: "Webhooks the analyzer processed, by provider.",
+		}, []string{"provider"}),
+		AnalyzedMedia: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mediapipe_analyzer_media_total", Help: "Media items the analyzer recorded, by provider.",
+		}, []string{"provider"}),
 		Downloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mediapipe_downloads_total", Help: "Download attempts by outcome (success, deduplicated, or the failure reason).",
-		}, []string{"outcome"}),
+			Name: "mediapipe_downloads_total", Help: "Download attempts by provider and outcome (success, deduplicated, or the failure reason).",
+		}, []string{"provider", "outcome"}),
 		DownloadedBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mediapipe_downloaded_bytes_total", Help: "Plain bytes of media stored.",
 		}),
 		DownloadSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "mediapipe_download_duration_seconds", Help: "Time to fetch, verify and store one media item.",
+			Name: "mediapipe_download_duration_seconds", Help: "Time to fetch, verify and store one media item, by provider and outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10),
-		}, []string{"outcome"}),
+		}, []string{"provider", "outcome"}),
 		HandlerSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "mediapipe_handler_duration_seconds", Help: "Time a stage's handler took per call: a batch for the analyzer, a message for the downloader.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 3, 10),
@@ -117,17 +117,18 @@ func (m *Metrics) ObserveWebhook(provider, outcome string) {
 	m.Webhooks.WithLabelValues(provider, outcome).Inc()
 }
 
-// ObserveAnalyzed counts one analyzer batch.
-func (m *Metrics) ObserveAnalyzed(webhooks, media int) {
-	m.AnalyzedWebhooks.Add(float64(webhooks))
-	m.AnalyzedMedia.Add(float64(media))
+// ObserveAnalyzed counts the webhooks and media items of one provider in
+// an analyzer batch.
+func (m *Metrics) ObserveAnalyzed(provider string, webhooks, media int) {
+	m.AnalyzedWebhooks.WithLabelValues(provider).Add(float64(webhooks))
+	m.AnalyzedMedia.WithLabelValues(provider).Add(float64(media))
 }
 
-// ObserveDownload counts one download attempt.
-func (m *Metrics) ObserveDownload(outcome string, bytes int64, took time.Duration) {
-	m.Downloads.WithLabelValues(outcome).Inc()
+// ObserveDownload counts one download attempt of an item of provider.
+func (m *Metrics) ObserveDownload(provider, outcome string, bytes int64, took time.Duration) {
+	m.Downloads.WithLabelValues(provider, outcome).Inc()
 	m.DownloadedBytes.Add(float64(bytes))
-	m.DownloadSeconds.WithLabelValues(outcome).Observe(took.Seconds())
+	m.DownloadSeconds.WithLabelValues(provider, outcome).Observe(took.Seconds())
 }
 
 // ObserveStore records one media store operation (blob.ObserveFunc).

@@ -65,15 +65,15 @@ func TestMetrics(t *testing.T) {
 
 	// An analyzer batch of three: one recorded, one of an unknown instance,
 	// one to retry.
-	m.ObserveAnalyzed(3, 1)
+	m.ObserveAnalyzed("wapi", 3, 1)
 	batch := m.Batches("analyzer", func(ctx context.Context, msgs []jetstream.Msg) []error {
 		return []error{nil, bus.Permanent("unknown_instance", errors.New("no such instance")), errors.New("PostgreSQL is down")}
 	})
 	require.Len(t, batch(ctx, make([]jetstream.Msg, 3)), 3)
 
 	// Downloads: a success, a permanent failure.
-	m.ObserveDownload("success", 70_000, 120*time.Millisecond)
-	m.ObserveDownload("mac_mismatch", 0, 30*time.Millisecond)
+	m.ObserveDownload("wapi", "success", 70_000, 120*time.Millisecond)
+	m.ObserveDownload("meta", "mac_mismatch", 0, 30*time.Millisecond)
 	download := m.Messages("downloader", func(ctx context.Context, msg jetstream.Msg) error {
 		return bus.Permanent("mac_mismatch", errors.New("bad mac"))
 	})
@@ -119,12 +119,12 @@ func TestMetrics(t *testing.T) {
 		`mediapipe_webhooks_total{outcome="accepted",provider="wapi"}`:                   "2",
 		`mediapipe_webhooks_total{outcome="unauthorized",provider="meta"}`:               "1",
 		`mediapipe_webhooks_total{outcome="body_too_large",provider="wapi"}`:             "1",
-		`mediapipe_analyzer_webhooks_total`:                                              "3",
-		`mediapipe_analyzer_media_total`:                                                 "1",
-		`mediapipe_downloads_total{outcome="success"}`:                                   "1",
-		`mediapipe_downloads_total{outcome="mac_mismatch"}`:                              "1",
+		`mediapipe_analyzer_webhooks_total{provider="wapi"}`:                             "3",
+		`mediapipe_analyzer_media_total{provider="wapi"}`:                                "1",
+		`mediapipe_downloads_total{outcome="success",provider="wapi"}`:                   "1",
+		`mediapipe_downloads_total{outcome="mac_mismatch",provider="meta"}`:              "1",
 		`mediapipe_downloaded_bytes_total`:                                               "70000",
-		`mediapipe_download_duration_seconds_count{outcome="success"}`:                   "1",
+		`mediapipe_download_duration_seconds_count{outcome="success",provider="wapi"}`:   "1",
 		`mediapipe_handler_duration_seconds_count{stage="analyzer"}`:                     "1",
 		`mediapipe_handler_duration_seconds_count{stage="downloader"}`:                   "1",
 		`mediapipe_failures_total{reason="unknown_instance",stage="analyzer"}`:           "1",
