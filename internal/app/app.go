@@ -383,7 +383,7 @@ func (a *App) runDownloader(ctx context.Context) error {
 	}()
 	fo := fetch.Options{
 		CDNBase: a.Cfg.CDNBaseURL, WAPIBase: a.Cfg.WAPIBase, AllowedHosts: a.Cfg.MediaHosts,
-		ZAPIHosts: a.Cfg.ZAPIMediaHosts, MetaGraphBase: a.Cfg.MetaGraphBase, MetaGraphVersion: a.Cfg.MetaGraphVersion,
+		ZAPIHosts: a.Cfg.ZAPIMediaHosts, ZAPIStorageBase: a.Cfg.ZAPIStorageBase, MetaGraphBase: a.Cfg.MetaGraphBase, MetaGraphVersion: a.Cfg.MetaGraphVersion,
 		MetaMediaHosts: a.Cfg.MetaMediaHosts,
 		MaxBytes:       a.Cfg.MaxMedia, Logger: a.Log.Named("fetch"),
 	}

@@ -63,6 +63,9 @@ type Config struct {
 	// ZAPIMediaHosts are the hosts Z-API's media URLs may point to
 	// (ZAPI_MEDIA_HOSTS, comma separated like WHATSAPP_MEDIA_HOSTS).
 	ZAPIMediaHosts []string
+	// ZAPIStorageBase is an extra Z-API storage whose host:port media URLs
+	// may point to, over http too (ZAPI_STORAGE_BASE_URL; empty: none).
+	ZAPIStorageBase string
 	// MetaGraphBase is Meta's Graph API (META_GRAPH_BASE_URL).
 	MetaGraphBase string
 	// MetaGraphVersion is the Graph API version in its paths
@@ -219,6 +222,11 @@ func (c Config) Validate() error {
 			if err := checkHostPattern(h); err != nil {
 				add("%s: %v", hosts.name, err)
 			}
+		}
+	}
+	if c.ZAPIStorageBase != "" {
+		if u, err := url.Parse(c.ZAPIStorageBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("ZAPI_STORAGE_BASE_URL must be an http(s) URL, got %q", c.ZAPIStorageBase)
 		}
 	}
 	if !graphVersion.MatchString(c.MetaGraphVersion) {
