@@ -52,7 +52,8 @@ func runStats(ctx context.Context, io IO, ref string, asJSON bool) error {
 		enc := json.NewEncoder(io.Stdout)
 		return enc.Encode(map[string]any{
 			"cliente": cliente, "total": st.Total, "byType": st.ByType, "byStatus": st.ByStatus,
-			"byReason": st.ByReason, "byInstance": st.ByInstance, "bytesStored": st.BytesStored, "diskBytes": storeBytes,
+			"byReason": st.ByReason, "byInstance": st.ByInstance, "byProvider": st.ByProvider, "byIntegrity": st.ByIntegrity,
+			"bytesStored": st.BytesStored, "diskBytes": storeBytes,
 			"storeFiles": storeFiles, "referencedBytes": st.DiskBytes,
 			"retrying": st.Retrying,
 		})
@@ -66,7 +67,8 @@ func runStats(ctx context.Context, io IO, ref string, asJSON bool) error {
 	for _, section := range []struct {
 		title string
 		m     map[string]int64
-	}{{"by type", st.ByType}, {"by status", st.ByStatus}, {"failure reasons", st.ByReason}, {"by instance", st.ByInstance}} {
+	}{{"by type", st.ByType}, {"by status", st.ByStatus}, {"failure reasons", st.ByReason}, {"by instance", st.ByInstance},
+		{"by provider", st.ByProvider}, {"stored files by verification", st.ByIntegrity}} {
 		if len(section.m) == 0 {
 			continue
 		}

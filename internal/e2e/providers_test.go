@@ -3,8 +3,14 @@ package e2e_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,37 +18,53 @@ import (
 
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
+	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/proctest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
-// TestRunTakesEvolutionMedia posts Evolution API webhooks, as Evolution
-// sends them, to `run`: real encrypted media ends as a success row whose
-// file is the original, an executable sent as a PDF as failed with its reason, and a
-// WAHA webhook (not recorded yet) as a dead letter, not a silent drop.
-func TestRunTakesEvolutionMedia(t *testing.T) {
+// TestRunTakesEveryProvider posts each provider's webhooks, in the shape
+// that provider sends them, to `run`: for each, a real media item (WhatsApp's
+// encrypted blob for Evolution API, the provider's plain file for WAHA, Z-API
+// and Meta) ends as a success row whose file is the original, and a tampered
+// one as failed with its reason: an executable sent as a PDF (type_mismatch)
+// whatever the provider, and for Meta, which gives the file's sha256, a file
+// whose bytes changed on the way (plain_hash_mismatch). The Meta delivery
+// carries both of its messages at once, as Meta batches them. Webhooks are
+// authenticated as each provider can: the header token, and Meta's
+// X-Hub-Signature-256.
+func TestRunTakesEveryProvider(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	const evo, waha, key = "evo-padaria", "waha-clinica", "provider-api-key"
-	secrets := map[string]string{}
-	for inst, in := range map[string]catalog.Instance{
-		evo:  {ID: evo, Provider: webhook.Evolution, Credentials: catalog.Credentials{BaseURL: e.sim.EvolutionBaseURL(), APIKey: key}},
-		waha: {ID: waha, Provider: webhook.WAHA, Credentials: catalog.Credentials{BaseURL: e.sim.WAHABaseURL(), APIKey: key}},
-	} {
-		res, err := operator.New(e.store).RegisterInstance(ctx, "Cliente 0", in)
+	const key, appSecret = "provider-api-key", "meta-app-secret"
+	instances := map[wasim.Provider]catalog.Instance{
+		wasim.ProviderEvolution: {ID: "evo-padaria", Provider: webhook.Evolution, Credentials: catalog.Credentials{BaseURL: e.sim.EvolutionBaseURL(), APIKey: key}},
+		wasim.ProviderWAHA:      {ID: "waha-clinica", Provider: webhook.WAHA, Credentials: catalog.Credentials{BaseURL: e.sim.WAHABaseURL(), APIKey: key}},
+		wasim.ProviderZAPI:      {ID: "3C01A9E5F1B2C3D4E5F6A7B8C9D0E1F2", Provider: webhook.ZAPI},
+		wasim.ProviderMeta: {ID: "106540352242922", Provider: webhook.Meta,
+			Credentials: catalog.Credentials{APIKey: key, AppSecret: appSecret, VerifyToken: "verify-me"}},
+	}
+	secrets := map[wasim.Provider]string{}
+	for p, in := range instances {
+		res, err := operator.New(e.store).RegisterInstance(ctx, "Cliente "+string(p), in)
 		require.NoError(t, err)
-		secrets[inst] = res.WebhookSecret
-		e.sim.AddInstance(inst, key)
+		secrets[p] = res.WebhookSecret
+		e.sim.AddInstance(in.ID, key)
 	}
 	run := e.start("run")
-	post := func(p wasim.Provider, inst string, body []byte) {
+	post := func(p wasim.Provider, body []byte) {
 		req, err := http.NewRequest(http.MethodPost, "http://"+run.Addr+"/webhooks/"+string(p), bytes.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Webhook-Token", secrets[inst])
+		req.Header.Set("X-Webhook-Token", secrets[p])
+		if p == wasim.ProviderMeta {
+			mac := hmac.New(sha256.New, []byte(appSecret))
+			mac.Write(body)
+			req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+		}
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -54,27 +76,80 @@ func TestRunTakesEvolutionMedia(t *testing.T) {
 		require.NoError(t, err)
 		return it
 	}
-	good, hostile := add(samples.VideoMP4), add(samples.HostileELFAsPDF)
-	goodID, hostileID := proctest.NewMessageID(), proctest.NewMessageID()
-	post(wasim.ProviderEvolution, evo, e.sim.ProviderWebhook(wasim.ProviderEvolution,
-		wasim.WebhookOptions{InstanceID: evo, MessageID: goodID, Media: good, Encoding: wasim.EvoIndexed}))
-	post(wasim.ProviderEvolution, evo, e.sim.ProviderWebhook(wasim.ProviderEvolution,
-		wasim.WebhookOptions{InstanceID: evo, MessageID: hostileID, Media: hostile}))
-	post(wasim.ProviderWAHA, waha, e.sim.ProviderWebhook(wasim.ProviderWAHA,
-		wasim.WebhookOptions{InstanceID: waha, Media: add(samples.ImagePNG)}))
+	type want struct {
+		item              *wasim.Item
+		status, integrity string
+	}
+	cases := map[wasim.Provider]map[string]want{}
+	for _, p := range []wasim.Provider{wasim.ProviderEvolution, wasim.ProviderWAHA, wasim.ProviderZAPI, wasim.ProviderMeta} {
+		inst := instances[p].ID
+		integrity := map[wasim.Provider]string{wasim.ProviderEvolution: "sha256+hmac", wasim.ProviderMeta: "sha256"}[p]
+		if integrity == "" {
+			integrity = "content_only"
+		}
+		good, hostile := add(samples.VideoMP4), add(samples.HostileELFAsPDF)
+		goodID, hostileID := proctest.NewMessageID(), proctest.NewMessageID()
+		cases[p] = map[string]want{goodID: {good, "success", integrity}, hostileID: {hostile, "failed/type_mismatch", integrity}}
+		if p == wasim.ProviderMeta {
+			corrupt := add(samples.AudioVoice, wasim.WithFaults(wasim.Fault{Kind: wasim.FaultCorrupt}))
+			corruptID := proctest.NewMessageID()
+			cases[p][corruptID] = want{corrupt, "failed/plain_hash_mismatch", integrity}
+			post(p, e.sim.MetaDelivery(
+				wasim.WebhookOptions{InstanceID: inst, MessageID: goodID, Media: good},
+				wasim.WebhookOptions{InstanceID: inst, MessageID: hostileID, Media: hostile},
+				wasim.WebhookOptions{InstanceID: inst, MessageID: corruptID, Media: corrupt}))
+			continue
+		}
+		post(p, e.sim.ProviderWebhook(p, wasim.WebhookOptions{InstanceID: inst, MessageID: goodID, Media: good, Encoding: wasim.EvoIndexed}))
+		post(p, e.sim.ProviderWebhook(p, wasim.WebhookOptions{InstanceID: inst, MessageID: hostileID, Media: hostile}))
+	}
 
-	proctest.Poll(t, 60*time.Second, "both Evolution items final", func() bool {
-		rows := e.rows(evo, []string{goodID, hostileID})
-		return len(rows) == 2 && rows[goodID].Status != "pending" && rows[hostileID].Status != "pending" &&
-			rows[goodID].Status != "downloading" && rows[hostileID].Status != "downloading"
-	})
-	rows := e.rows(evo, []string{goodID, hostileID})
-	require.Equal(t, "success", rows[goodID].Status, rows[goodID].Reason)
-	require.Equal(t, good.FileLength, rows[goodID].Size)
-	require.Equal(t, "failed/type_mismatch", rows[hostileID].Status+"/"+rows[hostileID].Reason, "an executable sent as a PDF")
+	type got struct{ status, integrity, path string }
+	final := func() map[string]got {
+		out := map[string]got{}
+		rows, err := pgtest.DB(t, e.store).Query(ctx, `
+			SELECT instance_id || ' ' || message_id, download_status || COALESCE('/' || failure_reason, ''), integrity, COALESCE(file_path, '')
+			FROM media_files WHERE download_status NOT IN ('pending', 'downloading')`)
+		require.NoError(t, err)
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			var g got
+			require.NoError(t, rows.Scan(&k, &g.status, &g.integrity, &g.path))
+			out[k] = g
+		}
+		return out
+	}
+	proctest.Poll(t, 90*time.Second, "every provider's items final", func() bool { return len(final()) == 9 })
+	rows := final()
+	for p, byID := range cases {
+		for id, w := range byID {
+			// WAHA's and Z-API's ids are their own spelling of the message.
+			var g got
+			var found bool
+			for k, r := range rows {
+				if strings.HasPrefix(k, instances[p].ID+" ") && strings.Contains(k, id) {
+					g, found = r, true
+				}
+			}
+			require.True(t, found, "%s %s recorded", p, id)
+			require.Equal(t, w.status, g.status, "%s %s (%s)", p, id, w.item.Sample.Name)
+			require.Equal(t, w.integrity, g.integrity, "%s %s", p, id)
+			if w.status != "success" {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(e.media, filepath.FromSlash(g.path)))
+			require.NoError(t, err)
+			sum := sha256.Sum256(data)
+			require.Equal(t, hex.EncodeToString(w.item.FileSHA256), hex.EncodeToString(sum[:]), "%s: the stored file is the original", p)
+		}
+	}
 
-	code, out := e.run("deadletter", "list", "--reason", "unsupported_provider")
+	// The API shows each item's provider and integrity; stats count them.
+	code, out := e.run("stats", "--json")
 	require.Zero(t, code, out)
-	require.Contains(t, out, "unsupported_provider", "the WAHA webhook is kept to replay")
-	require.Contains(t, out, waha, "the record names its instance")
+	for _, p := range []string{"evolution", "waha", "zapi", "meta"} {
+		require.Contains(t, out, `"`+p+`"`, "stats by provider")
+	}
+	require.Contains(t, out, `"content_only"`, "stats by integrity")
 }

@@ -36,6 +36,9 @@ func MediapipeEnv(databaseURL, natsURL, dataDir string, sim *wasim.Server) map[s
 		"MEDIA_DIR":             filepath.Join(dataDir, "media"),
 		"WHATSAPP_CDN_BASE_URL": sim.CDNBaseURL(),
 		"WAPI_BASE_URL":         sim.WAPIBaseURL(),
+		"ZAPI_STORAGE_BASE_URL": sim.ZAPIStorageBaseURL(),
+		"META_GRAPH_BASE_URL":   sim.MetaGraphBaseURL(),
+		"META_GRAPH_VERSION":    wasim.MetaGraphVersion,
 		"LOG_FORMAT":            "json",
 		"LOG_LEVEL":             "info",
 	}
