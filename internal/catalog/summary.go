@@ -17,27 +17,34 @@ type RunSummary struct {
 	ByStatus map[string]int64
 	ByReason map[string]int64
 	ByType   map[string]int64
-	Bytes    int64 // plain bytes of the success rows
+	// ByProvider counts the rows by their instance's provider (wapi,
+	// evolution, waha, zapi, meta).
+	ByProvider map[string]int64
+	Bytes      int64 // plain bytes of the success rows
 }
 
 // runSummary is Operator.RunSummary.
 func (s *Store) runSummary(ctx context.Context, since time.Time) (RunSummary, error) {
-	sum := RunSummary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, ByType: map[string]int64{}}
+	sum := RunSummary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, ByType: map[string]int64{}, ByProvider: map[string]int64{}}
 	rows, err := s.pool.Query(ctx, `
-		SELECT media_type, download_status, coalesce(failure_reason, ''), count(*), coalesce(sum(file_size), 0)
-		FROM media_files WHERE created_at >= $1
-		GROUP BY 1, 2, 3`, since)
+		SELECT m.media_type, m.download_status, coalesce(m.failure_reason, ''), coalesce(i.provider, ''), count(*), coalesce(sum(m.file_size), 0)
+		FROM media_files m LEFT JOIN instances i ON i.id = m.instance_id
+		WHERE m.created_at >= $1
+		GROUP BY 1, 2, 3, 4`, since)
 	if err != nil {
 		return sum, fmt.Errorf("summarizing media since %s: %w", since.Format(time.RFC3339), err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var typ, status, reason string
+		var typ, status, reason, provider string
 		var n, bytes int64
-		if err := rows.Scan(&typ, &status, &reason, &n, &bytes); err != nil {
+		if err := rows.Scan(&typ, &status, &reason, &provider, &n, &bytes); err != nil {
 			return sum, err
 		}
 		sum.Total += n
+		if provider != "" {
+			sum.ByProvider[provider] += n
+		}
 		sum.ByStatus[status] += n
 		sum.ByType[typ] += n
 		if reason != "" {

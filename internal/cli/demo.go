@@ -93,7 +93,8 @@ func runDemo(ctx context.Context, io IO, o demoOptions) error {
 		fmt.Fprintf(out, "  files     %s (the demo's own, emptied first)\n", media)
 	}
 	fmt.Fprintf(out, "  NATS      embedded, store under %s\n", filepath.Join(data, "nats"))
-	fmt.Fprintf(out, "  tenants   %s and %s (demo instances)\n", demo.InstancePro, demo.InstanceLite)
+	fmt.Fprintf(out, "  tenants   4 demo clientes, 6 instances: W-API %s and %s, and one each of Evolution API, WAHA, Z-API and Meta Cloud API\n",
+		demo.InstancePro, demo.InstanceLite)
 	bar := progress.New(io.Stderr, "media processed", 0)
 	rep, err := demo.Run(ctx, cfg, log, demo.Options{
 		Webhooks: o.webhooks, Rate: o.rate, Faults: o.faults, Timeout: o.timeout, Progress: bar, Reset: true,
@@ -110,6 +111,10 @@ func runDemo(ctx context.Context, io IO, o demoOptions) error {
 	fmt.Fprintln(tw, "by status\t")
 	for _, k := range sortedKeys(s.ByStatus) {
 		fmt.Fprintf(tw, "  %s\t%d\n", k, s.ByStatus[k])
+	}
+	fmt.Fprintln(tw, "by provider\t")
+	for _, k := range sortedKeys(s.ByProvider) {
+		fmt.Fprintf(tw, "  %s\t%d\n", k, s.ByProvider[k])
 	}
 	fmt.Fprintln(tw, "by type\t")
 	for _, k := range sortedKeys(s.ByType) {

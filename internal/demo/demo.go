@@ -32,6 +32,7 @@ import (
 	"github.com/multichat/mediapipe/internal/progress"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
+	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
 // The demo's instance ids: no document, example or test fixture uses them,
@@ -154,6 +155,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		return nil, err
 	}
 	cfg.CDNBaseURL, cfg.WAPIBase = sim.CDNBaseURL(), sim.WAPIBaseURL()
+	cfg.ZAPIStorageBase, cfg.MetaGraphBase, cfg.MetaGraphVersion = sim.ZAPIStorageBaseURL(), sim.MetaGraphBaseURL(), wasim.MetaGraphVersion
 	// The demo's NATS store is fresh: an earlier demo's jobs must not mix
 	// with this one's.
 	cfg.NATSURL = ""
@@ -188,18 +190,14 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		}
 	}
 
-	secrets := map[string]string{}
+	secrets, appSecrets, providers, err := registerTenants(ctx, a, sim)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	instances := []string{InstancePro, InstanceLite}
-	for i, cliente := range []string{"Padaria Estrela (demo)", "Clínica Sorriso (demo)"} {
-		instance := instances[i]
-		wapiToken := "demo-wapi-token-" + instance
-		res, err := operator.New(a.Store).Register(ctx, cliente, instance, wapiToken)
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("registering the demo tenants: %w", err)
-		}
-		secrets[instance] = res.WebhookSecret
-		sim.AddInstance(instance, wapiToken)
+	for _, p := range providerInstances {
+		instances = append(instances, p.id)
 	}
 	if err := a.RefreshSecrets(ctx); err != nil {
 		a.Close()
@@ -211,7 +209,8 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
 
-	hooks := sim.Mix(wasim.MixOptions{N: o.Webhooks, Instances: instances, Items: items, Seed: uint64(time.Now().UnixNano()), DuplicateRate: 0.03})
+	hooks := sim.Mix(wasim.MixOptions{N: o.Webhooks, Instances: instances, Items: items, Seed: uint64(time.Now().UnixNano()),
+		DuplicateRate: 0.03, Providers: providers})
 	rep.Hooks = hooks
 	seen := map[string]bool{}
 	for _, h := range hooks {
@@ -224,7 +223,7 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 		o.Progress.SetTotal(int64(rep.Media))
 	}
 	poster := &wasim.Poster{
-		Target: "http://" + a.Addr() + "/webhooks/wapi", Secrets: secrets,
+		Target: "http://" + a.Addr() + "/webhooks/wapi", Secrets: secrets, AppSecrets: appSecrets, HeaderToken: true,
 		Rate: o.Rate, Concurrency: o.Concurrency, Log: log.Named("poster"),
 	}
 	posted := make(chan error, 1)
@@ -253,6 +252,59 @@ func Run(ctx context.Context, cfg config.Config, log *zap.Logger, o Options) (*R
 }
 
 // reset empties the demo's catalogue (every table but goose's).
+// providerInstances are the demo's instances beside the two W-API ones: one
+// of every other provider, under two more clientes.
+var providerInstances = []struct {
+	cliente  string
+	id       string
+	provider webhook.Provider
+}{
+	{"Loja Aurora (demo)", "EVO-LOJA-AURORA", webhook.Evolution},
+	{"Loja Aurora (demo)", "3C01A9E5F1B2C3D4E5F6A7B8C9D0DE70", webhook.ZAPI},
+	{"Oficina Central (demo)", "waha-oficina", webhook.WAHA},
+	{"Oficina Central (demo)", "106540352242900", webhook.Meta},
+}
+
+// registerTenants registers the demo's clientes and instances (two W-API,
+// one of every other provider) with the simulator's credentials, and
+// returns their webhook secrets, the Meta instance's app secret and every
+// instance's provider.
+func registerTenants(ctx context.Context, a *app.App, sim *wasim.Server) (secrets, appSecrets map[string]string, providers map[string]wasim.Provider, err error) {
+	secrets, appSecrets, providers = map[string]string{}, map[string]string{}, map[string]wasim.Provider{}
+	op := operator.New(a.Store)
+	for i, cliente := range []string{"Padaria Estrela (demo)", "Clínica Sorriso (demo)"} {
+		instance := []string{InstancePro, InstanceLite}[i]
+		wapiToken := "demo-wapi-token-" + instance
+		res, err := op.Register(ctx, cliente, instance, wapiToken)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("registering the demo tenants: %w", err)
+		}
+		secrets[instance] = res.WebhookSecret
+		sim.AddInstance(instance, wapiToken)
+	}
+	for _, p := range providerInstances {
+		key := "demo-key-" + p.id
+		in := catalog.Instance{ID: p.id, Provider: p.provider}
+		switch p.provider {
+		case webhook.Evolution:
+			in.Credentials = catalog.Credentials{BaseURL: sim.EvolutionBaseURL(), APIKey: key}
+		case webhook.WAHA:
+			in.Credentials = catalog.Credentials{BaseURL: sim.WAHABaseURL(), APIKey: key}
+		case webhook.Meta:
+			appSecrets[p.id] = "demo-app-secret-" + p.id
+			in.Credentials = catalog.Credentials{APIKey: key, AppSecret: appSecrets[p.id], VerifyToken: "demo-verify-" + p.id}
+		}
+		res, err := op.RegisterInstance(ctx, p.cliente, in)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("registering the demo's %s instance: %w", p.provider, err)
+		}
+		secrets[p.id] = res.WebhookSecret
+		providers[p.id] = wasim.Provider(p.provider)
+		sim.AddInstance(p.id, key)
+	}
+	return secrets, appSecrets, providers, nil
+}
+
 func reset(ctx context.Context, store *catalog.Store) error {
 	if err := operator.New(store).EmptyAll(ctx); err != nil {
 		return fmt.Errorf("emptying the demo's database: %w", err)

@@ -92,7 +92,7 @@ func TestRunResets(t *testing.T) {
 
 	second := run()
 	require.Equal(t, second.Media, media, "only the second run's rows")
-	require.Equal(t, 2, clientes, "the demo's two clientes, once")
+	require.Equal(t, 4, clientes, "the demo's four clientes, once")
 	require.EqualValues(t, second.Media, second.Summary.Total)
 	_, err := os.Stat(stray)
 	require.ErrorIs(t, err, os.ErrNotExist, "the media folder was emptied")

@@ -20,6 +20,9 @@ type Hook struct {
 	// does when it retries.
 	Duplicate bool
 	Body      []byte
+	// Provider is the provider whose shape Body has and whose route it is
+	// posted to (empty: W-API).
+	Provider Provider
 }
 
 // MixOptions shapes a batch of webhooks.
@@ -40,6 +43,13 @@ type MixOptions struct {
 	// Start is the moment of the first webhook (default now); they follow
 	// one second apart.
 	Start time.Time
+	// Providers maps an instance to its provider when it is not W-API:
+	// that instance's webhooks are its media and text messages in its
+	// provider's shape (Server.Mix only: rendering them publishes their
+	// files on the provider's routes).
+	Providers map[string]Provider
+
+	render func(Provider, WebhookOptions) []byte
 }
 
 // Mix returns o.N webhooks: every item as new media, then a mix of media
@@ -142,6 +152,16 @@ func Mix(o MixOptions) []Hook {
 			h.Event = EventPresence
 		}
 		h.Body = Webhook(h.Event, opts)
+		if p := o.Providers[h.InstanceID]; p != "" && p != ProviderWAPI && o.render != nil {
+			// Another provider's instance: its messages, in its shape. The
+			// events only W-API sends (statuses, presence, ...) become texts.
+			h.Provider = p
+			if h.Item == nil {
+				h.Event, h.Content, opts.Media = EventReceived, ContentText, nil
+			}
+			opts.FromMe, opts.Encoding = false, evoEncodings[r.IntN(len(evoEncodings))]
+			h.Body = o.render(p, opts)
+		}
 		out = append(out, h)
 		if h.Event == EventReceived || h.Event == EventDelivery {
 			sent = append(sent, h)
@@ -172,10 +192,16 @@ func wrappersFor(r *rand.Rand, it *Item) []string {
 	return nil
 }
 
-// Mix is the package's Mix over every item of the server when o.Items is empty.
+// evoEncodings are the byte encodings of Evolution API's versions, one
+// picked per webhook.
+var evoEncodings = []ByteEncoding{EvoBase64, EvoIndexed, EvoBuffer}
+
+// Mix is the package's Mix over every item of the server when o.Items is
+// empty; instances of o.Providers get their provider's webhooks.
 func (s *Server) Mix(o MixOptions) []Hook {
 	if o.Items == nil {
 		o.Items = s.Items()
 	}
+	o.render = s.ProviderWebhook
 	return Mix(o)
 }

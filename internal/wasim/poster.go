@@ -3,10 +3,14 @@ package wasim
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"sync"
 	"time"
@@ -16,7 +20,8 @@ import (
 
 // Poster posts webhooks to a receiver as W-API does: one POST per webhook,
 // JSON body, the instance's secret in the URL (?token=), at a chosen rate
-// and concurrency.
+// and concurrency. A hook of another provider goes to that provider's route
+// (Target's last path segment replaced by the provider's name).
 type Poster struct {
 	// Target is the receiver's URL, e.g. "http://127.0.0.1:8080/webhooks/wapi".
 	Target string
@@ -25,6 +30,9 @@ type Poster struct {
 	Secrets map[string]string
 	// HeaderToken sends the secret as X-Webhook-Token instead of ?token=.
 	HeaderToken bool
+	// AppSecrets maps a Meta instance to its app secret: its deliveries are
+	// signed with it (X-Hub-Signature-256), as Meta signs them.
+	AppSecrets map[string]string
 	// Rate is webhooks per second (0: as fast as the workers go).
 	Rate float64
 	// Burst is how many webhooks may leave at once after an idle spell
@@ -158,6 +166,9 @@ func (p *Poster) Post(ctx context.Context, hooks []Hook) (Result, error) {
 
 func (p *Poster) post(ctx context.Context, client *http.Client, target *url.URL, h Hook) (int, error) {
 	u := *target
+	if h.Provider != "" && h.Provider != ProviderWAPI {
+		u.Path = path.Join(path.Dir(u.Path), string(h.Provider))
+	}
 	secret, ok := p.Secrets[h.InstanceID]
 	if ok && !p.HeaderToken {
 		q := u.Query()
@@ -172,6 +183,11 @@ func (p *Poster) post(ctx context.Context, client *http.Client, target *url.URL,
 	req.Header.Set("User-Agent", "wasim/1 (W-API simulator)")
 	if ok && p.HeaderToken {
 		req.Header.Set("X-Webhook-Token", secret)
+	}
+	if app, signed := p.AppSecrets[h.InstanceID]; signed && h.Provider == ProviderMeta {
+		mac := hmac.New(sha256.New, []byte(app))
+		mac.Write(h.Body)
+		req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
