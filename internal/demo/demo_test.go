@@ -100,14 +100,6 @@ func TestPipelineEndToEnd(t *testing.T) {
 			continue
 		}
 		r, ok := rows[h.InstanceID+"/"+h.MessageID]
-		if !ok && h.Provider == wasim.ProviderWAHA {
-			// WAHA spells a message id with its chat: false_<chat>_<id>.
-			for k, x := range rows {
-				if strings.HasPrefix(k, h.InstanceID+"/") && strings.HasSuffix(k, "_"+h.MessageID) {
-					r, ok = x, true
-				}
-			}
-		}
 		require.True(t, ok, "row for %s %s", h.Provider, h.MessageID)
 		s := h.Item.Sample
 		faults := h.Item.Faults()

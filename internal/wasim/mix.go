@@ -160,7 +160,12 @@ func Mix(o MixOptions) []Hook {
 				h.Event, h.Content, opts.Media = EventReceived, ContentText, nil
 			}
 			opts.FromMe, opts.Encoding = false, evoEncodings[r.IntN(len(evoEncodings))]
+			fillChat(&opts)
 			h.Body = o.render(p, opts)
+			if p == ProviderWAHA {
+				// The id WAHA gives the message, which mediapipe records.
+				h.MessageID = wahaMessageID(&opts)
+			}
 		}
 		out = append(out, h)
 		if h.Event == EventReceived || h.Event == EventDelivery {

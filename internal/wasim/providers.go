@@ -139,11 +139,16 @@ func (s *Server) defaults(o *WebhookOptions) {
 	if o.Moment.IsZero() {
 		o.Moment = time.Now()
 	}
-	if o.ChatID == "" {
-		o.ChatID = "55" + strconv.Itoa(11+o.Rand.IntN(80)) + "9" + digits(o.Rand, 8)
-	}
+	fillChat(o)
 	if o.SenderName == "" {
 		o.SenderName = pushNames[o.Rand.IntN(len(pushNames))]
+	}
+}
+
+// fillChat picks o's chat (a Brazilian mobile number) when it has none.
+func fillChat(o *WebhookOptions) {
+	if o.ChatID == "" {
+		o.ChatID = "55" + strconv.Itoa(11+o.Rand.IntN(80)) + "9" + digits(o.Rand, 8)
 	}
 }
 
@@ -247,7 +252,7 @@ func evolutionEncode(m obj, enc ByteEncoding) {
 func (s *Server) wahaWebhook(o *WebhookOptions) obj {
 	chat := o.ChatID + "@c.us"
 	payload := obj{
-		"id":        fmt.Sprintf("%t_%s_%s", o.FromMe, chat, o.MessageID),
+		"id":        wahaMessageID(o),
 		"timestamp": o.Moment.Unix(),
 		"from":      chat,
 		"fromMe":    o.FromMe,
@@ -274,6 +279,12 @@ func (s *Server) wahaWebhook(o *WebhookOptions) obj {
 		"engine":      "NOWEB",
 		"environment": obj{"version": "2026.11.1", "engine": "NOWEB", "tier": "CORE", "browser": nil},
 	}
+}
+
+// wahaMessageID is the id WAHA gives the message of o (and mediapipe
+// records it under): fromMe, chat and WhatsApp's id.
+func wahaMessageID(o *WebhookOptions) string {
+	return fmt.Sprintf("%t_%s@c.us_%s", o.FromMe, o.ChatID, o.MessageID)
 }
 
 // zapiWebhook renders Z-API's ReceivedCallback; the file is on Z-API's
