@@ -364,6 +364,13 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		if fallback {
 			log.Warn("fallback file failed verification", zap.Error(err))
 		}
+		if (fallback || !cdn) && errors.Is(err, wamedia.ErrPlainHashMismatch) {
+			// A plain file is not authenticated like WhatsApp's blob (whose
+			// MAC tells a corrupted transfer from a wrong hash): its hash
+			// mismatch may be the transfer's, so it is retried like a MAC
+			// mismatch, a bounded number of times.
+			return a.retry(ctx, reason.PlainHashMismatch, verify, err)
+		}
 		return a.failed(ctx, err)
 	}
 	stored, err := pending.Commit(res.PlainSHA256, res.Extension)

@@ -31,7 +31,8 @@ import (
 // and Meta) ends as a success row whose file is the original, and a tampered
 // one as failed with its reason: an executable sent as a PDF (type_mismatch)
 // whatever the provider, and for Meta, which gives the file's sha256, a file
-// whose bytes changed on the way (plain_hash_mismatch). The Meta delivery
+// whose bytes change on the way every time (plain_hash_mismatch, once its
+// retries are spent). The Meta delivery
 // carries both of its messages at once, as Meta batches them. Webhooks are
 // authenticated as each provider can: the header token, and Meta's
 // X-Hub-Signature-256.
@@ -54,6 +55,9 @@ func TestRunTakesEveryProvider(t *testing.T) {
 		secrets[p] = res.WebhookSecret
 		e.sim.AddInstance(in.ID, key)
 	}
+	// A plain file whose hash does not match is retried (its transfer may
+	// be at fault) a bounded number of times: quickly here.
+	e.vars["DOWNLOAD_BACKOFF_MAX"] = "500ms"
 	run := e.start("run")
 	post := func(p wasim.Provider, body []byte) {
 		req, err := http.NewRequest(http.MethodPost, "http://"+run.Addr+"/webhooks/"+string(p), bytes.NewReader(body))
