@@ -43,8 +43,8 @@ const (
 
 	// Reasons of dead-lettered messages that are not media items.
 	MalformedWebhook Reason = "malformed_webhook"
-	// UnsupportedProvider is a webhook of a provider whose media the
-	// analyzer does not record yet: kept as a dead letter to replay.
+	// UnsupportedProvider is a webhook on a subject naming no provider the
+	// analyzer knows: kept as a dead letter, never read as a W-API body.
 	UnsupportedProvider Reason = "unsupported_provider"
 	MalformedJob        Reason = "malformed_job"
 	UnknownMedia        Reason = "unknown_media"
