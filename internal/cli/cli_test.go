@@ -16,6 +16,7 @@ import (
 
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/cli"
+	"github.com/multichat/mediapipe/internal/config"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
@@ -105,6 +106,19 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	for _, c := range commands {
 		if !strings.Contains(c, " ") {
 			require.Contains(t, errOut, "\n  "+c+" ", c)
+		}
+	}
+}
+
+// TestServeHelpListsEveryVariable: `run --help` and each role's help print
+// every environment variable of the configuration's table.
+func TestServeHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	for _, c := range []string{"run", "ingest", "analyzer", "downloader", "deliverer"} {
+		code, _, errOut := runWithEnv(t, noDB, "", c, "--help")
+		require.Equal(t, cli.ExitOK, code, c)
+		for _, v := range config.Vars() {
+			require.Contains(t, errOut, "\n  "+v.Name+" (", "%s --help lists %s", c, v.Name)
 		}
 	}
 }

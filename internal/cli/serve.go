@@ -51,13 +51,14 @@ func newLogger(cfg config.Config) (*zap.Logger, error) {
 	return logging.New(cfg.LogLevel, cfg.LogFormat)
 }
 
-const serveEnvHelp = `
-Configuration comes from the environment: DATABASE_URL, NATS_URL (empty: the
-embedded NATS server under DATA_DIR, which ` + "`run`" + ` starts and the single roles
-join), NATS_USER, NATS_PASSWORD, NATS_CREDS, HTTP_ADDR, DATA_DIR, MEDIA_DIR,
-MEDIA_STORE (s3://BUCKET/PREFIX with the AWS_* variables), MEDIA_PRESIGN,
-WHATSAPP_MEDIA_HOSTS, WHATSAPP_CDN_BASE_URL, WAPI_BASE_URL, MAX_MEDIA_BYTES,
-LOG_LEVEL, LOG_FORMAT (see README). SIGTERM or Ctrl-C stops it gracefully.`
+// serveEnvHelp ends a serving command's help: every environment variable,
+// from the configuration's one table (config.WriteHelp).
+var serveEnvHelp = func() string {
+	var b strings.Builder
+	b.WriteString("\nSIGTERM or Ctrl-C stops it gracefully.\n\n")
+	config.WriteHelp(&b)
+	return b.String()
+}()
 
 // The roles of the serving commands.
 var (
