@@ -141,7 +141,7 @@ func procCPU(b *testing.B, pid int) time.Duration {
 // downloads from its /metrics.
 func downloadSeconds(b *testing.B, p *proctest.Proc) float64 {
 	b.Helper()
-	return p.Metric("mediapipe_download_duration_seconds_sum", `outcome="success"`)
+	return p.Metric("mediapipe_download_duration_seconds_sum", `outcome="success",provider="wapi"`)
 }
 
 // procStatus returns a "kB" field of /proc/<pid>/status in bytes.
