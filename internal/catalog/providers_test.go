@@ -224,6 +224,12 @@ func TestRecordProviderOrigins(t *testing.T) {
 	require.Len(t, page.Items, 1)
 	require.Equal(t, "sha256", page.Items[0].Integrity, "a CDN item verified through a fallback keeps its sha256 only")
 
+	// The outbound event says so too.
+	var provider, integrity string
+	require.NoError(t, pgtest.DB(t, b.store).QueryRow(b.ctx,
+		`SELECT data->>'provider', data->>'integrity' FROM media_events WHERE media_id = $1`, rec[0].MediaID).Scan(&provider, &integrity))
+	require.Equal(t, "waha content_only", provider+" "+integrity)
+
 	st, err := b.op.Stats(b.ctx, rec[0].ClienteID)
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{"waha": 1, "meta": 1, "wapi": 1}, st.ByProvider)
