@@ -29,7 +29,6 @@ import (
 	"github.com/multichat/mediapipe/internal/bus"
 	"github.com/multichat/mediapipe/internal/clientaddr"
 	"github.com/multichat/mediapipe/pkg/provider"
-	"github.com/multichat/mediapipe/pkg/wapi"
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
@@ -338,10 +337,6 @@ func readBody(r io.Reader, declared, limit int64) ([]byte, error) {
 
 // HeaderReceivedAt carries the time the ingest received the webhook.
 const HeaderReceivedAt = "Mediapipe-Received-At"
-
-// MsgID derives the JetStream de-duplication id of a W-API webhook:
-// ProviderMsgID of its Head.
-func MsgID(head wapi.Head) string { return ProviderMsgID(head.Neutral()) }
 
 // ProviderMsgID derives the JetStream de-duplication id of a webhook from
 // what identifies it, all of it in the Head provider.Peek reads: provider,
