@@ -251,8 +251,8 @@ func TestAppRecordsPostedWebhooksAndServesHealthAndMetrics(t *testing.T) {
 		return code == http.StatusOK &&
 			strings.Contains(metrics, `mediapipe_webhooks_total{outcome="accepted",provider="wapi"} 2`) &&
 			strings.Contains(metrics, `mediapipe_webhooks_total{outcome="unauthorized",provider="wapi"} 1`) &&
-			strings.Contains(metrics, "mediapipe_analyzer_webhooks_total 2") &&
-			strings.Contains(metrics, "mediapipe_analyzer_media_total 1") &&
+			strings.Contains(metrics, `mediapipe_analyzer_webhooks_total{provider="wapi"} 2`) &&
+			strings.Contains(metrics, `mediapipe_analyzer_media_total{provider="wapi"} 1`) &&
 			strings.Contains(metrics, `mediapipe_consumer_pending_messages{consumer="analyzer",stream="WEBHOOKS"} 0`) &&
 			strings.Contains(metrics, `mediapipe_readiness_check{check="postgres"} 1`) &&
 			strings.Contains(metrics, `mediapipe_http_request_duration_seconds_count{code="202",route="webhooks"} 2`) &&

@@ -155,5 +155,8 @@ func TestMediapipeEnv(t *testing.T) {
 	require.Equal(t, "/data/media", env["MEDIA_DIR"])
 	require.Equal(t, sim.CDNBaseURL(), env["WHATSAPP_CDN_BASE_URL"])
 	require.Equal(t, sim.WAPIBaseURL(), env["WAPI_BASE_URL"])
-	require.Len(t, env, 8)
+	require.Equal(t, sim.ZAPIStorageBaseURL(), env["ZAPI_STORAGE_BASE_URL"])
+	require.Equal(t, sim.MetaGraphBaseURL(), env["META_GRAPH_BASE_URL"])
+	require.Equal(t, wasim.MetaGraphVersion, env["META_GRAPH_VERSION"])
+	require.Len(t, env, 11)
 }

@@ -174,7 +174,7 @@ func TestDownloadsSplitAcrossDownloaders(t *testing.T) {
 	}
 	require.Len(t, by, len(items), "every media id stored by exactly one downloader")
 	for _, p := range dls[:2] { // the running ones agree with their metrics
-		require.EqualValues(t, len(stored(p)), p.Metric("mediapipe_downloads_total", `outcome="success"`), p.Name)
+		require.EqualValues(t, len(stored(p)), p.Metric("mediapipe_downloads_total", `outcome="success",provider="wapi"`), p.Name)
 	}
 	require.EqualValues(t, len(items), ingest.Metric("mediapipe_webhooks_total", `outcome="accepted",provider="wapi"`))
 	require.EqualValues(t, dups, ingest.Metric("mediapipe_webhooks_total", `outcome="duplicate",provider="wapi"`))
