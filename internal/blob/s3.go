@@ -548,9 +548,24 @@ func (s *S3) getBuf(ctx context.Context) (*[]byte, error) {
 		*b = (*b)[:0]
 		return b, nil
 	default:
-		b := make([]byte, 0, s.partSize)
+		b := s.newPartBuf()
 		return &b, nil
 	}
+}
+
+// newPartBuf returns an empty buffer of the store's part size. With
+// Buffers, the store keeps every buffer it makes for good: those come from
+// outside the Go heap (offHeap), so that the buffers kept for reuse do not
+// double the collector's heap goal (GOGC counts the live heap, buffers
+// included): the process's peak memory is then the buffers plus a small
+// heap, not twice that.
+func (s *S3) newPartBuf() []byte {
+	if s.budget != nil {
+		if b, err := offHeap(int(s.partSize)); err == nil {
+			return b[:0]
+		}
+	}
+	return make([]byte, 0, s.partSize)
 }
 
 // putBuf gives a buffer of getBuf back.
