@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 
@@ -62,11 +63,14 @@ func serverPolicy(ctx context.Context, name string, srv Server) (*policy, string
 // else. hint is the declared size, if any. The caller checks the content:
 // WAHA gives no hash.
 func (f *Fetcher) WAHAOpen(ctx context.Context, srv Server, mediaURL string, hint int64) (io.ReadCloser, Info, error) {
-	pol, _, ctx, err := serverPolicy(ctx, "WAHA server", srv)
+	pol, base, ctx, err := serverPolicy(ctx, "WAHA server", srv)
 	if err != nil {
 		return nil, Info{}, &Error{Kind: ErrNoLocation, Err: err}
 	}
 	if err := checkLocation(mediaURL); err != nil {
+		return nil, Info{}, err
+	}
+	if err := wahaFilePath(base, mediaURL); err != nil {
 		return nil, Info{}, err
 	}
 	h := http.Header{}
@@ -74,6 +78,29 @@ func (f *Fetcher) WAHAOpen(ctx context.Context, srv Server, mediaURL string, hin
 		h.Set("X-Api-Key", srv.APIKey)
 	}
 	return f.get(ctx, mediaURL, pol, h, hint)
+}
+
+// wahaFilePath refuses a media URL outside WAHA's file route
+// ({base}/api/files/...): the API key goes with the request, and a webhook
+// must not turn it into a GET of another WAHA endpoint (some act, like the
+// legacy GET /api/sendText). The path is taken as the server will read it:
+// dot segments and escaped slashes are refused rather than resolved.
+func wahaFilePath(base, mediaURL string) error {
+	b, err := url.Parse(base)
+	if err != nil {
+		return &Error{Kind: ErrNoLocation, Err: fmt.Errorf("WAHA base URL: %w", err)}
+	}
+	u, err := url.Parse(mediaURL)
+	if err != nil {
+		return &Error{Kind: ErrNoLocation, Err: fmt.Errorf("media url: %w", err)}
+	}
+	prefix := strings.TrimRight(b.EscapedPath(), "/") + "/api/files/"
+	p := u.EscapedPath()
+	if !strings.HasPrefix(p, prefix) || len(p) == len(prefix) || strings.Contains(strings.ToLower(p), "%2f") ||
+		strings.Contains(strings.ToLower(p), "%2e") || path.Clean(p) != p {
+		return &Error{Kind: ErrForbiddenHost, URL: clip(mediaURL, 120), Err: fmt.Errorf("not a file of the WAHA server (want %s…)", prefix)}
+	}
+	return nil
 }
 
 // ZAPIOpen downloads the already-decrypted file Z-API keeps at mediaURL

@@ -61,6 +61,24 @@ func TestWAHAOpenSendsTheKeyOnlyToTheRegisteredServer(t *testing.T) {
 	_, _, err = f.WAHAOpen(testCtx(t), srv, waha.URL+"/api/files/default/gone.jpeg", 0)
 	requireKind(t, err, ErrExpired, "expired", false)
 
+	// Only WAHA's file route: the API key must not reach another endpoint
+	// (the legacy GET /api/sendText sends a message).
+	for _, u := range []string{
+		waha.URL + "/api/sendText?phone=5511911112222&text=hi&session=default",
+		waha.URL + "/api/sessions",
+		waha.URL + "/api/files/",
+		waha.URL + "/api/files/../sessions",
+		waha.URL + "/api/files/%2e%2e/sessions",
+		waha.URL + "/api/files/default%2F..%2F..%2Fsessions",
+		waha.URL + "/other/api/files/default/3EB0.jpeg",
+	} {
+		_, _, err = f.WAHAOpen(testCtx(t), srv, u, 0)
+		requireKind(t, err, ErrForbiddenHost, "http_error", false)
+	}
+	// Under a base with a path, the file route is under it.
+	_, _, err = f.WAHAOpen(testCtx(t), Server{Base: waha.URL + "/waha"}, waha.URL+"/api/files/default/3EB0.jpeg", 0)
+	requireKind(t, err, ErrForbiddenHost, "http_error", false)
+
 	_, _, err = f.WAHAOpen(testCtx(t), Server{}, waha.URL+"/api/files/default/3EB0.jpeg", 0)
 	requireKind(t, err, ErrNoLocation, "missing_fields", false)
 	_, _, err = f.WAHAOpen(testCtx(t), srv, "", 0)
@@ -76,7 +94,7 @@ func TestServerTrustIsPerRequest(t *testing.T) {
 	f := newFetcher(t, "https://mmg.whatsapp.net", func(o *Options) { o.AllowedHosts = []string{"localhost"} })
 	_, err := f.dial.DialContext(testCtx(t), "tcp", strings.TrimPrefix(waha.URL, "http://"))
 	require.Error(t, err, "an untrusted loopback dial must be refused")
-	rc, _, err := f.WAHAOpen(testCtx(t), Server{Base: waha.URL}, waha.URL+"/f", 0)
+	rc, _, err := f.WAHAOpen(testCtx(t), Server{Base: waha.URL}, waha.URL+"/api/files/default/f.jpeg", 0)
 	require.NoError(t, err)
 	require.Equal(t, providerFile, readAll(t, rc))
 }
