@@ -234,12 +234,16 @@ func (p *pipeline) record(bodies ...[]byte) {
 	for i, body := range bodies {
 		ev, err := wapi.Decode(body)
 		require.NoError(p.t, err)
-		msgs[i] = catalog.Message{
-			InstanceID: ev.InstanceID, MessageID: ev.MessageID, Event: ev.Kind,
-			ChatRemoteID: ev.Chat.ID, ChatJID: ev.Chat.JID, ChatName: ev.Chat.Name, IsGroup: ev.IsGroup,
-			FromMe: ev.FromMe, SenderID: ev.Sender.ID, SenderName: ev.Sender.Name, Moment: ev.Moment, Media: ev.Media,
-		}
+		n := ev.Neutral()
+		msgs[i] = catalog.MessageOf(&n)
 	}
+	p.queue(msgs...)
+}
+
+// queue records msgs as the analyzer does and queues a download job for
+// every pending row; it returns what RecordMessages reported.
+func (p *pipeline) queue(msgs ...catalog.Message) []catalog.Recorded {
+	p.t.Helper()
 	ctx := context.Background()
 	rec, err := p.store.RecordMessages(ctx, msgs)
 	require.NoError(p.t, err)
@@ -251,6 +255,7 @@ func (p *pipeline) record(bodies ...[]byte) {
 		}
 	}
 	require.NoError(p.t, job.PublishAll(ctx, p.js, jobs, job.PublishOptions{}).Err())
+	return rec
 }
 
 // send records a webhook for it and returns its message id.

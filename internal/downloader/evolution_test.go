@@ -13,12 +13,10 @@ import (
 
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
-	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
 	"github.com/multichat/mediapipe/pkg/provider"
-	"github.com/multichat/mediapipe/pkg/wamedia"
 	"github.com/multichat/mediapipe/pkg/webhook"
 )
 
@@ -62,18 +60,9 @@ func TestEvolutionMedia(t *testing.T) {
 		require.Len(t, ev.Media, 1)
 		require.Equal(t, webhook.SourceCDN, ev.Media[0].Source)
 		ids[it] = ev.MessageID
-		msgs = append(msgs, catalog.Message{InstanceID: ev.InstanceID, MessageID: ev.MessageID, Event: ev.Kind,
-			ChatRemoteID: ev.Chat.ID, ChatJID: ev.Chat.JID, FromMe: ev.FromMe, Moment: ev.Moment,
-			Media: []wamedia.Descriptor{ev.Media[0].Descriptor}})
+		msgs = append(msgs, catalog.MessageOf(&ev))
 	}
-	rec, err := p.store.RecordMessages(ctx, msgs)
-	require.NoError(t, err)
-	var jobs []job.Download
-	for _, r := range rec {
-		require.False(t, r.UnknownInstance)
-		jobs = append(jobs, job.Download{MediaID: r.MediaID, ClienteID: r.ClienteID, InstanceID: inst, Type: r.Type})
-	}
-	require.NoError(t, job.PublishAll(ctx, p.js, jobs, job.PublishOptions{}).Err())
+	p.queue(msgs...)
 
 	type result struct{ status, reason, path string }
 	final := func() map[string]result {

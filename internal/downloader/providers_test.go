@@ -13,7 +13,6 @@ import (
 	"github.com/multichat/mediapipe/internal/catalog"
 	"github.com/multichat/mediapipe/internal/catalog/operator"
 	"github.com/multichat/mediapipe/internal/fetch"
-	"github.com/multichat/mediapipe/internal/job"
 	"github.com/multichat/mediapipe/internal/pgtest"
 	"github.com/multichat/mediapipe/internal/samples"
 	"github.com/multichat/mediapipe/internal/wasim"
@@ -88,15 +87,9 @@ func TestProviderFiles(t *testing.T) {
 		want{catalog.StatusFailed, "plain_hash_mismatch", "sha256"})
 	require.Len(t, msgs, 10)
 
-	rec, err := p.store.RecordMessages(ctx, msgs)
-	require.NoError(t, err)
-	var jobs []job.Download
-	for _, r := range rec {
-		require.False(t, r.UnknownInstance)
+	for _, r := range p.queue(msgs...) {
 		require.Equal(t, catalog.StatusPending, r.Status)
-		jobs = append(jobs, job.Download{MediaID: r.MediaID, ClienteID: r.ClienteID, InstanceID: msgs[r.Msg].InstanceID, Type: r.Type})
 	}
-	require.NoError(t, job.PublishAll(ctx, p.js, jobs, job.PublishOptions{}).Err())
 
 	type row struct {
 		want
