@@ -168,6 +168,9 @@ type attempt struct {
 	row     *catalog.DownloadRow
 	log     *zap.Logger
 	started bool // StartDownload counted an attempt
+	// plain is set once the bytes being verified are a plain file (a
+	// provider's, or a fallback's) rather than WhatsApp's encrypted blob.
+	plain bool
 }
 
 func mediaFields(row *catalog.DownloadRow) []zap.Field {
@@ -304,7 +307,8 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 	}
 	defer body.Close()
 	integrity := row.Integrity
-	if fallback || !cdn {
+	a.plain = fallback || !cdn
+	if a.plain {
 		// The fallback and the providers serve the file already decrypted:
 		// verify it as plain, by its SHA-256 when one is known, else by its
 		// content alone.
@@ -363,13 +367,6 @@ func (a *attempt) run(ctx context.Context) (string, int64, error) {
 		pending.Abort()
 		if fallback {
 			log.Warn("fallback file failed verification", zap.Error(err))
-		}
-		if (fallback || !cdn) && errors.Is(err, wamedia.ErrPlainHashMismatch) {
-			// A plain file is not authenticated like WhatsApp's blob (whose
-			// MAC tells a corrupted transfer from a wrong hash): its hash
-			// mismatch may be the transfer's, so it is retried like a MAC
-			// mismatch, a bounded number of times.
-			return a.retry(ctx, reason.PlainHashMismatch, verify, err)
 		}
 		return a.failed(ctx, err)
 	}
@@ -433,6 +430,13 @@ func (a *attempt) failed(ctx context.Context, err error) (string, int64, error) 
 		return a.wait(ctx, 0, "", err)
 	}
 	r, c := classify(err)
+	if c == final && a.plain && r == reason.PlainHashMismatch {
+		// A plain file is not authenticated like WhatsApp's blob (whose
+		// MAC tells a corrupted transfer from a wrong hash): its hash
+		// mismatch may be the transfer's, so it is retried like a MAC
+		// mismatch, a bounded number of times.
+		c = verify
+	}
 	if c == final {
 		return a.fail(ctx, StatusFailed, r, err)
 	}
