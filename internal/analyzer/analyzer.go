@@ -68,11 +68,13 @@ type Analyzer struct {
 func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []error {
 	errs := make([]error, len(msgs))
 	var (
-		batch  []catalog.Message
-		origin []int // origin[i] is the index in msgs of batch[i]
+		batch     []catalog.Message
+		origin    []int // origin[i] is the index in msgs of batch[i]
+		providers = make([]string, len(msgs))
 	)
 	for i, m := range msgs {
 		p := subjectProvider(m.Subject())
+		providers[i] = p
 		if p != string(webhook.WAPI) {
 			found, err := neutralMessages(p, m.Subject(), m.Data())
 			if err != nil {
@@ -117,7 +119,7 @@ func (a *Analyzer) HandleBatch(ctx context.Context, msgs []jetstream.Msg) []erro
 		by := map[string]*counts{}
 		for i, err := range errs {
 			if err == nil {
-				p := subjectProvider(msgs[i].Subject())
+				p := providers[i]
 				c := by[p]
 				if c == nil {
 					c = &counts{}
