@@ -307,21 +307,12 @@ func providerCounts(counts map[string]int) map[string]int {
 	return out
 }
 
-// expiredItem reports whether it is gone from the CDN (and so from the
-// providers' file servers, which follow the item's faults).
-func expiredItem(it *wasim.Item) bool {
+// hasFault reports whether one of it's own faults is of kind: expired (gone
+// from the CDN, and so from the providers' file servers, which follow the
+// item's faults) or corrupt (one answer corrupted on purpose).
+func hasFault(it *wasim.Item, kind wasim.FaultKind) bool {
 	for _, f := range it.Faults() {
-		if f.Kind == wasim.FaultExpired {
-			return true
-		}
-	}
-	return false
-}
-
-// corruptItem reports whether one answer for it is corrupted on purpose.
-func corruptItem(it *wasim.Item) bool {
-	for _, f := range it.Faults() {
-		if f.Kind == wasim.FaultCorrupt {
+		if f.Kind == kind {
 			return true
 		}
 	}
@@ -610,7 +601,7 @@ func runChaos(t *testing.T, onS3 bool) {
 		}
 		want := wantStatus[it]
 		plainFile := providerOf[k] == wasim.ProviderWAHA || providerOf[k] == wasim.ProviderZAPI || providerOf[k] == wasim.ProviderMeta
-		if want == "success" && plainFile && expiredItem(it) {
+		if want == "success" && plainFile && hasFault(it, wasim.FaultExpired) {
 			// The provider's own copy is gone: no fallback can bring it
 			// back (Evolution's can: it has the phone upload it again).
 			// Meta's webhook gives the file's sha256, so the same content
@@ -633,7 +624,7 @@ func runChaos(t *testing.T, onS3 bool) {
 		if r.status == "expired" {
 			continue
 		}
-		if (providerOf[k] == wasim.ProviderWAHA || providerOf[k] == wasim.ProviderZAPI) && !bytes.Equal(r.sha, it.FileSHA256) && corruptItem(it) {
+		if (providerOf[k] == wasim.ProviderWAHA || providerOf[k] == wasim.ProviderZAPI) && !bytes.Equal(r.sha, it.FileSHA256) && hasFault(it, wasim.FaultCorrupt) {
 			// WAHA and Z-API give no hash: a body corrupted on the way that
 			// still looks like its type is stored as it came (integrity
 			// content_only says so). Not a pipeline fault.
