@@ -251,7 +251,7 @@ func parseListFilter(q url.Values) (listForm, catalog.AdminMediaFilter, error) {
 	if form.Provider != "" {
 		p, err := webhook.ParseProvider(form.Provider)
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("provider %q: want wapi, evolution, waha, zapi or meta", form.Provider))
+			problems = append(problems, err.Error())
 		}
 		f.Provider = string(p)
 	}

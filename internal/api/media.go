@@ -186,7 +186,7 @@ func parseList(q url.Values) (listQuery, error) {
 	if s := q.Get("provider"); s != "" {
 		p, err := webhook.ParseProvider(s)
 		if err != nil {
-			return lq, &paramError{"provider", fmt.Sprintf("provider %q: want wapi, evolution, waha, zapi or meta", s)}
+			return lq, &paramError{"provider", err.Error()}
 		}
 		f.Provider = string(p)
 	}

@@ -132,11 +132,14 @@ func TestListFilters(t *testing.T) {
 	require.Equal(t, []int64{f.expired}, listIDs("status=expired"))
 	require.Equal(t, sorted([]int64{f.video, f.sticker}), listIDs("status=pending"))
 	require.Empty(t, listIDs("status=downloading"))
+	require.Len(t, listIDs("provider=wapi"), 6, "every fixture row is a W-API instance's")
+	require.Empty(t, listIDs("provider=meta"))
 	require.Equal(t, []int64{f.image}, listIDs("type=image&status=success&instance="+f.a.instances[0]+"&chat="+chatA))
 
 	for query, want := range map[string][2]string{
 		"type=ptt":                   {"type", `type "ptt"`},
 		"status=done":                {"status", `status "done"`},
+		"provider=telegram":          {"provider", `unknown provider "telegram"`},
 		"limit=0":                    {"limit", "limit"},
 		"limit=501":                  {"limit", "limit"},
 		"limit=ten":                  {"limit", "limit"},
